@@ -1,0 +1,1 @@
+#include "svc_classes.h"
