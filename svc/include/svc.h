@@ -19,12 +19,12 @@
 
 //  Process exit codes: each says what failed, so an operator (or systemd's
 //  RestartPreventExitStatus=) can tell a bad configuration from a lost peer.
-#define SVC_EXIT_OK 0        //  clean shutdown (SIGTERM, --help)
-#define SVC_EXIT_FAILURE 1   //  internal error
-#define SVC_EXIT_CONFIG 2    //  invalid configuration value or flag
-#define SVC_EXIT_BIND 3      //  could not bind a listening address
-#define SVC_EXIT_DATABASE 4  //  database schema or migration failure
-#define SVC_EXIT_SECURITY 5  //  key files missing or unreadable
+#define SVC_EXIT_OK 0       //  clean shutdown (SIGTERM, --help)
+#define SVC_EXIT_FAILURE 1  //  internal error
+#define SVC_EXIT_CONFIG 2   //  invalid configuration value or flag
+#define SVC_EXIT_BIND 3     //  could not bind a listening address
+#define SVC_EXIT_DATABASE 4 //  database schema or migration failure
+#define SVC_EXIT_SECURITY 5 //  key files missing or unreadable
 
 #include "svc_log.h"
 #include "svc_config.h"

@@ -11,8 +11,10 @@
     (2); there are no silent defaults.
 
         static const svc_option_t options[] = {
-            {"ORDER_HTTP_ADDR", SVC_OPT_STRING, "127.0.0.1:8080", "HTTP listen address"},
-            {"ORDER_BATCH_MAX", SVC_OPT_INT, "256", "Largest group-commit batch", 1, 65536},
+            {.name = "ORDER_HTTP_ADDR", .type = SVC_OPT_STRING,
+             .default_value = "127.0.0.1:8080", .help = "HTTP listen address"},
+            {.name = "ORDER_BATCH_MAX", .type = SVC_OPT_INT, .default_value = "256",
+             .help = "Largest group-commit batch", .min = 1, .max = 65536},
             {NULL}
         };
         svc_config_t *config = svc_config_new("order-service", "Order service");
@@ -45,56 +47,52 @@ typedef struct {
 } svc_option_t;
 
 typedef enum {
-    SVC_CONFIG_OK = 0,      //  loaded; run the service
-    SVC_CONFIG_HELP = 1,    //  --help or --version was printed; exit SVC_EXIT_OK
-    SVC_CONFIG_INVALID = 2  //  svc_config_error() says why; exit SVC_EXIT_CONFIG
+    SVC_CONFIG_OK = 0,     //  loaded; run the service
+    SVC_CONFIG_HELP = 1,   //  --help or --version was printed; exit SVC_EXIT_OK
+    SVC_CONFIG_INVALID = 2 //  svc_config_error() says why; exit SVC_EXIT_CONFIG
 } svc_config_rc_t;
 
 typedef struct svc_config svc_config_t;
 
-//  Options every process has: LOG_LEVEL, INSTANCE_ID.
+//  Options every process has: LOG_LEVEL (error|warn|info|debug, default
+//  info) and INSTANCE_ID (default "", meaning main derives the instance
+//  name from the host name).
 extern const svc_option_t svc_config_common_options[];
 
 //  Create an empty configuration for program `program` (used by --help).
 //  Caller owns return value and must destroy it with svc_config_destroy.
-svc_config_t *
-    svc_config_new(const char *program, const char *description);
+svc_config_t *svc_config_new(const char *program, const char *description);
 
 //  Destroy; accepts NULL and nulls the caller's pointer.
-void
-    svc_config_destroy(svc_config_t **self_p);
+void svc_config_destroy(svc_config_t **self_p);
 
 //  Add a NULL-terminated table of options. The table is borrowed and must
 //  outlive the configuration (static tables are the norm).
-void
-    svc_config_add(svc_config_t *self, const svc_option_t *options);
+void svc_config_add(svc_config_t *self, const svc_option_t *options);
 
-//  Read the environment, then the flags (`--name value` or `--name=value`).
+//  Read the environment, then the flags (`--name value` or `--name=value`;
+//  a token starting with "--" is never taken as a value; the last of a
+//  repeated flag wins; an empty environment variable counts as set).
 //  --help prints the option list to stdout; --version prints the version.
-svc_config_rc_t
-    svc_config_load(svc_config_t *self, int argc, char **argv);
+//  Both win over any other argument. Stray positional arguments are invalid.
+svc_config_rc_t svc_config_load(svc_config_t *self, int argc, char **argv);
 
 //  The message explaining the last SVC_CONFIG_INVALID (names the option and
-//  the rule), valid until the next load or destroy.
-const char *
-    svc_config_error(const svc_config_t *self);
+//  the rule), valid until the next load or destroy; NULL if the last load
+//  did not fail.
+const char *svc_config_error(const svc_config_t *self);
 
 //  Print --help text to `stream`.
-void
-    svc_config_print_help(const svc_config_t *self, FILE *stream);
+void svc_config_print_help(const svc_config_t *self, FILE *stream);
 
 //  Typed getters by environment name. Asking for an option that was never
 //  added, or with the wrong type, is a programmer error and asserts.
 //  Strings are borrowed and valid until destroy.
-const char *
-    svc_config_str(const svc_config_t *self, const char *name);
-int64_t
-    svc_config_int(const svc_config_t *self, const char *name);
-bool
-    svc_config_bool(const svc_config_t *self, const char *name);
+const char *svc_config_str(const svc_config_t *self, const char *name);
+int64_t svc_config_int(const svc_config_t *self, const char *name);
+bool svc_config_bool(const svc_config_t *self, const char *name);
 
 //  True if the value came from the environment or a flag, not the default.
-bool
-    svc_config_is_set(const svc_config_t *self, const char *name);
+bool svc_config_is_set(const svc_config_t *self, const char *name);
 
 #endif

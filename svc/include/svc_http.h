@@ -55,107 +55,84 @@ typedef void(svc_http_handler_fn)(svc_http_request_t *request, void *arg);
 //  borrowed and must outlive the server. Returns NULL if the address is
 //  invalid or cannot be bound (the reason is logged as http.bind.failed).
 //  Caller owns return value.
-svc_http_t *
-    svc_http_new(const char *address, svc_log_t *log, svc_metrics_t *metrics);
+svc_http_t *svc_http_new(const char *address, svc_log_t *log, svc_metrics_t *metrics);
 
 //  Stop listening, answer 503 to requests still held, free everything;
 //  nulls the caller's pointer. Detach from any loop first.
-void
-    svc_http_destroy(svc_http_t **self_p);
+void svc_http_destroy(svc_http_t **self_p);
 
 //  The bound TCP port.
-int
-    svc_http_port(const svc_http_t *self);
+int svc_http_port(const svc_http_t *self);
 
 //  Set the largest accepted request body (default SVC_HTTP_BODY_MAX_DEFAULT).
-void
-    svc_http_set_body_max(svc_http_t *self, size_t bytes);
+void svc_http_set_body_max(svc_http_t *self, size_t bytes);
 
 //  Set readiness for /readyz; `reason` (copied) is reported while not ready.
-void
-    svc_http_set_ready(svc_http_t *self, bool ready, const char *reason);
+void svc_http_set_ready(svc_http_t *self, bool ready, const char *reason);
 
 //  Register a handler for `method` and a path pattern. A pattern segment
 //  "{name}" matches one path segment, read with svc_http_request_param:
 //  "/orders/{id}/cancel". Routes are tried in registration order.
-void
-    svc_http_route(svc_http_t *self,
-                   const char *method,
-                   const char *pattern,
-                   svc_http_handler_fn *handler,
-                   void *arg);
+void svc_http_route(svc_http_t *self,
+                    const char *method,
+                    const char *pattern,
+                    svc_http_handler_fn *handler,
+                    void *arg);
 
 //  Join `loop`: poll the server's descriptor and keep its timer armed.
 //  Returns 0, or -1 if the loop refused the descriptor.
-int
-    svc_http_attach(svc_http_t *self, zloop_t *loop);
+int svc_http_attach(svc_http_t *self, zloop_t *loop);
 
 //  Leave the loop it was attached to.
-void
-    svc_http_detach(svc_http_t *self);
+void svc_http_detach(svc_http_t *self);
 
 //  For owners that use zpoller instead of zloop: the descriptor to poll,
 //  the longest wait before svc_http_run must be called again (-1: none),
 //  and one non-blocking round of work.
-int
-    svc_http_fd(const svc_http_t *self);
-long
-    svc_http_timeout_ms(const svc_http_t *self);
-void
-    svc_http_run(svc_http_t *self);
+int svc_http_fd(const svc_http_t *self);
+long svc_http_timeout_ms(const svc_http_t *self);
+void svc_http_run(svc_http_t *self);
 
 //  Request accessors. All returned strings are borrowed until the request
 //  is answered.
-const char *
-    svc_http_request_method(const svc_http_request_t *request);
-const char *
-    svc_http_request_path(const svc_http_request_t *request);
+const char *svc_http_request_method(const svc_http_request_t *request);
+const char *svc_http_request_path(const svc_http_request_t *request);
 //  A path parameter captured by "{name}" in the route pattern, or NULL.
-const char *
-    svc_http_request_param(const svc_http_request_t *request, const char *name);
+const char *svc_http_request_param(const svc_http_request_t *request, const char *name);
 //  A query-string argument (decoded), or NULL if absent.
-const char *
-    svc_http_request_query(const svc_http_request_t *request, const char *key);
+const char *svc_http_request_query(const svc_http_request_t *request, const char *key);
 //  A request header (case-insensitive name), or NULL if absent.
-const char *
-    svc_http_request_header(const svc_http_request_t *request, const char *name);
+const char *svc_http_request_header(const svc_http_request_t *request, const char *name);
 //  The raw body (not NUL-terminated) and its size.
-const char *
-    svc_http_request_body(const svc_http_request_t *request);
-size_t
-    svc_http_request_body_size(const svc_http_request_t *request);
+const char *svc_http_request_body(const svc_http_request_t *request);
+size_t svc_http_request_body_size(const svc_http_request_t *request);
 
 //  Parse the body as a JSON object. If the content type is not
 //  application/json, the body is not valid JSON, or it is not an object, the
 //  request is answered (415 or 400, naming the problem) and NULL is
 //  returned. Caller owns return value (json_decref).
-json_t *
-    svc_http_request_json(svc_http_request_t *request);
+json_t *svc_http_request_json(svc_http_request_t *request);
 
 //  Add a header to the response that will be sent (Location, ...).
-void
-    svc_http_response_header(svc_http_request_t *request, const char *name, const char *value);
+void svc_http_response_header(svc_http_request_t *request, const char *name, const char *value);
 
 //  Answer with a JSON body; takes ownership of *body_p and nulls it.
 //  The request must not be used afterwards.
-void
-    svc_http_respond_json(svc_http_request_t *request, unsigned status, json_t **body_p);
+void svc_http_respond_json(svc_http_request_t *request, unsigned status, json_t **body_p);
 
 //  Answer with a JSON error body {"error":{status, code, field, message}};
 //  `field` may be NULL. The request must not be used afterwards.
-void
-    svc_http_respond_error(svc_http_request_t *request,
-                           unsigned status,
-                           const char *code,
-                           const char *field,
-                           const char *message);
+void svc_http_respond_error(svc_http_request_t *request,
+                            unsigned status,
+                            const char *code,
+                            const char *field,
+                            const char *message);
 
 //  Answer with a text body of `content_type`. The request must not be used
 //  afterwards.
-void
-    svc_http_respond_text(svc_http_request_t *request,
-                          unsigned status,
-                          const char *content_type,
-                          const char *text);
+void svc_http_respond_text(svc_http_request_t *request,
+                           unsigned status,
+                           const char *content_type,
+                           const char *text);
 
 #endif

@@ -33,35 +33,31 @@ typedef struct svc_log svc_log_t;
 
 //  Create a logger writing to `stream` (borrowed; stdout in services, a
 //  memstream or tmpfile in tests). `svc` and `instance` are copied.
+//  Returns NULL if `svc` or `instance` is not valid UTF-8.
 //  Caller owns return value and must destroy it with svc_log_destroy.
-svc_log_t *
-    svc_log_new(const char *svc, const char *instance, svc_log_level_t level, FILE *stream);
+svc_log_t *svc_log_new(const char *svc, const char *instance, svc_log_level_t level, FILE *stream);
 
 //  Destroy the logger; accepts NULL and nulls the caller's pointer.
-void
-    svc_log_destroy(svc_log_t **self_p);
+void svc_log_destroy(svc_log_t **self_p);
 
 //  True if a line at `level` would be written.
-bool
-    svc_log_enabled(const svc_log_t *self, svc_log_level_t level);
+bool svc_log_enabled(const svc_log_t *self, svc_log_level_t level);
 
 //  Write one line. `fields` is a json_pack object format ("{s:s, s:i}") or
 //  NULL for none. A format error from the caller is a programmer error and
-//  asserts. Use the level macros below rather than this function.
-void
-    svc_log_write(const svc_log_t *self,
-                  svc_log_level_t level,
-                  const char *event,
-                  const char *fields,
-                  ...);
+//  asserts. A value that cannot be encoded (NULL for "s", invalid UTF-8)
+//  still writes the line, without the fields and with "fields_error"; use
+//  "s?" or "s*" for strings that may be NULL. A field named like one of the
+//  five reserved keys is written as "field_<key>". Use the level macros
+//  below rather than this function.
+void svc_log_write(
+    const svc_log_t *self, svc_log_level_t level, const char *event, const char *fields, ...);
 
 //  Parse "error", "warn", "info" or "debug". Returns -1 if unknown.
-int
-    svc_log_level_parse(const char *text);
+int svc_log_level_parse(const char *text);
 
 //  Name of a level ("info").
-const char *
-    svc_log_level_name(svc_log_level_t level);
+const char *svc_log_level_name(svc_log_level_t level);
 
 #define SVC_LOG_AT_(log, level, ...)                                                               \
     do {                                                                                           \

@@ -39,62 +39,47 @@ typedef struct svc_histogram svc_histogram_t;
 #define SVC_METRICS_MAX_LABELS 8
 
 //  Create an empty registry. Caller owns return value.
-svc_metrics_t *
-    svc_metrics_new(void);
+svc_metrics_t *svc_metrics_new(void);
 
 //  Destroy the registry and every handle it gave out; nulls the pointer.
-void
-    svc_metrics_destroy(svc_metrics_t **self_p);
+void svc_metrics_destroy(svc_metrics_t **self_p);
 
 //  Get or create a counter series. Varargs: label key, value, ..., NULL.
 //  Returns a handle owned by the registry.
-svc_counter_t *
-    svc_metrics_counter(svc_metrics_t *self, const char *name, const char *help, ...);
+svc_counter_t *svc_metrics_counter(svc_metrics_t *self, const char *name, const char *help, ...);
 
 //  Get or create a gauge series. Varargs as for counters.
-svc_gauge_t *
-    svc_metrics_gauge(svc_metrics_t *self, const char *name, const char *help, ...);
+svc_gauge_t *svc_metrics_gauge(svc_metrics_t *self, const char *name, const char *help, ...);
 
 //  Get or create a histogram series with `buckets` (ascending upper bounds,
 //  +Inf implied; NULL and 0 for SVC_METRICS_LATENCY_BUCKETS). Varargs as
 //  for counters.
-svc_histogram_t *
-    svc_metrics_histogram_with(svc_metrics_t *self,
-                               const char *name,
-                               const char *help,
-                               const double *buckets,
-                               size_t bucket_count,
-                               ...);
+svc_histogram_t *svc_metrics_histogram_with(svc_metrics_t *self,
+                                            const char *name,
+                                            const char *help,
+                                            const double *buckets,
+                                            size_t bucket_count,
+                                            ...);
 
 //  Get or create a latency histogram with the default buckets.
 #define svc_metrics_histogram(self, name, help, ...)                                               \
     svc_metrics_histogram_with((self), (name), (help), NULL, 0, __VA_ARGS__)
 
-void
-    svc_counter_inc(svc_counter_t *self);
-void
-    svc_counter_add(svc_counter_t *self, uint64_t amount);
-uint64_t
-    svc_counter_value(const svc_counter_t *self);
+void svc_counter_inc(svc_counter_t *self);
+void svc_counter_add(svc_counter_t *self, uint64_t amount);
+uint64_t svc_counter_value(const svc_counter_t *self);
 
-void
-    svc_gauge_set(svc_gauge_t *self, double value);
-void
-    svc_gauge_add(svc_gauge_t *self, double delta);
-double
-    svc_gauge_value(const svc_gauge_t *self);
+void svc_gauge_set(svc_gauge_t *self, double value);
+void svc_gauge_add(svc_gauge_t *self, double delta);
+double svc_gauge_value(const svc_gauge_t *self);
 
-void
-    svc_histogram_observe(svc_histogram_t *self, double value);
-uint64_t
-    svc_histogram_count(const svc_histogram_t *self);
-double
-    svc_histogram_sum(const svc_histogram_t *self);
+void svc_histogram_observe(svc_histogram_t *self, double value);
+uint64_t svc_histogram_count(const svc_histogram_t *self);
+double svc_histogram_sum(const svc_histogram_t *self);
 
 //  Render every series in the text exposition format 0.0.4 (# HELP, # TYPE,
 //  one line per series; histograms as _bucket{le=..}, _sum, _count).
 //  Caller owns return value (free with zstr_free or free).
-char *
-    svc_metrics_render(svc_metrics_t *self);
+char *svc_metrics_render(svc_metrics_t *self);
 
 #endif

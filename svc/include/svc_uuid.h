@@ -28,37 +28,32 @@ typedef struct {
 #define SVC_UUID_TEXT_SIZE 37
 
 //  Generate a version 7 UUID: 48-bit Unix time in milliseconds, then random.
-void
-    svc_uuid_v7(svc_uuid_t *out);
+//  Ids sort by millisecond; within one millisecond their order is random
+//  (no monotonic counter, which would need shared state).
+void svc_uuid_v7(svc_uuid_t *out);
 
 //  Generate a version 4 (random) UUID.
-void
-    svc_uuid_v4(svc_uuid_t *out);
+void svc_uuid_v4(svc_uuid_t *out);
 
 //  Derive a version 5 UUID from `space` and `name` (SHA-1, RFC 9562).
-void
-    svc_uuid_v5(svc_uuid_t *out, const svc_uuid_t *space, const void *name, size_t name_size);
+void svc_uuid_v5(svc_uuid_t *out, const svc_uuid_t *space, const void *name, size_t name_size);
 
 //  Parse the 36-character D form, either case. Returns 0 and sets *out, or
 //  -1 (nothing written) for anything else, including braces and surrounding
 //  spaces.
-int
-    svc_uuid_parse(const char *text, svc_uuid_t *out);
+int svc_uuid_parse(const char *text, svc_uuid_t *out);
 
 //  Write the lower-case D form and a NUL into `text`.
-void
-    svc_uuid_format(const svc_uuid_t *uuid, char text[SVC_UUID_TEXT_SIZE]);
+void svc_uuid_format(const svc_uuid_t *uuid, char text[SVC_UUID_TEXT_SIZE]);
 
 //  True if every byte is zero (the nil UUID).
-bool
-    svc_uuid_is_nil(const svc_uuid_t *uuid);
+bool svc_uuid_is_nil(const svc_uuid_t *uuid);
 
 //  The version nibble (4, 5, 7, ...).
-int
-    svc_uuid_version(const svc_uuid_t *uuid);
+int svc_uuid_version(const svc_uuid_t *uuid);
 
-//  The Unix time in milliseconds held by a version 7 UUID.
-uint64_t
-    svc_uuid_v7_time_ms(const svc_uuid_t *uuid);
+//  The Unix time in milliseconds held by a version 7 UUID (the first 48
+//  bits, read whatever the version; check svc_uuid_version if it matters).
+uint64_t svc_uuid_v7_time_ms(const svc_uuid_t *uuid);
 
 #endif
