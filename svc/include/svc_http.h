@@ -57,17 +57,23 @@ typedef void(svc_http_handler_fn)(svc_http_request_t *request, void *arg);
 //  Caller owns return value.
 svc_http_t *svc_http_new(const char *address, svc_log_t *log, svc_metrics_t *metrics);
 
-//  Stop listening, answer 503 to requests still held, free everything;
-//  nulls the caller's pointer. Detach from any loop first.
+//  Stop listening, answer 503 to requests still held (running MHD for at
+//  most a quarter second so the answers leave), free everything; nulls the
+//  caller's pointer. Detaches from its loop if still attached, so that loop
+//  must still exist. Held request pointers are invalid afterwards.
 void svc_http_destroy(svc_http_t **self_p);
 
 //  The bound TCP port.
 int svc_http_port(const svc_http_t *self);
 
 //  Set the largest accepted request body (default SVC_HTTP_BODY_MAX_DEFAULT).
+//  A larger declared Content-Length is answered 413 before any body is
+//  read; a chunked body that grows past it gets the connection closed
+//  (MHD cannot answer in mid-upload). The handler is never called.
 void svc_http_set_body_max(svc_http_t *self, size_t bytes);
 
 //  Set readiness for /readyz; `reason` (copied) is reported while not ready.
+//  A new server is not ready, with reason "starting".
 void svc_http_set_ready(svc_http_t *self, bool ready, const char *reason);
 
 //  Register a handler for `method` and a path pattern. A pattern segment
@@ -87,8 +93,9 @@ int svc_http_attach(svc_http_t *self, zloop_t *loop);
 void svc_http_detach(svc_http_t *self);
 
 //  For owners that use zpoller instead of zloop: the descriptor to poll,
-//  the longest wait before svc_http_run must be called again (-1: none),
-//  and one non-blocking round of work.
+//  the longest wait before svc_http_run must be called again (-1: none;
+//  0 after a held request was answered, since MHD then needs a run that
+//  no descriptor event will prompt), and one non-blocking round of work.
 int svc_http_fd(const svc_http_t *self);
 long svc_http_timeout_ms(const svc_http_t *self);
 void svc_http_run(svc_http_t *self);
@@ -108,9 +115,11 @@ const char *svc_http_request_body(const svc_http_request_t *request);
 size_t svc_http_request_body_size(const svc_http_request_t *request);
 
 //  Parse the body as a JSON object. If the content type is not
-//  application/json, the body is not valid JSON, or it is not an object, the
-//  request is answered (415 or 400, naming the problem) and NULL is
-//  returned. Caller owns return value (json_decref).
+//  application/json (parameters allowed), the request is answered 415
+//  unsupported_media_type; if the body is not valid JSON (duplicate keys
+//  included), 400 malformed_json with line and column; if it is not an
+//  object, 400 invalid_body. Then NULL is returned. Caller owns return
+//  value (json_decref).
 json_t *svc_http_request_json(svc_http_request_t *request);
 
 //  Add a header to the response that will be sent (Location, ...).

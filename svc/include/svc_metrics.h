@@ -53,7 +53,8 @@ svc_gauge_t *svc_metrics_gauge(svc_metrics_t *self, const char *name, const char
 
 //  Get or create a histogram series with `buckets` (ascending upper bounds,
 //  +Inf implied; NULL and 0 for SVC_METRICS_LATENCY_BUCKETS). Varargs as
-//  for counters.
+//  for counters. Every series of one name must use the same buckets
+//  (asserted); "le" is not a valid label key here.
 svc_histogram_t *svc_metrics_histogram_with(svc_metrics_t *self,
                                             const char *name,
                                             const char *help,
