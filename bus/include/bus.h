@@ -1,0 +1,21 @@
+/*  =========================================================================
+    bus - reliable brokerless publish/subscribe over ZeroMQ and PostgreSQL
+
+    The public umbrella header of the event-bus library: streams with a
+    transactional event log, replay, subscribers with checkpoints. See
+    docs/protocol.md for the protocol this library speaks.
+    =========================================================================
+*/
+#ifndef BUS_H_INCLUDED
+#define BUS_H_INCLUDED
+
+#include <czmq.h>
+
+#define BUS_VERSION_MAJOR 0
+#define BUS_VERSION_MINOR 1
+#define BUS_VERSION_PATCH 0
+
+#include "bus_migrate.h"
+#include "bus_keys.h"
+
+#endif
