@@ -232,15 +232,20 @@ free_port() {
 #  build_tree NAME: configure and build $EVBUS_ROOT/NAME, where NAME is `build`
 #  (RelWithDebInfo) or `build-asan` (Debug with ASan and UBSan).
 build_tree() {
-    local name=$1 flags
+    local name=$1 flags targets=()
     case $name in
         build) flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
         build-asan) flags=(-DCMAKE_BUILD_TYPE=Debug -DENABLE_SANITIZERS=ON) ;;
-        *) die "unknown build '$name' (known: build build-asan)" ;;
+        #  libFuzzer needs clang; only the fuzz targets (and what they link) are built.
+        build-fuzz)
+            flags=(-DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DENABLE_FUZZING=ON)
+            targets=(--target bus_decode_fuzz)
+            ;;
+        *) die "unknown build '$name' (known: build build-asan build-fuzz)" ;;
     esac
     log "building $name"
     cmake -S "$EVBUS_ROOT" -B "$EVBUS_ROOT/$name" --log-level=WARNING "${flags[@]}"
-    cmake --build "$EVBUS_ROOT/$name" -j "$(nproc)"
+    cmake --build "$EVBUS_ROOT/$name" -j "$(nproc)" "${targets[@]}"
 }
 
 #  ---------------------------------------------------------------------

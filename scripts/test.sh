@@ -7,18 +7,19 @@
 #
 #  Steps: install missing packages; check the format of every C file that is
 #  tracked or new (not ignored); configure and build build/ (RelWithDebInfo)
-#  and build-asan/ (Debug, ASan + UBSan); start a private PostgreSQL and
+#  and build-asan/ (Debug, ASan + UBSan) and the libFuzzer targets in
+#  build-fuzz/ (clang; each fuzzer runs for a bounded time); start a private PostgreSQL and
 #  RabbitMQ on loopback in a temporary directory; run ctest in each build with
 #  TEST_PG_DSN and TEST_AMQP_URL set; stop the servers and remove the
 #  directory however the run ends. Exits non-zero if anything failed.
-#  TEST_BUILDS (default "build build-asan") picks the builds. Runs from any
+#  TEST_BUILDS (default "build build-asan build-fuzz") picks the builds. Runs from any
 #  directory; running it twice is safe.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$EVBUS_ROOT"
 
-TEST_BUILDS=${TEST_BUILDS:-build build-asan}
+TEST_BUILDS=${TEST_BUILDS:-build build-asan build-fuzz}
 started=$SECONDS
 
 #  Fail with the list of C files that clang-format would change.
@@ -60,7 +61,10 @@ cleanup() {
 run_ctest() {
     local build=$1
     shift
-    if [ "$build" = build-asan ]; then
+    if [ "$build" = build-fuzz ]; then
+        #  The fuzz build runs its fuzzers only, each for a bounded time.
+        ctest --test-dir "$build" --output-on-failure --no-tests=error -L fuzz
+    elif [ "$build" = build-asan ]; then
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
             ctest --test-dir "$build" --output-on-failure --no-tests=error -LE bench -j2 "$@"

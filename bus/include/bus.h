@@ -15,7 +15,12 @@
 #define BUS_VERSION_MINOR 1
 #define BUS_VERSION_PATCH 0
 
+#include "bus_rc.h"
+#include "bus_envelope.h"
 #include "bus_migrate.h"
 #include "bus_keys.h"
+#include "bus_stream.h"
+#include "bus_replay.h"
+#include "bus_inbox.h"
 
 #endif

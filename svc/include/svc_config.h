@@ -15,7 +15,7 @@
              .default_value = "127.0.0.1:8080", .help = "HTTP listen address"},
             {.name = "ORDER_BATCH_MAX", .type = SVC_OPT_INT, .default_value = "256",
              .help = "Largest group-commit batch", .min = 1, .max = 65536},
-            {NULL}
+            {.name = NULL}
         };
         svc_config_t *config = svc_config_new("order-service", "Order service");
         svc_config_add(config, options);

@@ -35,15 +35,17 @@ static const svc_option_t s_order_options[] = {
      .default_value = "fast",
      .help = "Commit mode",
      .choices = "fast|safe|paranoid"},
-    {NULL}};
+    {.name = NULL}};
 
 //  An option without a default.
 static const svc_option_t s_required_options[] = {
-    {.name = "SVCT_DB_URL", .type = SVC_OPT_STRING, .help = "PostgreSQL connection URI"}, {NULL}};
+    {.name = "SVCT_DB_URL", .type = SVC_OPT_STRING, .help = "PostgreSQL connection URI"},
+    {.name = NULL}};
 
 //  Reuses a name already in s_order_options.
 static const svc_option_t s_clashing_options[] = {
-    {.name = "SVCT_MODE", .type = SVC_OPT_STRING, .default_value = "x", .help = "Clash"}, {NULL}};
+    {.name = "SVCT_MODE", .type = SVC_OPT_STRING, .default_value = "x", .help = "Clash"},
+    {.name = NULL}};
 
 //  A default that breaks its own range.
 static const svc_option_t s_bad_default_options[] = {{.name = "SVCT_BAD",
@@ -52,7 +54,7 @@ static const svc_option_t s_bad_default_options[] = {{.name = "SVCT_BAD",
                                                       .help = "Bad",
                                                       .min = 1,
                                                       .max = 9},
-                                                     {NULL}};
+                                                     {.name = NULL}};
 
 //  Every environment variable a test may set.
 static const char *const s_test_variables[] = {"SVCT_HTTP_ADDR", "SVCT_BATCH_MAX", "SVCT_OFFSET",
@@ -413,7 +415,7 @@ test_error_message_format(void **state)
                                             .help = "Largest group-commit batch",
                                             .min = 1,
                                             .max = 65536},
-                                           {NULL}};
+                                           {.name = NULL}};
     svc_config_t *config = svc_config_new("order-service", "Order service");
     svc_config_add(config, options);
     assert_int_equal(s_load(config, "--order-batch-max", "abc", NULL), SVC_CONFIG_INVALID);

@@ -1,0 +1,236 @@
+/*  =========================================================================
+    bus_envelope - the wire codec of the bus: envelopes and control messages
+
+    The only code that packs and unpacks ev.v1 messages (STYLE rule 10).
+    Decoding checks everything protobuf-c does not (proto/README.md,
+    "Conventions"): names, seq, 16-byte ids, W3C traceparent, UTF-8 of every
+    string, the payload's own rules and that `type` names the payload. What
+    a decoder hands out can be used without further checks. Encoding checks
+    the same rules, so a publisher never sends what readers drop. Both are
+    linear in the frame size and validation allocates nothing.
+
+    A live event is [topic][envelope] (docs/protocol.md section 4); the
+    control messages (Heartbeat, ReplayRequest, ReplayReply, section 4.2
+    and 4.3) decode into small plain structs that need no destroy.
+
+        Ev__V1__Envelope *envelope = NULL;
+        bus_rc_t rc = bus_envelope_decode(zframe_data(frame), zframe_size(frame),
+                                          &envelope);
+        if (rc == BUS_OK) {
+            //  envelope->payload_case names the member of the payload oneof
+        } else if (rc == BUS_UNKNOWN_TYPE) {
+            //  a newer event type: count envelope->type, skip envelope->seq
+        }
+        bus_envelope_destroy(&envelope);
+
+        bus_heartbeat_t heartbeat = {
+            .stream = "order-0", .last_seq = 42, .first_seq = 1, .interval_ms = 1000};
+        zframe_t *packed = bus_heartbeat_encode(&heartbeat);
+    =========================================================================
+*/
+#ifndef BUS_ENVELOPE_H_INCLUDED
+#define BUS_ENVELOPE_H_INCLUDED
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ev/v1/bus.pb-c.h"
+#include "ev/v1/envelope.pb-c.h"
+#include "bus_rc.h"
+
+//  Largest envelope frame accepted or produced, in bytes (1 MiB): the default
+//  ZMQ_MAXMSGSIZE of every bus socket (docs/protocol.md section 3).
+#define BUS_FRAME_MAX 1048576
+
+//  Largest control message frame (Heartbeat, ReplayRequest, ReplayReply)
+//  accepted, in bytes; they hold a stream name and a few integers.
+#define BUS_CONTROL_FRAME_MAX 4096
+
+//  What unpacking a frame of n bytes may allocate: BUS_UNPACK_BUDGET_BASE +
+//  BUS_UNPACK_BUDGET_FACTOR * n bytes. Real envelopes need about 2 n;
+//  frames made of tiny fields would make protobuf-c allocate up to 60 n.
+#define BUS_UNPACK_BUDGET_BASE 16384
+#define BUS_UNPACK_BUDGET_FACTOR 8
+
+//  Longest stream id, in bytes: 1-64 bytes of [a-z0-9._-].
+#define BUS_STREAM_NAME_MAX 64
+
+//  Longest event type name, in bytes: 1-64 bytes of [A-Za-z0-9_].
+#define BUS_TYPE_NAME_MAX 64
+
+//  Size of every id on the wire (UUID, network byte order).
+#define BUS_ID_SIZE 16
+
+//  Most items an OrderCreated may carry.
+#define BUS_ITEMS_MAX 100
+
+//  Length of a version 00 W3C traceparent ("00-<32>-<16>-<2>").
+#define BUS_TRACEPARENT_LENGTH 55
+
+//  Longest tracestate, in bytes (W3C Trace Context, proto/README.md).
+#define BUS_TRACESTATE_MAX 512
+
+//  Longest origin, in bytes ("bus" or "rabbitmq:<stream>").
+#define BUS_ORIGIN_MAX 128
+
+//  Buffer size that holds any topic ("<type>/<stream>" or "$hb/<stream>")
+//  and its NUL.
+#define BUS_TOPIC_SIZE (BUS_TYPE_NAME_MAX + 1 + BUS_STREAM_NAME_MAX + 1)
+
+//  The topic prefix of heartbeat frames; no event type starts with '$'.
+#define BUS_HEARTBEAT_TOPIC_PREFIX "$hb/"
+
+//  Unpack an envelope from `size` bytes and validate it. Returns:
+//    BUS_OK            *envelope_out is a complete, valid envelope
+//    BUS_UNKNOWN_TYPE  valid metadata and a `type` naming no payload this
+//                      build knows (a newer publisher): *envelope_out is
+//                      still set, so the caller can count the type and
+//                      advance past its stream and seq
+//    BUS_TOO_LARGE     size > BUS_FRAME_MAX (nothing was unpacked), or
+//                      unpacking would allocate more than the budget
+//                      (BUS_UNPACK_BUDGET_BASE)
+//    BUS_MALFORMED     anything else; see bus_envelope_validate
+//  On BUS_OK and BUS_UNKNOWN_TYPE the caller owns *envelope_out and must
+//  destroy it with bus_envelope_destroy; on failure *envelope_out is NULL
+//  and nothing is held. Strings in the envelope are valid UTF-8 without
+//  NUL bytes (protobuf-c ends a string at its first NUL).
+bus_rc_t bus_envelope_decode(const void *data, size_t size, Ev__V1__Envelope **envelope_out);
+
+//  Destroy an envelope from bus_envelope_decode; accepts NULL and nulls
+//  the caller's pointer. Only for decoded envelopes: one built by the
+//  caller belongs to the caller's own memory.
+void bus_envelope_destroy(Ev__V1__Envelope **envelope_p);
+
+//  Check an envelope against the contract. Returns BUS_OK, BUS_UNKNOWN_TYPE
+//  (no payload set, and `type` names no type this build knows) or
+//  BUS_MALFORMED when any of these fails:
+//    stream    1-BUS_STREAM_NAME_MAX bytes of [a-z0-9._-]
+//    seq       at least 1
+//    message_id            exactly BUS_ID_SIZE bytes
+//    type      1-BUS_TYPE_NAME_MAX bytes of [A-Za-z0-9_], equal to the
+//              payload's type name when a payload is set
+//    correlation_id, causation_id   empty or BUS_ID_SIZE bytes
+//    traceparent           empty or version 00 W3C: lower-case hex, trace
+//                          and parent id not all zero
+//    tracestate, origin    UTF-8, at most BUS_TRACESTATE_MAX, BUS_ORIGIN_MAX
+//    payload   order_id of BUS_ID_SIZE bytes; text fields UTF-8, customer_id
+//              and item sku not empty; 1-BUS_ITEMS_MAX items, each with
+//              quantity >= 1; every Money present, with three upper-case
+//              letters as currency and amount_minor >= 0
+//    unknown fields        none numbered 0 (protobuf-c accepts an overlong
+//                          tag 0 but could not read it back once packed)
+//  NULL strings count as empty. Does not allocate.
+bus_rc_t bus_envelope_validate(const Ev__V1__Envelope *envelope);
+
+//  Pack `envelope` into a new frame, directly into the frame's buffer.
+//  Returns NULL, sending nothing, if the envelope does not validate (BUS_OK
+//  or BUS_UNKNOWN_TYPE, so a relay can pass on a type it does not know) or
+//  packs to more than BUS_FRAME_MAX bytes. Unknown fields of a decoded
+//  envelope are packed again. Caller owns return value; destroy it with
+//  zframe_destroy.
+zframe_t *bus_envelope_encode(const Ev__V1__Envelope *envelope);
+
+//  Write the topic "<type>/<stream>" of `envelope` and a NUL into `buffer`.
+//  Returns the topic's length, or -1 if it and its NUL do not fit in `size`
+//  bytes (BUS_TOPIC_SIZE always fits a valid envelope); on -1 `buffer` is
+//  not touched.
+int bus_envelope_topic(const Ev__V1__Envelope *envelope, char *buffer, size_t size);
+
+//  The type name of a payload case ("OrderCreated"), or NULL for
+//  EV__V1__ENVELOPE__PAYLOAD__NOT_SET and values that name no case.
+//  Borrowed, static.
+const char *bus_envelope_type_name(Ev__V1__Envelope__PayloadCase payload_case);
+
+//  The payload case of a type name ("OrderCreated"), or
+//  EV__V1__ENVELOPE__PAYLOAD__NOT_SET if this build knows no such type.
+Ev__V1__Envelope__PayloadCase bus_envelope_payload_case(const char *type_name);
+
+//  True if `stream` is a valid stream id: 1-BUS_STREAM_NAME_MAX bytes of
+//  [a-z0-9._-]. Publishers check their configured id with it.
+bool bus_envelope_stream_valid(const char *stream);
+
+//  The partition of an aggregate key: FNV-1a 32-bit of its `size` bytes,
+//  mod `partitions` (at least 1). Every event of an order uses the order
+//  id's 16 bytes (docs/protocol.md section 7).
+uint32_t bus_partition_of(const void *key, size_t size, uint32_t partitions);
+
+//  A publisher's heartbeat (docs/protocol.md section 4.2).
+typedef struct {
+    char stream[BUS_STREAM_NAME_MAX + 1]; //  stream id, NUL-terminated
+    uint64_t last_seq;                    //  highest published seq, 0 when empty
+    uint64_t first_seq;                   //  lowest seq still held, at most last_seq + 1
+    uint32_t interval_ms;                 //  heartbeat period, at least 1
+} bus_heartbeat_t;
+
+//  A subscriber's replay request (docs/protocol.md section 4.3).
+typedef struct {
+    char stream[BUS_STREAM_NAME_MAX + 1]; //  stream id, NUL-terminated
+    uint64_t from_seq;                    //  first seq wanted, at least 1
+    uint32_t max_events;                  //  most events wanted, at least 1
+} bus_replay_request_t;
+
+//  What a publisher did with a replay request; the wire values of
+//  ev.v1.ReplayReply.Status.
+typedef enum {
+    BUS_REPLAY_OK = EV__V1__REPLAY_REPLY__STATUS__OK,
+    BUS_REPLAY_TRIMMED = EV__V1__REPLAY_REPLY__STATUS__TRIMMED,
+    BUS_REPLAY_UNKNOWN_STREAM = EV__V1__REPLAY_REPLY__STATUS__UNKNOWN_STREAM,
+    BUS_REPLAY_BAD_REQUEST = EV__V1__REPLAY_REPLY__STATUS__BAD_REQUEST
+} bus_replay_status_t;
+
+//  A publisher's replay reply header; the events follow in their own
+//  frames (docs/protocol.md section 4.3).
+typedef struct {
+    char stream[BUS_STREAM_NAME_MAX + 1]; //  stream id; empty only with BAD_REQUEST
+    bus_replay_status_t status;           //  what was done
+    uint64_t from_seq;                    //  seq of the first event that follows
+    uint64_t to_seq;                      //  seq of the last one, from_seq - 1 if none
+    uint64_t last_seq;                    //  the stream's highest committed seq
+    uint64_t first_seq;                   //  the lowest seq the log still holds
+} bus_replay_reply_t;
+
+//  Pack a heartbeat into a new frame. Returns NULL if it is not valid:
+//  stream as bus_envelope_stream_valid, interval_ms >= 1 and first_seq <=
+//  last_seq + 1. Caller owns return value; destroy it with zframe_destroy.
+zframe_t *bus_heartbeat_encode(const bus_heartbeat_t *heartbeat);
+
+//  Unpack and validate a heartbeat (the rules of bus_heartbeat_encode).
+//  Returns BUS_OK and fills *heartbeat_out, BUS_TOO_LARGE if size >
+//  BUS_CONTROL_FRAME_MAX or over the unpacking budget, or BUS_MALFORMED;
+//  on failure *heartbeat_out is not touched.
+bus_rc_t bus_heartbeat_decode(const void *data, size_t size, bus_heartbeat_t *heartbeat_out);
+
+//  Write the heartbeat topic "$hb/<stream>" and a NUL into `buffer`.
+//  Returns its length, or -1 if it does not fit in `size` bytes (buffer not
+//  touched).
+int bus_heartbeat_topic(const char *stream, char *buffer, size_t size);
+
+//  Pack a replay request into a new frame. Returns NULL if it is not valid:
+//  stream as bus_envelope_stream_valid, from_seq >= 1, max_events >= 1.
+//  Caller owns return value; destroy it with zframe_destroy.
+zframe_t *bus_replay_request_encode(const bus_replay_request_t *request);
+
+//  Unpack and validate a replay request (the rules of
+//  bus_replay_request_encode). Returns BUS_OK and fills *request_out,
+//  BUS_TOO_LARGE if size > BUS_CONTROL_FRAME_MAX or over the unpacking
+//  budget, or BUS_MALFORMED; on failure *request_out is not touched.
+bus_rc_t
+bus_replay_request_decode(const void *data, size_t size, bus_replay_request_t *request_out);
+
+//  Pack a replay reply into a new frame. Returns NULL if it is not valid:
+//  status one of bus_replay_status_t; stream as bus_envelope_stream_valid,
+//  or empty with BUS_REPLAY_BAD_REQUEST; with BUS_REPLAY_OK from_seq >= 1
+//  and to_seq >= from_seq - 1; with BUS_REPLAY_TRIMMED from_seq >= 1.
+//  Caller owns return value; destroy it with zframe_destroy.
+zframe_t *bus_replay_reply_encode(const bus_replay_reply_t *reply);
+
+//  Unpack and validate a replay reply (the rules of
+//  bus_replay_reply_encode; an unknown status is malformed). Returns BUS_OK
+//  and fills *reply_out, BUS_TOO_LARGE if size > BUS_CONTROL_FRAME_MAX or
+//  over the unpacking budget, or BUS_MALFORMED; on failure *reply_out is
+//  not touched.
+bus_rc_t bus_replay_reply_decode(const void *data, size_t size, bus_replay_reply_t *reply_out);
+
+#endif

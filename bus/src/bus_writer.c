@@ -1,0 +1,1029 @@
+/*  =========================================================================
+    bus_writer - the writer actor of a stream: group commit, then publish
+
+    The writer is one actor with one zloop: its pipe, an inproc ROUTER that
+    producers' DEALERs submit units to, and timers (heartbeat, retention,
+    reconnect). Its PostgreSQL connection is blocking (v1): while a batch
+    runs, new submissions queue in the ROUTER, and the next readable event
+    drains them into the next batch. That queue is the group commit.
+
+    A batch is one transaction: BEGIN, every unit, one multi-row INSERT of
+    the events they appended, a fenced UPDATE of bus_streams.last_seq
+    (which also returns the transaction id), COMMIT. A unit that fails is
+    marked and the whole batch is rerun from BEGIN without it; each rerun
+    drops at least one unit, so a batch runs at most n + 1 times. Only after
+    COMMIT does the writer publish the events, in seq order, then answer
+    each producer. The envelope is packed once, in bus_tx_append; those
+    bytes are stored and published.
+
+    When a COMMIT's outcome is unknown (the connection broke while it ran),
+    the batch is held "in doubt": on reconnect, pg_xact_status of the
+    transaction id says whether it committed (then it is published and
+    answered BUS_OK) or not (BUS_DB_UNAVAILABLE). A caller is therefore
+    never told "retry" for work that was in fact committed.
+
+    bus_tx (the handle a unit gets) lives here too: it is the batch's
+    transaction state, and nothing outside the writer touches it.
+    =========================================================================
+*/
+#include "bus_classes.h"
+#include "bus_envelope.h"
+#include "bus_replay.h"
+#include "bus_stream.h"
+#include "bus_writer.h"
+
+#include <time.h>
+
+//  One event appended in the current attempt of a batch.
+typedef struct {
+    uint64_t seq;                     //  its seq, assigned at append
+    zframe_t *envelope;               //  packed envelope (owned)
+    char topic[BUS_TOPIC_SIZE];       //  "<type>/<stream>"
+    char type[BUS_TYPE_NAME_MAX + 1]; //  event type name
+    char partition[12];               //  partition as text, for the INSERT
+    char seq_text[24];                //  seq as text, for the INSERT
+    uint8_t message_id[BUS_ID_SIZE];  //  message id (binary uuid parameter)
+} s_event_t;
+
+//  The transaction a unit runs in.
+struct bus_tx {
+    PGconn *conn;        //  the writer's connection (borrowed)
+    const char *stream;  //  stream id (borrowed)
+    uint32_t partitions; //  partition count P
+    uint64_t base_seq;   //  committed tail before this batch
+    s_event_t *events;   //  events appended so far in this attempt (owned array)
+    size_t count;        //  events used
+    size_t capacity;     //  events allocated
+    bus_rc_t append_rc;  //  first bus_tx_append failure of the running unit
+};
+
+//  One submitted unit of work.
+typedef struct {
+    zframe_t *peer;    //  routing id of the producer (owned)
+    bus_work_fn *fn;   //  the work
+    void *arg;         //  its argument (the producer's)
+    void *tag;         //  the producer's tag
+    bus_rc_t rc;       //  BUS_OK until the unit is known to have failed
+    uint64_t last_seq; //  seq of its last event, 0 if none
+} s_unit_t;
+
+//  How one attempt at a batch ended.
+typedef enum {
+    ATTEMPT_COMMITTED, //  COMMIT succeeded
+    ATTEMPT_RERUN,     //  a unit failed and was marked; run the batch again
+    ATTEMPT_NO_BEGIN,  //  the connection was found broken at BEGIN: nothing ran
+    ATTEMPT_DB_LOST,   //  the connection broke before COMMIT: nothing committed
+    ATTEMPT_IN_DOUBT,  //  the connection broke during COMMIT: outcome unknown
+    ATTEMPT_FAILED     //  the database refused (fenced, or an error): nothing committed
+} s_attempt_t;
+
+typedef struct {
+    zsock_t *pipe;                       //  actor pipe (borrowed)
+    zloop_t *loop;                       //  the one loop (owned)
+    zsock_t *pub;                        //  live events and heartbeats (owned)
+    zsock_t *units;                      //  inproc ROUTER of producers (owned)
+    zactor_t *replay;                    //  replay server (owned)
+    PGconn *conn;                        //  NULL while the database is unreachable (owned)
+    char *stream;                        //  stream id (owned)
+    char *conninfo;                      //  libpq connection string (owned)
+    char *app_name;                      //  application_name of our connection (owned)
+    int pub_port;                        //  bound PUB port
+    int replay_port;                     //  bound ROUTER port
+    int batch_max;                       //  most units per batch
+    int heartbeat_ms;                    //  heartbeat period
+    int64_t retention_events;            //  newest events kept, 0 = all
+    void (*on_commit)(uint64_t, void *); //  observer hook or NULL
+    void *on_commit_arg;                 //  its argument
+    svc_log_t *log;                      //  borrowed
+    bool ready;                          //  connected, tail known, nothing in doubt
+    bool tail_known;                     //  the tail was read at least once
+    bool in_doubt;                       //  the batch in `batch` awaits its COMMIT's outcome
+    uint64_t last_seq;                   //  committed tail
+    uint64_t published_seq;              //  highest seq published (heartbeat last_seq)
+    uint64_t first_seq;                  //  lowest seq the log holds
+    int reconnect_ms;                    //  next reconnect delay
+    int reconnect_timer;                 //  zloop timer id, or -1
+    s_unit_t *batch;                     //  units of the batch (owned array of batch_max)
+    size_t batch_size;                   //  units in it
+    bus_tx_t tx;                         //  the batch's transaction state (owned events)
+    char xid[32];                        //  transaction id of the batch (text), for the doubt
+    svc_counter_t *published;            //  bus_published_total
+    svc_counter_t *batches;              //  bus_batches_total
+    svc_histogram_t *batch_units;        //  bus_batch_units
+    svc_histogram_t *commit_seconds;     //  bus_commit_seconds
+    svc_counter_t *units_failed;         //  bus_units_failed_total
+    svc_gauge_t *last_seq_gauge;         //  bus_last_seq
+} self_t;
+
+static int s_self_db_start(self_t *self);
+
+//  --------------------------------------------------------------------------
+//  PostgreSQL helpers
+
+//  libpq notices (e.g. "relation exists, skipping") go to our log at debug
+//  rather than to stderr.
+static void
+s_notice(void *arg, const char *message)
+{
+    svc_log_debug((svc_log_t *) arg, "bus.stream.db.notice", "{s:s}", "message", message);
+}
+
+//  Run a statement without parameters; returns 0 if it gave `expected`.
+static int
+s_exec(PGconn *conn, const char *sql, ExecStatusType expected)
+{
+    PGresult *result = PQexec(conn, sql);
+    int rc = PQresultStatus(result) == expected ? 0 : -1;
+    PQclear(result);
+    return rc;
+}
+
+static bool
+s_conn_broken(PGconn *conn)
+{
+    return PQstatus(conn) != CONNECTION_OK;
+}
+
+//  --------------------------------------------------------------------------
+//  Completions: [peer][tag][rc][last_seq] to the producer.
+
+static void
+s_self_complete(self_t *self, zframe_t *peer, void *tag, bus_rc_t rc, uint64_t last_seq)
+{
+    //  The units ROUTER has no send HWM, so a completion is never dropped
+    //  while its producer exists; to a producer that is gone it is dropped.
+    zsock_send(self->units, "fpi8", peer, tag, (int) rc, last_seq);
+}
+
+//  Receive one submission into `unit`; returns -1 if the message is not one
+//  (only our producers connect, so that is a programmer error, logged).
+static int
+s_self_recv_unit(self_t *self, s_unit_t *unit)
+{
+    zmsg_t *msg = zmsg_recv(self->units);
+    if (!msg) {
+        return -1;
+    }
+    zframe_t *peer = zmsg_pop(msg);
+    zframe_t *fn = zmsg_pop(msg);
+    zframe_t *arg = zmsg_pop(msg);
+    zframe_t *tag = zmsg_pop(msg);
+    int rc = -1;
+    if (peer && fn && zframe_size(fn) == sizeof unit->fn && arg &&
+        zframe_size(arg) == sizeof unit->arg && tag && zframe_size(tag) == sizeof unit->tag) {
+        *unit = (s_unit_t){.peer = peer, .rc = BUS_OK};
+        memcpy(&unit->fn, zframe_data(fn), sizeof unit->fn);
+        memcpy(&unit->arg, zframe_data(arg), sizeof unit->arg);
+        memcpy(&unit->tag, zframe_data(tag), sizeof unit->tag);
+        peer = NULL;
+        rc = 0;
+    } else {
+        svc_log_error(self->log, "bus.stream.unit.malformed", "{s:s}", "stream", self->stream);
+    }
+    zframe_destroy(&tag);
+    zframe_destroy(&arg);
+    zframe_destroy(&fn);
+    zframe_destroy(&peer);
+    zmsg_destroy(&msg);
+    return rc;
+}
+
+//  Drain up to batch_max queued submissions, answering each with `rc` at
+//  once (database down, or closing).
+static void
+s_self_refuse_queued(self_t *self, bus_rc_t rc)
+{
+    for (int count = 0; count < self->batch_max && (zsock_events(self->units) & ZMQ_POLLIN);
+         count++) {
+        s_unit_t unit;
+        if (s_self_recv_unit(self, &unit) == 0) {
+            s_self_complete(self, unit.peer, unit.tag, rc, 0);
+            zframe_destroy(&unit.peer);
+        }
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  The transaction's events
+
+static void
+s_tx_reset(bus_tx_t *tx)
+{
+    for (size_t index = 0; index < tx->count; index++) {
+        zframe_destroy(&tx->events[index].envelope);
+    }
+    tx->count = 0;
+    tx->append_rc = BUS_OK;
+}
+
+static int64_t
+s_now_us(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t) now.tv_sec * 1000000 + now.tv_nsec / 1000;
+}
+
+//  --------------------------------------------------------------------------
+//  Append an event: fill the writer's fields into a shallow copy (the
+//  caller's envelope is not changed), pack it once, keep the bytes.
+
+int
+bus_tx_append(bus_tx_t *tx,
+              Ev__V1__Envelope *envelope,
+              const void *partition_key,
+              size_t partition_key_size)
+{
+    assert(tx);
+    assert(envelope);
+    assert(partition_key || partition_key_size == 0);
+    svc_uuid_t message_id;
+    Ev__V1__Envelope filled = *envelope;
+    filled.stream = (char *) tx->stream;
+    filled.seq = tx->base_seq + tx->count + 1;
+    filled.partition = bus_partition_of(partition_key, partition_key_size, tx->partitions);
+    if (filled.message_id.len == 0) {
+        svc_uuid_v7(&message_id);
+        filled.message_id.data = message_id.bytes;
+        filled.message_id.len = sizeof message_id.bytes;
+    }
+    if (filled.occurred_at_us == 0) {
+        filled.occurred_at_us = s_now_us();
+    }
+    const char *type_name = bus_envelope_type_name(filled.payload_case);
+    if ((!filled.type || !*filled.type) && type_name) {
+        filled.type = (char *) type_name;
+    }
+    zframe_t *packed = bus_envelope_encode(&filled);
+    if (!packed) {
+        //  Either too large or breaking the contract; the unit fails with it.
+        bus_rc_t rc =
+            bus_envelope_validate(&filled) == BUS_MALFORMED ? BUS_MALFORMED : BUS_TOO_LARGE;
+        if (tx->append_rc == BUS_OK) {
+            tx->append_rc = rc;
+        }
+        return -1;
+    }
+    if (tx->count == tx->capacity) {
+        tx->capacity = tx->capacity ? tx->capacity * 2 : 64;
+        tx->events = realloc(tx->events, tx->capacity * sizeof *tx->events);
+        assert(tx->events);
+    }
+    s_event_t *event = &tx->events[tx->count++];
+    event->seq = filled.seq;
+    event->envelope = packed;
+    bus_envelope_topic(&filled, event->topic, sizeof event->topic);
+    (void) snprintf(event->type, sizeof event->type, "%s", filled.type);
+    (void) snprintf(event->partition, sizeof event->partition, "%" PRIu32, filled.partition);
+    (void) snprintf(event->seq_text, sizeof event->seq_text, "%" PRIu64, filled.seq);
+    memcpy(event->message_id, filled.message_id.data, BUS_ID_SIZE);
+    return 0;
+}
+
+PGconn *
+bus_tx_conn(bus_tx_t *tx)
+{
+    assert(tx);
+    return tx->conn;
+}
+
+//  --------------------------------------------------------------------------
+//  Insert events [first, first + rows) in one statement: stream is $1, each
+//  row has 5 more parameters; message_id and envelope go binary. Returns 0,
+//  -2 for a duplicate seq (another writer), or -1.
+
+static int
+s_tx_insert_rows(bus_tx_t *tx, size_t first, size_t rows)
+{
+    size_t params = 1 + 5 * rows;
+    const char **values = zmalloc(params * sizeof *values);
+    int *lengths = zmalloc(params * sizeof *lengths);
+    int *formats = zmalloc(params * sizeof *formats);
+    char *sql = zmalloc(96 + rows * 48);
+    char *cursor = sql + sprintf(sql, "INSERT INTO bus_events"
+                                      " (stream, seq, type, partition, message_id, envelope)"
+                                      " VALUES ");
+    values[0] = tx->stream;
+    for (size_t row = 0; row < rows; row++) {
+        s_event_t *event = &tx->events[first + row];
+        size_t base = 1 + 5 * row;
+        cursor += sprintf(cursor, "%s($1,$%zu,$%zu,$%zu,$%zu,$%zu)", row ? "," : "", base + 1,
+                          base + 2, base + 3, base + 4, base + 5);
+        values[base] = event->seq_text;
+        values[base + 1] = event->type;
+        values[base + 2] = event->partition;
+        values[base + 3] = (const char *) event->message_id;
+        lengths[base + 3] = BUS_ID_SIZE;
+        formats[base + 3] = 1;
+        values[base + 4] = (const char *) zframe_data(event->envelope);
+        lengths[base + 4] = (int) zframe_size(event->envelope);
+        formats[base + 4] = 1;
+    }
+    PGresult *result = PQexecParams(tx->conn, sql, (int) params, NULL, values, lengths, formats, 0);
+    int rc = 0;
+    if (PQresultStatus(result) != PGRES_COMMAND_OK) {
+        const char *sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+        //  23505: another writer already holds one of these seqs.
+        rc = sqlstate && streq(sqlstate, "23505") ? -2 : -1;
+    }
+    PQclear(result);
+    freen(sql);
+    freen(formats);
+    freen(lengths);
+    freen(values);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  The batch: run every live unit in the open transaction. Returns
+//  ATTEMPT_COMMITTED when all ran (nothing is committed yet), else how it
+//  ended.
+
+static s_attempt_t
+s_self_run_units(self_t *self)
+{
+    bus_tx_t *tx = &self->tx;
+    for (size_t index = 0; index < self->batch_size; index++) {
+        s_unit_t *unit = &self->batch[index];
+        if (unit->rc != BUS_OK) {
+            continue;
+        }
+        size_t first = tx->count;
+        tx->append_rc = BUS_OK;
+        int rc = unit->fn(tx, unit->arg);
+        PGTransactionStatusType status = PQtransactionStatus(self->conn);
+        if (s_conn_broken(self->conn) || status == PQTRANS_UNKNOWN) {
+            return ATTEMPT_DB_LOST;
+        }
+        if (rc != 0 || status != PQTRANS_INTRANS || tx->append_rc != BUS_OK) {
+            unit->rc = tx->append_rc != BUS_OK ? tx->append_rc : BUS_HANDLER_FAILED;
+            if (status == PQTRANS_IDLE) {
+                //  The unit ended the transaction itself: a programmer error
+                //  that may have committed earlier units without their events.
+                svc_log_error(self->log, "bus.stream.unit.ended_transaction", "{s:s}", "stream",
+                              self->stream);
+            } else if (s_exec(self->conn, "ROLLBACK", PGRES_COMMAND_OK)) {
+                return ATTEMPT_DB_LOST;
+            }
+            return ATTEMPT_RERUN;
+        }
+        unit->last_seq = tx->count > first ? tx->base_seq + tx->count : 0;
+    }
+    return ATTEMPT_COMMITTED;
+}
+
+//  After the units: the events, the fenced tail update, COMMIT.
+
+static s_attempt_t
+s_self_finish_batch(self_t *self)
+{
+    bus_tx_t *tx = &self->tx;
+    for (size_t first = 0; first < tx->count; first += BUS_INSERT_ROWS_MAX) {
+        size_t rows =
+            tx->count - first < BUS_INSERT_ROWS_MAX ? tx->count - first : BUS_INSERT_ROWS_MAX;
+        int rc = s_tx_insert_rows(tx, first, rows);
+        if (rc && s_conn_broken(self->conn)) {
+            return ATTEMPT_DB_LOST;
+        } else if (rc) {
+            svc_log_error(self->log, rc == -2 ? "bus.stream.fenced" : "bus.stream.insert.failed",
+                          "{s:s, s:I, s:s}", "stream", self->stream, "seq",
+                          (json_int_t) tx->events[first].seq, "error", PQerrorMessage(self->conn));
+            return ATTEMPT_FAILED;
+        }
+    }
+    char new_text[24], old_text[24];
+    (void) snprintf(new_text, sizeof new_text, "%" PRIu64, tx->base_seq + tx->count);
+    (void) snprintf(old_text, sizeof old_text, "%" PRIu64, tx->base_seq);
+    const char *params[] = {self->stream, new_text, old_text};
+    PGresult *result = PQexecParams(self->conn,
+                                    "UPDATE bus_streams SET last_seq = $2"
+                                    " WHERE stream = $1 AND last_seq = $3"
+                                    " RETURNING pg_current_xact_id()::text",
+                                    3, NULL, params, NULL, NULL, 0);
+    s_attempt_t outcome = ATTEMPT_COMMITTED;
+    if (PQresultStatus(result) != PGRES_TUPLES_OK) {
+        outcome = s_conn_broken(self->conn) ? ATTEMPT_DB_LOST : ATTEMPT_FAILED;
+    } else if (PQntuples(result) != 1) {
+        //  Someone else moved the tail: two writers for one stream.
+        svc_log_error(self->log, "bus.stream.fenced", "{s:s, s:I, s:s}", "stream", self->stream,
+                      "seq", (json_int_t) tx->base_seq, "msg",
+                      "bus_streams.last_seq moved under this writer: another writer owns it");
+        outcome = ATTEMPT_FAILED;
+    } else {
+        (void) snprintf(self->xid, sizeof self->xid, "%s", PQgetvalue(result, 0, 0));
+    }
+    PQclear(result);
+    if (outcome != ATTEMPT_COMMITTED) {
+        return outcome;
+    }
+    result = PQexec(self->conn, "COMMIT");
+    if (PQresultStatus(result) != PGRES_COMMAND_OK) {
+        outcome = s_conn_broken(self->conn) ? ATTEMPT_IN_DOUBT : ATTEMPT_FAILED;
+        if (outcome == ATTEMPT_FAILED) {
+            //  A deferred constraint of some unit: we cannot tell which one.
+            svc_log_error(self->log, "bus.stream.commit.failed", "{s:s, s:I, s:s}", "stream",
+                          self->stream, "seq", (json_int_t) tx->base_seq, "error",
+                          PQresultErrorMessage(result));
+        }
+    }
+    PQclear(result);
+    return outcome;
+}
+
+//  One attempt: BEGIN, the units, the events, COMMIT.
+
+static s_attempt_t
+s_self_attempt(self_t *self)
+{
+    s_tx_reset(&self->tx);
+    self->tx.conn = self->conn;
+    self->tx.base_seq = self->last_seq;
+    if (s_exec(self->conn, "BEGIN", PGRES_COMMAND_OK)) {
+        return s_conn_broken(self->conn) ? ATTEMPT_NO_BEGIN : ATTEMPT_FAILED;
+    }
+    s_attempt_t outcome = s_self_run_units(self);
+    if (outcome == ATTEMPT_COMMITTED) {
+        outcome = s_self_finish_batch(self);
+    }
+    if (outcome == ATTEMPT_FAILED && !s_conn_broken(self->conn) &&
+        PQtransactionStatus(self->conn) != PQTRANS_IDLE) {
+        s_exec(self->conn, "ROLLBACK", PGRES_COMMAND_OK);
+    }
+    return outcome;
+}
+
+//  --------------------------------------------------------------------------
+//  Answer every unit of the batch: the failed ones with their code, the
+//  others with `rc` (their seq only if committed). Empties the batch.
+
+static void
+s_self_complete_batch(self_t *self, bus_rc_t rc)
+{
+    for (size_t index = 0; index < self->batch_size; index++) {
+        s_unit_t *unit = &self->batch[index];
+        if (unit->rc != BUS_OK) {
+            svc_counter_inc(self->units_failed);
+            s_self_complete(self, unit->peer, unit->tag, unit->rc, 0);
+        } else {
+            s_self_complete(self, unit->peer, unit->tag, rc, rc == BUS_OK ? unit->last_seq : 0);
+        }
+        zframe_destroy(&unit->peer);
+    }
+    self->batch_size = 0;
+    s_tx_reset(&self->tx);
+}
+
+//  The batch committed: observer hook, publish in seq order, answer.
+
+static void
+s_self_publish_batch(self_t *self)
+{
+    bus_tx_t *tx = &self->tx;
+    self->last_seq = tx->base_seq + tx->count;
+    if (self->on_commit) {
+        self->on_commit(self->last_seq, self->on_commit_arg);
+    }
+    void *pub = zsock_resolve(self->pub);
+    for (size_t index = 0; index < tx->count; index++) {
+        s_event_t *event = &tx->events[index];
+        //  PUB never blocks: past its HWM a subscriber loses the frame and
+        //  recovers it by replay.
+        zmq_send(pub, event->topic, strlen(event->topic), ZMQ_SNDMORE);
+        zmq_send(pub, zframe_data(event->envelope), zframe_size(event->envelope), 0);
+    }
+    self->published_seq = self->last_seq;
+    svc_counter_add(self->published, tx->count);
+    svc_gauge_set(self->last_seq_gauge, (double) self->last_seq);
+    svc_counter_inc(self->batches);
+    svc_histogram_observe(self->batch_units, (double) self->batch_size);
+    s_self_complete_batch(self, BUS_OK);
+}
+
+//  --------------------------------------------------------------------------
+//  Database lost: drop the connection, go not ready, retry with backoff.
+
+static int s_self_handle_reconnect(zloop_t *loop, int timer_id, void *arg);
+
+static void
+s_self_schedule_reconnect(self_t *self)
+{
+    if (self->reconnect_timer == -1) {
+        self->reconnect_timer =
+            zloop_timer(self->loop, (size_t) self->reconnect_ms, 1, s_self_handle_reconnect, self);
+        self->reconnect_ms = self->reconnect_ms * 2 > BUS_RECONNECT_MAX_MS ? BUS_RECONNECT_MAX_MS
+                                                                           : self->reconnect_ms * 2;
+    }
+}
+
+//  Drop the connection and start again from connect: the tail is read
+//  anew before anything else is written.
+static void
+s_self_disconnect(self_t *self)
+{
+    if (self->conn) {
+        PQfinish(self->conn);
+        self->conn = NULL;
+    }
+    self->ready = false;
+    self->reconnect_ms = BUS_RECONNECT_MIN_MS;
+    s_self_schedule_reconnect(self);
+}
+
+static void
+s_self_db_lost(self_t *self, const char *why)
+{
+    svc_log_warn(self->log, "bus.stream.db.lost", "{s:s, s:I, s:s, s:s}", "stream", self->stream,
+                 "seq", (json_int_t) self->last_seq, "why", why, "error",
+                 self->conn ? PQerrorMessage(self->conn) : "");
+    s_self_disconnect(self);
+}
+
+//  --------------------------------------------------------------------------
+//  Run one batch (self->batch) to its end.
+
+static void
+s_self_run_batch(self_t *self)
+{
+    int64_t started_us = zclock_usecs();
+    s_attempt_t outcome = s_self_attempt(self);
+    if (outcome == ATTEMPT_NO_BEGIN) {
+        //  The server closed the idle connection (restart, terminated
+        //  backend): nothing ran yet, so one reconnect is free of doubt.
+        PQfinish(self->conn);
+        self->conn = NULL;
+        outcome = s_self_db_start(self) == 0 ? s_self_attempt(self) : ATTEMPT_DB_LOST;
+        if (outcome == ATTEMPT_NO_BEGIN) {
+            outcome = ATTEMPT_DB_LOST;
+        }
+    }
+    //  Each rerun marks one more unit failed, so this loop is bounded.
+    for (size_t runs = 0; outcome == ATTEMPT_RERUN && runs <= self->batch_size; runs++) {
+        outcome = s_self_attempt(self);
+    }
+    assert(outcome != ATTEMPT_RERUN);
+    if (outcome == ATTEMPT_NO_BEGIN) {
+        outcome = ATTEMPT_DB_LOST;
+    }
+    if (outcome == ATTEMPT_COMMITTED) {
+        svc_histogram_observe(self->commit_seconds, (double) (zclock_usecs() - started_us) / 1e6);
+        s_self_publish_batch(self);
+    } else if (outcome == ATTEMPT_IN_DOUBT) {
+        //  Keep the batch and its events: s_self_db_start decides.
+        self->in_doubt = true;
+        s_self_db_lost(self, "connection lost during COMMIT");
+    } else {
+        s_self_complete_batch(self, BUS_DB_UNAVAILABLE);
+        if (outcome == ATTEMPT_DB_LOST) {
+            s_self_db_lost(self, "connection lost during a batch");
+        } else {
+            s_self_disconnect(self); //  fenced or refused: re-read the tail first
+        }
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  The units ROUTER is readable: gather a batch and run it.
+
+static int
+s_self_handle_units(zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    (void) reader;
+    self_t *self = arg;
+    if (!self->ready) {
+        s_self_refuse_queued(self, BUS_DB_UNAVAILABLE);
+        return 0;
+    }
+    self->batch_size = 0;
+    while (self->batch_size < (size_t) self->batch_max &&
+           (zsock_events(self->units) & ZMQ_POLLIN)) {
+        if (s_self_recv_unit(self, &self->batch[self->batch_size]) == 0) {
+            self->batch_size++;
+        }
+    }
+    if (self->batch_size > 0) {
+        s_self_run_batch(self);
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Heartbeat: "$hb/<stream>" + Heartbeat{stream, last published, first_seq}.
+
+static void
+s_self_send_heartbeat(self_t *self)
+{
+    if (!self->tail_known) {
+        return; //  nothing true to say yet
+    }
+    bus_heartbeat_t heartbeat = {.last_seq = self->published_seq,
+                                 .first_seq = self->first_seq <= self->published_seq + 1
+                                                  ? self->first_seq
+                                                  : self->published_seq + 1,
+                                 .interval_ms = (uint32_t) self->heartbeat_ms};
+    (void) snprintf(heartbeat.stream, sizeof heartbeat.stream, "%s", self->stream);
+    char topic[BUS_TOPIC_SIZE];
+    int length = bus_heartbeat_topic(self->stream, topic, sizeof topic);
+    zframe_t *frame = bus_heartbeat_encode(&heartbeat);
+    assert(length > 0 && frame); //  the stream id was validated at start
+    void *pub = zsock_resolve(self->pub);
+    zmq_send(pub, topic, (size_t) length, ZMQ_SNDMORE);
+    zmq_send(pub, zframe_data(frame), zframe_size(frame), 0);
+    zframe_destroy(&frame);
+}
+
+static int
+s_self_handle_heartbeat(zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    s_self_send_heartbeat((self_t *) arg);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Connecting: connect, migrate, make sure our row exists.
+
+static PGconn *
+s_self_connect(self_t *self)
+{
+    //  connect_timeout and application_name come first so that the
+    //  conninfo (expanded from "dbname") can override them.
+    const char *keywords[] = {"connect_timeout", "application_name", "dbname", NULL};
+    const char *values[] = {BUS_CONNECT_TIMEOUT_S, self->app_name, self->conninfo, NULL};
+    PGconn *conn = PQconnectdbParams(keywords, values, 1);
+    char *error = NULL;
+    if (PQstatus(conn) != CONNECTION_OK) {
+        error = strdup(PQerrorMessage(conn));
+    } else {
+        PQsetNoticeProcessor(conn, s_notice, self->log);
+        if (bus_migrate(conn, "bus", bus_migrations, &error) < 0) {
+            //  The schema, not the network: an operator must act.
+            svc_log_error(self->log, "bus.stream.migrate.failed", "{s:s, s:s}", "stream",
+                          self->stream, "error", error);
+        } else {
+            const char *params[] = {self->stream};
+            PGresult *result = PQexecParams(conn,
+                                            "INSERT INTO bus_streams (stream) VALUES ($1)"
+                                            " ON CONFLICT (stream) DO NOTHING",
+                                            1, NULL, params, NULL, NULL, 0);
+            if (PQresultStatus(result) != PGRES_COMMAND_OK) {
+                error = strdup(PQresultErrorMessage(result));
+            }
+            PQclear(result);
+        }
+    }
+    if (error) {
+        svc_log_warn(self->log, "bus.stream.db.unavailable", "{s:s, s:s, s:i}", "stream",
+                     self->stream, "error", error, "retry_ms", self->reconnect_ms);
+        zstr_free(&error);
+        PQfinish(conn);
+        conn = NULL;
+    }
+    return conn;
+}
+
+//  Settle the batch whose COMMIT's outcome is unknown. Returns 0 when
+//  settled (published or refused), -1 if it must wait (still in progress
+//  on the server, or the query failed). pg_xact_status answers for any
+//  transaction newer than the server's commit-log horizon, far beyond any
+//  reconnect delay.
+
+static int
+s_self_settle_doubt(self_t *self)
+{
+    const char *params[] = {self->xid};
+    PGresult *result =
+        PQexecParams(self->conn, "SELECT pg_xact_status($1::xid8)", 1, NULL, params, NULL, NULL, 0);
+    const char *status = PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) == 1 &&
+                                 !PQgetisnull(result, 0, 0)
+                             ? PQgetvalue(result, 0, 0)
+                             : NULL;
+    uint64_t batch_last_seq = self->tx.base_seq + self->tx.count;
+    int rc = -1;
+    if (status && streq(status, "committed")) {
+        s_self_publish_batch(self);
+        rc = 0;
+    } else if (status && streq(status, "aborted")) {
+        s_self_complete_batch(self, BUS_DB_UNAVAILABLE);
+        rc = 0;
+    } else if (status && streq(status, "in progress")) {
+        //  Our old backend still holds the transaction (the server has not
+        //  noticed the broken connection): end it, and ask again next time.
+        PGresult *killed = PQexecParams(self->conn,
+                                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                        " WHERE backend_xid = $1::xid8::xid",
+                                        1, NULL, params, NULL, NULL, 0);
+        PQclear(killed);
+    }
+    svc_log_warn(self->log, "bus.stream.doubt", "{s:s, s:I, s:s, s:s}", "stream", self->stream,
+                 "seq", (json_int_t) batch_last_seq, "xid", self->xid, "status",
+                 status ? status : "unknown");
+    PQclear(result);
+    if (rc == 0) {
+        self->in_doubt = false;
+    }
+    return rc;
+}
+
+//  Read bus_streams' tail and retention floor. Returns 0 or -1.
+
+static int
+s_self_read_tail(self_t *self)
+{
+    const char *params[] = {self->stream};
+    PGresult *result =
+        PQexecParams(self->conn, "SELECT last_seq, first_seq FROM bus_streams WHERE stream = $1", 1,
+                     NULL, params, NULL, NULL, 0);
+    int rc = -1;
+    if (PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) == 1) {
+        uint64_t last_seq = strtoull(PQgetvalue(result, 0, 0), NULL, 10);
+        if (self->tail_known && last_seq != self->last_seq) {
+            svc_log_warn(self->log, "bus.stream.tail.moved", "{s:s, s:I, s:I}", "stream",
+                         self->stream, "seq", (json_int_t) self->last_seq, "db_seq",
+                         (json_int_t) last_seq);
+        }
+        self->last_seq = last_seq;
+        self->published_seq = last_seq; //  anything unpublished is replayed
+        self->first_seq = strtoull(PQgetvalue(result, 0, 1), NULL, 10);
+        self->tail_known = true;
+        rc = 0;
+    }
+    PQclear(result);
+    return rc;
+}
+
+//  (Re)start on the database: connect, settle any doubt, read the tail,
+//  become ready and say so with a heartbeat. Returns 0 or -1.
+
+static int
+s_self_db_start(self_t *self)
+{
+    assert(!self->conn);
+    self->conn = s_self_connect(self);
+    if (!self->conn) {
+        return -1;
+    }
+    if ((self->in_doubt && s_self_settle_doubt(self)) || s_self_read_tail(self)) {
+        PQfinish(self->conn);
+        self->conn = NULL;
+        return -1;
+    }
+    self->ready = true;
+    self->reconnect_ms = BUS_RECONNECT_MIN_MS;
+    svc_gauge_set(self->last_seq_gauge, (double) self->last_seq);
+    svc_log_info(self->log, "bus.stream.db.ready", "{s:s, s:I, s:I}", "stream", self->stream, "seq",
+                 (json_int_t) self->last_seq, "first_seq", (json_int_t) self->first_seq);
+    s_self_send_heartbeat(self);
+    return 0;
+}
+
+static int
+s_self_handle_reconnect(zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    self_t *self = arg;
+    self->reconnect_timer = -1;
+    if (s_self_db_start(self)) {
+        s_self_schedule_reconnect(self);
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Retention: delete up to one chunk below the floor and raise first_seq,
+//  in one transaction. Returns 1 if more is due, 0 if done, -1 on failure.
+
+static int
+s_self_trim_chunk(self_t *self)
+{
+    if (self->last_seq < (uint64_t) self->retention_events) {
+        return 0;
+    }
+    uint64_t floor = self->last_seq - (uint64_t) self->retention_events + 1;
+    if (floor <= self->first_seq) {
+        return 0;
+    }
+    uint64_t upto = floor - self->first_seq > BUS_RETENTION_CHUNK
+                        ? self->first_seq + BUS_RETENTION_CHUNK
+                        : floor;
+    char from_text[24], upto_text[24];
+    (void) snprintf(from_text, sizeof from_text, "%" PRIu64, self->first_seq);
+    (void) snprintf(upto_text, sizeof upto_text, "%" PRIu64, upto);
+    const char *params[] = {self->stream, from_text, upto_text};
+    PGresult *result = PQexecParams(self->conn,
+                                    "WITH gone AS (DELETE FROM bus_events"
+                                    " WHERE stream = $1 AND seq >= $2 AND seq < $3)"
+                                    " UPDATE bus_streams SET first_seq = $3"
+                                    " WHERE stream = $1 AND first_seq = $2",
+                                    3, NULL, params, NULL, NULL, 0);
+    int rc = -1;
+    if (PQresultStatus(result) == PGRES_COMMAND_OK && streq(PQcmdTuples(result), "1")) {
+        self->first_seq = upto;
+        rc = upto < floor ? 1 : 0;
+    } else {
+        svc_log_warn(self->log, "bus.stream.retention.failed", "{s:s, s:I, s:s}", "stream",
+                     self->stream, "seq", (json_int_t) self->first_seq, "error",
+                     PQresultErrorMessage(result));
+    }
+    PQclear(result);
+    return rc;
+}
+
+static int
+s_self_handle_retention(zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    self_t *self = arg;
+    int more = 1;
+    for (int chunk = 0; self->ready && more == 1 && chunk < BUS_RETENTION_CHUNKS_PER_RUN; chunk++) {
+        //  A single statement is its own transaction: the rows go and the
+        //  floor rises together.
+        more = s_self_trim_chunk(self);
+        if (more < 0 && s_conn_broken(self->conn)) {
+            s_self_db_lost(self, "connection lost during retention");
+        } else if (more < 0) {
+            s_self_disconnect(self); //  someone else moved first_seq: read it again
+        }
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  The pipe: $TERM, PORTS, READY?
+
+static int
+s_self_handle_pipe(zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    self_t *self = arg;
+    char *command = zstr_recv(reader);
+    if (!command) {
+        return -1; //  interrupted
+    }
+    int rc = 0;
+    if (streq(command, "$TERM")) {
+        //  The batch in flight has finished (we are single-threaded); one
+        //  last try settles a batch in doubt, and whatever is still queued
+        //  is answered BUS_CLOSED.
+        if (self->in_doubt && !self->conn && s_self_db_start(self) == 0) {
+            svc_log_info(self->log, "bus.stream.doubt.settled", "{s:s}", "stream", self->stream);
+        }
+        while (zsock_events(self->units) & ZMQ_POLLIN) {
+            s_self_refuse_queued(self, BUS_CLOSED);
+        }
+        rc = -1;
+    } else if (streq(command, "PORTS")) {
+        zsock_send(self->pipe, "ii", self->pub_port, self->replay_port);
+    } else if (streq(command, "READY?")) {
+        zsock_send(self->pipe, "i", self->ready ? 1 : 0);
+    } else {
+        svc_log_error(self->log, "bus.stream.command.unknown", "{s:s}", "command", command);
+        assert(false); //  only bus_stream talks on the pipe
+    }
+    zstr_free(&command);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Metrics of the stream.
+
+static void
+s_self_register_metrics(self_t *self, svc_metrics_t *metrics)
+{
+    static const double unit_buckets[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+    const char *stream = self->stream;
+    self->published =
+        svc_metrics_counter(metrics, "bus_published_total", "Events published live after commit",
+                            "stream", stream, NULL);
+    self->batches = svc_metrics_counter(metrics, "bus_batches_total",
+                                        "Batches (transactions) committed by the writer", "stream",
+                                        stream, NULL);
+    self->batch_units = svc_metrics_histogram_with(
+        metrics, "bus_batch_units", "Units of work per committed batch", unit_buckets,
+        sizeof unit_buckets / sizeof *unit_buckets, "stream", stream, NULL);
+    self->commit_seconds = svc_metrics_histogram(
+        metrics, "bus_commit_seconds",
+        "Time from BEGIN to COMMIT of a committed batch, reruns included", "stream", stream, NULL);
+    self->units_failed =
+        svc_metrics_counter(metrics, "bus_units_failed_total",
+                            "Units rolled back alone (handler failed)", "stream", stream, NULL);
+    self->last_seq_gauge = svc_metrics_gauge(
+        metrics, "bus_last_seq", "Highest committed seq of the stream", "stream", stream, NULL);
+}
+
+//  --------------------------------------------------------------------------
+//  Take the sockets, start the replay actor, bind the units ROUTER.
+
+static self_t *
+s_self_new(zsock_t *pipe, bus_writer_args_t *args)
+{
+    const bus_stream_config_t *config = args->config;
+    self_t *self = zmalloc(sizeof *self);
+    self->pipe = pipe;
+    self->stream = strdup(config->stream);
+    self->conninfo = strdup(config->conninfo);
+    self->app_name = zsys_sprintf("bus-stream-%s", config->stream);
+    self->pub = args->pub;
+    args->pub = NULL;
+    self->pub_port = args->pub_port;
+    self->replay_port = args->replay_port;
+    self->batch_max = config->batch_max > 0 ? config->batch_max : BUS_BATCH_MAX_DEFAULT;
+    self->heartbeat_ms = config->heartbeat_ms > 0 ? config->heartbeat_ms : BUS_HEARTBEAT_MS_DEFAULT;
+    self->retention_events = config->retention_events;
+    self->on_commit = config->on_commit;
+    self->on_commit_arg = config->on_commit_arg;
+    self->log = config->log;
+    self->reconnect_ms = BUS_RECONNECT_MIN_MS;
+    self->reconnect_timer = -1;
+    self->batch = zmalloc((size_t) self->batch_max * sizeof *self->batch);
+    self->tx.stream = self->stream;
+    self->tx.partitions = config->partitions > 0 ? config->partitions : BUS_PARTITIONS_DEFAULT;
+    s_self_register_metrics(self, config->metrics);
+
+    bus_replay_config_t replay_config = {.stream = config->stream,
+                                         .conninfo = config->conninfo,
+                                         .router = args->router,
+                                         .log = config->log,
+                                         .metrics = config->metrics};
+    args->router = NULL;
+    self->replay = zactor_new(bus_replay_server, &replay_config);
+
+    //  No HWM on completions: a producer's outstanding units bound them,
+    //  and a dropped completion would leave its caller waiting forever.
+    self->units = zsock_new(ZMQ_ROUTER);
+    zsock_set_sndhwm(self->units, 0);
+    int bound = zsock_bind(self->units, "%s", args->units_endpoint);
+    assert(bound == 0); //  a unique inproc name
+
+    self->loop = zloop_new();
+    zloop_reader(self->loop, self->pipe, s_self_handle_pipe, self);
+    zloop_reader(self->loop, self->units, s_self_handle_units, self);
+    zloop_timer(self->loop, (size_t) self->heartbeat_ms, 0, s_self_handle_heartbeat, self);
+    if (self->retention_events > 0) {
+        int interval_ms = config->retention_interval_ms > 0 ? config->retention_interval_ms
+                                                            : BUS_RETENTION_INTERVAL_MS_DEFAULT;
+        zloop_timer(self->loop, (size_t) interval_ms, 0, s_self_handle_retention, self);
+    }
+    return self;
+}
+
+//  --------------------------------------------------------------------------
+//  Free in reverse order of creation. A batch still in doubt is answered
+//  BUS_CLOSED with an error log: nobody can settle it any more.
+
+static void
+s_self_destroy(self_t **self_p)
+{
+    assert(self_p);
+    self_t *self = *self_p;
+    if (!self) {
+        return;
+    }
+    if (self->in_doubt) {
+        //  Not BUS_DB_UNAVAILABLE: that promises "not committed".
+        svc_log_error(self->log, "bus.stream.doubt.abandoned", "{s:s, s:s}", "stream", self->stream,
+                      "xid", self->xid);
+        s_self_complete_batch(self, BUS_CLOSED);
+    }
+    zloop_destroy(&self->loop);
+    zsock_destroy(&self->units);
+    zactor_destroy(&self->replay);
+    if (self->conn) {
+        PQfinish(self->conn);
+    }
+    s_tx_reset(&self->tx);
+    freen(self->tx.events);
+    freen(self->batch);
+    zsock_destroy(&self->pub);
+    zstr_free(&self->app_name);
+    zstr_free(&self->conninfo);
+    zstr_free(&self->stream);
+    freen(self);
+    *self_p = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  The writer actor: try the database once before signalling, so that a
+//  stream whose database is up is ready when bus_stream_new returns.
+
+void
+bus_writer(zsock_t *pipe, void *args)
+{
+    assert(pipe);
+    assert(args);
+    self_t *self = s_self_new(pipe, (bus_writer_args_t *) args);
+    if (s_self_db_start(self)) {
+        s_self_schedule_reconnect(self);
+    }
+    svc_log_info(self->log, "bus.stream.started", "{s:s, s:I, s:i, s:i, s:b}", "stream",
+                 self->stream, "seq", (json_int_t) self->last_seq, "pub_port", self->pub_port,
+                 "replay_port", self->replay_port, "ready", self->ready);
+    zsock_signal(pipe, 0);
+    zloop_start(self->loop);
+    svc_log_info(self->log, "bus.stream.stopped", "{s:s, s:I}", "stream", self->stream, "seq",
+                 (json_int_t) self->last_seq);
+    s_self_destroy(&self);
+}
