@@ -22,5 +22,6 @@
 #include "bus_stream.h"
 #include "bus_replay.h"
 #include "bus_inbox.h"
+#include "bus_subscriber.h"
 
 #endif

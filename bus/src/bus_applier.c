@@ -1,0 +1,719 @@
+/*  =========================================================================
+    bus_applier - the transactions of a subscriber (private to bus)
+
+    The shape of every transaction is the same: a work function runs on a
+    connection inside an open transaction and returns 0 (keep), -1 (a
+    handler failed: roll back) or -2 (the database failed). s_transact runs
+    it either between our own BEGIN and COMMIT, or as a unit of the
+    stream's writer. A work function may run more than once (the writer
+    reruns a batch whose other unit failed), so it resets its result at
+    the start and has no other effect outside the transaction.
+    =========================================================================
+*/
+#include "bus_classes.h"
+#include "bus_applier.h"
+#include "bus_envelope.h"
+#include "bus_inbox.h"
+#include "bus_stream.h"
+#include "bus_subscriber.h"
+
+//  Work inside a transaction: 0 keep, -1 roll back (handler), -2 database.
+typedef int(s_work_fn)(bus_applier_t *self, void *work, PGconn *conn, bus_tx_t *tx);
+
+struct bus_applier {
+    char *consumer;           //  consumer group (owned)
+    char *conninfo;           //  the consumer's database (owned)
+    char *app_name;           //  application_name of our connection (owned)
+    PGconn *conn;             //  NULL while unreachable (owned)
+    bus_producer_t *producer; //  to the stream's writer, NULL without one (owned)
+    uint32_t replica_index;   //  i
+    uint32_t replica_count;   //  n
+    uint32_t partitions;      //  P
+    uint32_t *owned;          //  partitions p with p % n == i, ascending (owned)
+    size_t owned_count;       //  how many
+    char **types;             //  handled type names, NULL = all (owned)
+    bus_handler_fn *handler;  //  the consumer's handler
+    void *handler_arg;        //  its argument (borrowed)
+    svc_log_t *log;           //  borrowed
+    bus_apply_t *apply;       //  the context handed to the handler (owned)
+};
+
+//  The handler's view of the transaction.
+struct bus_apply {
+    PGconn *conn;                         //  the transaction's connection (borrowed)
+    bus_tx_t *tx;                         //  the writer's unit, NULL without a stream
+    bool append_failed;                   //  a bus_apply_append was refused
+    char error[BUS_SUBSCRIBER_ERROR_MAX]; //  why the handler failed, "" if it did not say
+};
+
+//  A unit of the writer wrapping a work function.
+typedef struct {
+    bus_applier_t *self; //  the applier
+    s_work_fn *fn;       //  the work
+    void *work;          //  its argument
+    int rc;              //  what the work returned in its last run
+} s_unit_t;
+
+//  A batch of events for s_batch_work.
+typedef struct {
+    const char *stream;                //  the stream (borrowed)
+    bus_checkpoints_t *checkpoints;    //  refreshed by the lock (borrowed)
+    const bus_applier_event_t *events; //  the events (borrowed)
+    size_t count;                      //  how many
+    const char *park_error;            //  park instead of calling the handler, or NULL
+    int attempts;                      //  attempts recorded with a park
+    bus_applier_result_t *result;      //  what it did (borrowed)
+} s_batch_t;
+
+//  A dead letter claimed for retry, for s_retry_work and s_retry_record_work.
+typedef struct {
+    bus_applier_retry_t *out;   //  what the caller sees (borrowed)
+    zchunk_t *packed;           //  the stored envelope (owned)
+    Ev__V1__Envelope *envelope; //  decoded, NULL if it does not decode (owned)
+} s_retry_t;
+
+//  --------------------------------------------------------------------------
+//  Copy a message into a fixed buffer (cut to fit), and free it.
+
+static void
+s_take_error(char *buffer, size_t size, char **error_p)
+{
+    (void) snprintf(buffer, size, "%s", *error_p ? *error_p : "unknown database error");
+    zstr_free(error_p);
+}
+
+//  The connection's last error without its trailing newline.
+static void
+s_conn_error(PGconn *conn, const char *what, char *buffer, size_t size)
+{
+    const char *message = PQerrorMessage(conn);
+    int length = (int) strlen(message);
+    while (length > 0 && (message[length - 1] == '\n' || message[length - 1] == ' ')) {
+        length--;
+    }
+    (void) snprintf(buffer, size, "%s: %.*s", what, length, message);
+}
+
+static void
+s_notice(void *arg, const char *message)
+{
+    svc_log_debug((svc_log_t *) arg, "bus.subscriber.db.notice", "{s:s}", "message", message);
+}
+
+//  --------------------------------------------------------------------------
+//  Create and destroy
+
+bus_applier_t *
+bus_applier_new(const bus_subscriber_config_t *config)
+{
+    assert(config);
+    bus_applier_t *self = zmalloc(sizeof *self);
+    self->consumer = strdup(config->consumer);
+    self->conninfo = strdup(config->conninfo);
+    self->app_name = zsys_sprintf("bus-subscriber-%s", config->consumer);
+    self->replica_count = config->replica_count > 0 ? config->replica_count : 1;
+    self->replica_index = config->replica_index;
+    self->partitions = config->partitions > 0 ? config->partitions : BUS_PARTITIONS_DEFAULT;
+    self->owned = zmalloc(self->partitions * sizeof *self->owned);
+    for (uint32_t partition = 0; partition < self->partitions; partition++) {
+        if (partition % self->replica_count == self->replica_index) {
+            self->owned[self->owned_count++] = partition;
+        }
+    }
+    if (config->types) {
+        size_t count = 0;
+        while (config->types[count]) {
+            count++;
+        }
+        self->types = zmalloc((count + 1) * sizeof *self->types);
+        for (size_t index = 0; index < count; index++) {
+            self->types[index] = strdup(config->types[index]);
+        }
+    }
+    self->handler = config->handler;
+    self->handler_arg = config->handler_arg;
+    self->log = config->log;
+    self->apply = zmalloc(sizeof *self->apply);
+    if (config->stream) {
+        self->producer = bus_producer_new(config->stream);
+    }
+    return self;
+}
+
+void
+bus_applier_destroy(bus_applier_t **self_p)
+{
+    assert(self_p);
+    bus_applier_t *self = *self_p;
+    if (!self) {
+        return;
+    }
+    bus_producer_destroy(&self->producer);
+    freen(self->apply);
+    for (size_t index = 0; self->types && self->types[index]; index++) {
+        zstr_free(&self->types[index]);
+    }
+    freen(self->types);
+    freen(self->owned);
+    bus_applier_disconnect(self);
+    zstr_free(&self->app_name);
+    zstr_free(&self->conninfo);
+    zstr_free(&self->consumer);
+    freen(self);
+    *self_p = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  The connection
+
+int
+bus_applier_connect(bus_applier_t *self, char **error_out)
+{
+    assert(self);
+    assert(error_out);
+    bus_applier_disconnect(self);
+    //  connect_timeout and application_name first, so the conninfo
+    //  (expanded from "dbname") can override them.
+    const char *keywords[] = {"connect_timeout", "application_name", "dbname", NULL};
+    const char *values[] = {BUS_CONNECT_TIMEOUT_S, self->app_name, self->conninfo, NULL};
+    PGconn *conn = PQconnectdbParams(keywords, values, 1);
+    *error_out = NULL;
+    if (PQstatus(conn) != CONNECTION_OK) {
+        *error_out = strdup(PQerrorMessage(conn));
+    } else {
+        PQsetNoticeProcessor(conn, s_notice, self->log);
+        bus_migrate(conn, "bus", bus_migrations, error_out);
+    }
+    if (*error_out) {
+        PQfinish(conn);
+        return -1;
+    }
+    self->conn = conn;
+    return 0;
+}
+
+void
+bus_applier_disconnect(bus_applier_t *self)
+{
+    assert(self);
+    if (self->conn) {
+        PQfinish(self->conn);
+        self->conn = NULL;
+    }
+}
+
+bool
+bus_applier_connected(bus_applier_t *self)
+{
+    assert(self);
+    return self->conn != NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Checkpoints
+
+bus_applier_rc_t
+bus_applier_load(bus_applier_t *self, const char *stream, bus_checkpoints_t **out, char **error_out)
+{
+    assert(self);
+    assert(stream);
+    assert(out);
+    assert(error_out);
+    *error_out = NULL;
+    if (!self->conn) {
+        *error_out = strdup("not connected");
+        return BUS_APPLIER_DB;
+    }
+    bus_rc_t rc =
+        bus_inbox_load(self->conn, self->consumer, stream, self->partitions, out, error_out);
+    return rc == BUS_OK ? BUS_APPLIER_OK : BUS_APPLIER_DB;
+}
+
+uint64_t
+bus_applier_next(bus_applier_t *self, const bus_checkpoints_t *checkpoints)
+{
+    assert(self);
+    assert(checkpoints);
+    assert(checkpoints->partitions == self->partitions);
+    uint64_t lowest = UINT64_MAX;
+    for (size_t index = 0; index < self->owned_count; index++) {
+        uint64_t last_seq = checkpoints->last_seq[self->owned[index]];
+        lowest = last_seq < lowest ? last_seq : lowest;
+    }
+    //  A replica that owns no partition (n > P) processes the stream from
+    //  its end: nothing is ever applied, and `next` only follows the tail.
+    return lowest == UINT64_MAX ? 1 : lowest + 1;
+}
+
+//  --------------------------------------------------------------------------
+//  Run a work function as one transaction. Returns OK, FAILED or DB, with
+//  the reason of a transaction-level failure in `error`.
+
+static int
+s_unit_run(bus_tx_t *tx, void *arg)
+{
+    s_unit_t *unit = arg;
+    unit->rc = unit->fn(unit->self, unit->work, bus_tx_conn(tx), tx);
+    return unit->rc == 0 ? 0 : -1;
+}
+
+static bus_applier_rc_t
+s_transact_unit(bus_applier_t *self, s_work_fn *fn, void *work, char *error, size_t size)
+{
+    s_unit_t unit = {.self = self, .fn = fn, .work = work, .rc = -2};
+    bus_rc_t rc = bus_producer_call(self->producer, s_unit_run, &unit, NULL);
+    if (rc == BUS_OK) {
+        return BUS_APPLIER_OK;
+    }
+    if ((rc == BUS_HANDLER_FAILED || rc == BUS_MALFORMED || rc == BUS_TOO_LARGE) && unit.rc != -2) {
+        if (!*error) {
+            (void) snprintf(error, size, "the writer rolled the unit back: %s", bus_strerror(rc));
+        }
+        return BUS_APPLIER_FAILED;
+    }
+    if (!*error) {
+        (void) snprintf(error, size, "the stream's writer: %s", bus_strerror(rc));
+    }
+    return BUS_APPLIER_DB;
+}
+
+static int
+s_exec(PGconn *conn, const char *sql, const char *expected_status)
+{
+    PGresult *result = PQexec(conn, sql);
+    int rc =
+        PQresultStatus(result) == PGRES_COMMAND_OK && streq(PQcmdStatus(result), expected_status)
+            ? 0
+            : -1;
+    PQclear(result);
+    return rc;
+}
+
+static bus_applier_rc_t
+s_transact(bus_applier_t *self, s_work_fn *fn, void *work, char *error, size_t size)
+{
+    if (!self->conn) {
+        (void) snprintf(error, size, "not connected");
+        return BUS_APPLIER_DB;
+    }
+    if (self->producer) {
+        return s_transact_unit(self, fn, work, error, size);
+    }
+    PGconn *conn = self->conn;
+    if (s_exec(conn, "BEGIN", "BEGIN")) {
+        s_conn_error(conn, "BEGIN", error, size);
+        return BUS_APPLIER_DB;
+    }
+    int rc = fn(self, work, conn, NULL);
+    //  An aborted transaction "commits" as ROLLBACK: the tag says which.
+    if (rc == 0 && s_exec(conn, "COMMIT", "COMMIT") == 0) {
+        return BUS_APPLIER_OK;
+    }
+    bool lost = PQstatus(conn) != CONNECTION_OK;
+    if (rc == 0) {
+        //  A deferred constraint, or the connection broke during COMMIT
+        //  (then the outcome is unknown: the caller reloads checkpoints).
+        s_conn_error(conn, "COMMIT", error, size);
+        return lost ? BUS_APPLIER_DB : BUS_APPLIER_FAILED;
+    }
+    if (lost || s_exec(conn, "ROLLBACK", "ROLLBACK")) {
+        if (!*error) {
+            s_conn_error(conn, "ROLLBACK", error, size);
+        }
+        return BUS_APPLIER_DB;
+    }
+    return rc == -1 ? BUS_APPLIER_FAILED : BUS_APPLIER_DB;
+}
+
+//  --------------------------------------------------------------------------
+//  True if this replica's consumer handles events of `type`.
+
+static bool
+s_handles(bus_applier_t *self, const char *type)
+{
+    if (!self->types) {
+        return true;
+    }
+    for (size_t index = 0; self->types[index]; index++) {
+        if (streq(self->types[index], type)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+//  --------------------------------------------------------------------------
+//  Park one event. Returns 0 or -2.
+
+static int
+s_park(bus_applier_t *self,
+       PGconn *conn,
+       const s_batch_t *batch,
+       const bus_applier_event_t *event,
+       const char *reason,
+       int attempts)
+{
+    const Ev__V1__Envelope *envelope = event->envelope;
+    svc_uuid_t message_id;
+    memcpy(message_id.bytes, envelope->message_id.data, sizeof message_id.bytes);
+    char message_id_text[SVC_UUID_TEXT_SIZE];
+    svc_uuid_format(&message_id, message_id_text);
+    char *error = NULL;
+    bus_rc_t rc =
+        bus_inbox_park(conn, self->consumer, batch->stream, envelope->seq, envelope->partition,
+                       envelope->type, message_id_text, zframe_data(event->packed),
+                       zframe_size(event->packed), reason, attempts, &error);
+    if (rc != BUS_OK) {
+        s_take_error(batch->result->error, sizeof batch->result->error, &error);
+        return -2;
+    }
+    batch->result->parked++;
+    batch->result->parked_seq = envelope->seq;
+    (void) snprintf(batch->result->error, sizeof batch->result->error, "%s", reason);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Call the handler for one event. Returns 0, -1 or -2.
+
+static int
+s_call_handler(bus_applier_t *self, PGconn *conn, bus_tx_t *tx, s_batch_t *batch, size_t index)
+{
+    bus_apply_t *apply = self->apply;
+    apply->conn = conn;
+    apply->tx = tx;
+    apply->append_failed = false;
+    apply->error[0] = '\0';
+    int rc = self->handler(apply, batch->events[index].envelope, self->handler_arg);
+    apply->conn = NULL;
+    apply->tx = NULL;
+    bus_applier_result_t *result = batch->result;
+    if (PQstatus(conn) != CONNECTION_OK) {
+        s_conn_error(conn, "connection lost in the handler", result->error, sizeof result->error);
+        return -2;
+    }
+    bool aborted = PQtransactionStatus(conn) != PQTRANS_INTRANS;
+    if (rc == 0 && !aborted && !apply->append_failed) {
+        result->applied++;
+        return 0;
+    }
+    result->failed_index = index;
+    if (apply->error[0]) {
+        (void) snprintf(result->error, sizeof result->error, "%s", apply->error);
+    } else if (aborted) {
+        s_conn_error(conn, "the handler's SQL failed", result->error, sizeof result->error);
+    } else if (apply->append_failed) {
+        (void) snprintf(result->error, sizeof result->error, "an appended event was refused");
+    } else {
+        (void) snprintf(result->error, sizeof result->error,
+                        "the handler failed without saying why");
+    }
+    return -1;
+}
+
+//  --------------------------------------------------------------------------
+//  One event of a batch: skip, park or apply. Returns 0, -1 or -2.
+
+static int
+s_batch_event(bus_applier_t *self, PGconn *conn, bus_tx_t *tx, s_batch_t *batch, size_t index)
+{
+    const bus_applier_event_t *event = &batch->events[index];
+    const Ev__V1__Envelope *envelope = event->envelope;
+    uint32_t partition = envelope->partition;
+    bus_applier_result_t *result = batch->result;
+    if (partition % self->replica_count != self->replica_index) {
+        result->skipped++;
+        return 0;
+    }
+    if (partition >= self->partitions) {
+        //  The publisher counts partitions differently: nobody can place
+        //  this event, so it waits as a dead letter instead of vanishing.
+        char reason[128];
+        (void) snprintf(reason, sizeof reason,
+                        "partition %" PRIu32 " is outside [0, %" PRIu32 "): publisher and consumer"
+                        " disagree on the partition count",
+                        partition, self->partitions);
+        return s_park(self, conn, batch, event, reason, 0);
+    }
+    if (event->unknown || !s_handles(self, envelope->type)) {
+        result->skipped++;
+        return 0;
+    }
+    if (envelope->seq <= batch->checkpoints->last_seq[partition]) {
+        result->duplicates++; //  another replica applied it (a rescale)
+        return 0;
+    }
+    if (batch->park_error) {
+        return s_park(self, conn, batch, event, batch->park_error, batch->attempts);
+    }
+    return s_call_handler(self, conn, tx, batch, index);
+}
+
+//  --------------------------------------------------------------------------
+//  The batch: lock, each event, advance.
+
+static int
+s_batch_work(bus_applier_t *self, void *work, PGconn *conn, bus_tx_t *tx)
+{
+    s_batch_t *batch = work;
+    bus_applier_result_t *result = batch->result;
+    *result = (bus_applier_result_t){.failed_index = SIZE_MAX};
+    char *error = NULL;
+    if (bus_inbox_lock(conn, self->consumer, batch->stream, self->owned, self->owned_count,
+                       batch->checkpoints, &error) != BUS_OK) {
+        s_take_error(result->error, sizeof result->error, &error);
+        return -2;
+    }
+    for (size_t index = 0; index < batch->count; index++) {
+        int rc = s_batch_event(self, conn, tx, batch, index);
+        if (rc) {
+            return rc;
+        }
+    }
+    uint64_t last_seq = batch->events[batch->count - 1].envelope->seq;
+    if (bus_inbox_advance(conn, self->consumer, batch->stream, self->owned, self->owned_count,
+                          last_seq, &error) != BUS_OK) {
+        s_take_error(result->error, sizeof result->error, &error);
+        return -2;
+    }
+    return 0;
+}
+
+bus_applier_rc_t
+bus_applier_apply(bus_applier_t *self,
+                  const char *stream,
+                  bus_checkpoints_t *checkpoints,
+                  const bus_applier_event_t *events,
+                  size_t count,
+                  const char *park_error,
+                  int attempts,
+                  bus_applier_result_t *result)
+{
+    assert(self);
+    assert(stream);
+    assert(checkpoints);
+    assert(events);
+    assert(count >= 1);
+    assert(result);
+    s_batch_t batch = {.stream = stream,
+                       .checkpoints = checkpoints,
+                       .events = events,
+                       .count = count,
+                       .park_error = park_error,
+                       .attempts = attempts,
+                       .result = result};
+    *result = (bus_applier_result_t){.failed_index = SIZE_MAX};
+    bus_applier_rc_t rc =
+        s_transact(self, s_batch_work, &batch, result->error, sizeof result->error);
+    if (rc == BUS_APPLIER_OK && !result->parked) {
+        result->error[0] = '\0'; //  the error of a park says why it was parked
+    }
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Base64 (RFC 4648, padded, no line breaks) as PostgreSQL's encode() and
+//  bus_inbox_claim_retries write it. Returns the bytes, or NULL if `text`
+//  is not such base64. Caller owns return value.
+
+static int
+s_base64_value(char c)
+{
+    const char *alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *found = c ? strchr(alphabet, c) : NULL;
+    return found ? (int) (found - alphabet) : -1;
+}
+
+static zchunk_t *
+s_base64_decode(const char *text)
+{
+    size_t length = strlen(text);
+    if (length % 4 != 0 || length / 4 * 3 > BUS_FRAME_MAX) {
+        return NULL;
+    }
+    size_t padding = 0;
+    while (padding < 2 && padding < length && text[length - 1 - padding] == '=') {
+        padding++;
+    }
+    zchunk_t *chunk = zchunk_new(NULL, length / 4 * 3);
+    for (size_t index = 0; index < length; index += 4) {
+        uint32_t group = 0;
+        for (size_t offset = 0; offset < 4; offset++) {
+            bool pad = index + offset >= length - padding;
+            int value = pad ? 0 : s_base64_value(text[index + offset]);
+            if (value < 0) {
+                zchunk_destroy(&chunk);
+                return NULL;
+            }
+            group = group << 6 | (uint32_t) value;
+        }
+        byte bytes[3] = {(byte) (group >> 16), (byte) (group >> 8), (byte) group};
+        size_t used = index + 4 == length ? 3 - padding : 3;
+        zchunk_append(chunk, bytes, used);
+    }
+    return chunk;
+}
+
+//  --------------------------------------------------------------------------
+//  Dead-letter retry, step 1: claim one, re-apply it, delete it.
+
+static void
+s_retry_reset(s_retry_t *retry)
+{
+    bus_envelope_destroy(&retry->envelope);
+    zchunk_destroy(&retry->packed);
+}
+
+//  Read the claimed item into `retry`; -1 if it is not what the claim gives.
+static int
+s_retry_read(s_retry_t *retry, json_t *item)
+{
+    bus_applier_retry_t *out = retry->out;
+    const char *stream = json_string_value(json_object_get(item, "stream"));
+    const char *packed = json_string_value(json_object_get(item, "envelope"));
+    if (!json_is_integer(json_object_get(item, "id")) || !stream || !packed ||
+        !json_is_integer(json_object_get(item, "seq"))) {
+        return -1;
+    }
+    out->claimed = true;
+    out->id = json_integer_value(json_object_get(item, "id"));
+    out->seq = (uint64_t) json_integer_value(json_object_get(item, "seq"));
+    (void) snprintf(out->stream, sizeof out->stream, "%s", stream);
+    retry->packed = s_base64_decode(packed);
+    if (retry->packed) {
+        Ev__V1__Envelope *envelope = NULL;
+        bus_rc_t rc =
+            bus_envelope_decode(zchunk_data(retry->packed), zchunk_size(retry->packed), &envelope);
+        if (rc == BUS_OK) {
+            retry->envelope = envelope;
+        } else {
+            bus_envelope_destroy(&envelope);
+        }
+    }
+    return 0;
+}
+
+static int
+s_retry_work(bus_applier_t *self, void *work, PGconn *conn, bus_tx_t *tx)
+{
+    s_retry_t *retry = work;
+    bus_applier_retry_t *out = retry->out;
+    s_retry_reset(retry);
+    *out = (bus_applier_retry_t){.claimed = false};
+    json_t *items = NULL;
+    char *error = NULL;
+    if (bus_inbox_claim_retries(conn, self->consumer, 1, &items, &error) != BUS_OK) {
+        s_take_error(out->error, sizeof out->error, &error);
+        return -2;
+    }
+    int rc = 0;
+    if (json_array_size(items) == 1 && s_retry_read(retry, json_array_get(items, 0)) == 0) {
+        if (!retry->envelope) {
+            (void) snprintf(out->error, sizeof out->error, "the stored envelope does not decode");
+            rc = -1;
+        } else {
+            s_batch_t batch = {.stream = out->stream};
+            bus_applier_result_t result = {.failed_index = SIZE_MAX};
+            batch.result = &result;
+            batch.events = &(bus_applier_event_t){.envelope = retry->envelope};
+            rc = s_call_handler(self, conn, tx, &batch, 0);
+            (void) snprintf(out->error, sizeof out->error, "%s", result.error);
+        }
+        if (rc == 0 && bus_inbox_discard(conn, out->id, &error) != BUS_OK) {
+            s_take_error(out->error, sizeof out->error, &error);
+            rc = -2;
+        }
+    }
+    json_decref(items);
+    out->applied = out->claimed && rc == 0;
+    return rc;
+}
+
+//  Dead-letter retry, step 2 (the handler failed): record the failure and
+//  clear the retry mark, by parking the event again.
+static int
+s_retry_record_work(bus_applier_t *self, void *work, PGconn *conn, bus_tx_t *tx)
+{
+    (void) tx;
+    s_retry_t *retry = work;
+    bus_applier_retry_t *out = retry->out;
+    const Ev__V1__Envelope *envelope = retry->envelope;
+    char message_id_text[SVC_UUID_TEXT_SIZE] = "00000000-0000-0000-0000-000000000000";
+    if (envelope) {
+        svc_uuid_t message_id;
+        memcpy(message_id.bytes, envelope->message_id.data, sizeof message_id.bytes);
+        svc_uuid_format(&message_id, message_id_text);
+    }
+    //  Parking again keeps the row (type, id and envelope as first parked)
+    //  and updates error, attempts and the mark.
+    char *error = NULL;
+    bus_rc_t rc = bus_inbox_park(
+        conn, self->consumer, out->stream, out->seq, envelope ? envelope->partition : 0,
+        envelope ? envelope->type : "unknown", message_id_text,
+        retry->packed ? zchunk_data(retry->packed) : (const void *) "",
+        retry->packed ? zchunk_size(retry->packed) : 0, out->error, 1, &error);
+    if (rc != BUS_OK) {
+        zstr_free(&error);
+        return -2;
+    }
+    return 0;
+}
+
+bus_applier_rc_t
+bus_applier_retry(bus_applier_t *self, bus_applier_retry_t *out)
+{
+    assert(self);
+    assert(out);
+    s_retry_t retry = {.out = out};
+    *out = (bus_applier_retry_t){.claimed = false};
+    bus_applier_rc_t rc = s_transact(self, s_retry_work, &retry, out->error, sizeof out->error);
+    if (rc == BUS_APPLIER_FAILED && out->claimed) {
+        char ignored[BUS_SUBSCRIBER_ERROR_MAX] = "";
+        out->applied = false;
+        rc = s_transact(self, s_retry_record_work, &retry, ignored, sizeof ignored);
+    } else if (rc == BUS_APPLIER_FAILED) {
+        rc = BUS_APPLIER_DB; //  a refused COMMIT of a claim without a handler
+    }
+    s_retry_reset(&retry);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  The handler's API (bus_subscriber.h)
+
+PGconn *
+bus_apply_conn(bus_apply_t *apply)
+{
+    assert(apply);
+    assert(apply->conn); //  only inside a handler
+    return apply->conn;
+}
+
+int
+bus_apply_append(bus_apply_t *apply,
+                 Ev__V1__Envelope *envelope,
+                 const void *partition_key,
+                 size_t partition_key_size)
+{
+    assert(apply);
+    assert(envelope);
+    assert(apply->conn); //  only inside a handler
+    if (!apply->tx || bus_tx_append(apply->tx, envelope, partition_key, partition_key_size)) {
+        apply->append_failed = true;
+        return -1;
+    }
+    return 0;
+}
+
+void
+bus_apply_fail(bus_apply_t *apply, const char *format, ...)
+{
+    assert(apply);
+    assert(format);
+    va_list args;
+    va_start(args, format);
+    char *error = zsys_vprintf(format, args);
+    va_end(args);
+    (void) snprintf(apply->error, sizeof apply->error, "%s", error ? error : format);
+    zstr_free(&error);
+}

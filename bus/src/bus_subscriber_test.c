@@ -1,0 +1,1066 @@
+/*  =========================================================================
+    bus_subscriber_test - subscribers against a real publisher and PostgreSQL
+
+    Each case gets two fresh databases from the cluster scripts/test.sh
+    starts (TEST_PG_DSN): the publisher's, where a bus_stream in this
+    process writes order events, and the consumer's, where the handler
+    inserts (stream, seq) into `applied`, whose UNIQUE constraint turns any
+    double apply into a handler failure (and so into a dead letter). Every
+    wait is ts_wait_until on a database count or a counter; nothing sleeps.
+
+    Loss on the live path is made on purpose by a relay in this file: it
+    forwards the publisher's PUB and ROUTER like a network would, and drops
+    every Nth live event, as a high-water mark or a broken link would.
+    =========================================================================
+*/
+#include "bus_classes.h"
+#include "bus_envelope.h"
+#include "bus_inbox.h"
+#include "bus_keys.h"
+#include "bus_stream.h"
+#include "bus_subscriber.h"
+#include "ts.h"
+
+#include <stdatomic.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+//  How long any single wait in these tests may take.
+#define WAIT_MS 60000
+
+//  The consumer group of every case.
+#define CONSUMER "test"
+
+//  What the handler does, shared by every subscriber of a case (atomics:
+//  several subscribers call it from their own threads).
+typedef struct {
+    atomic_uint_fast64_t poison_seq; //  fail this seq (0 = none) ...
+    atomic_bool fixed;               //  ... until this is set
+    atomic_int slow_calls;           //  this many calls first sleep 10 ms in SQL
+    atomic_bool append;              //  also append a StockReserved (config.stream set)
+} handler_t;
+
+typedef struct {
+    char *pub_db;             //  the publisher's database (owned)
+    char *sub_db;             //  the consumer's database (owned)
+    svc_log_t *log;           //  test log on stderr (owned)
+    svc_metrics_t *metrics;   //  registry (owned)
+    bus_stream_t *stream;     //  the publisher "order-0" (owned)
+    bus_producer_t *producer; //  this thread's producer (owned)
+    char *publishers;         //  "tcp://127.0.0.1:<pub port>" (owned)
+    PGconn *conn;             //  the consumer's database, for checks (owned)
+    handler_t handler;        //  the handler's switches
+    int published;            //  events published so far
+} fixture_t;
+
+//  --------------------------------------------------------------------------
+//  SQL helpers
+
+static long
+s_query_number(PGconn *conn, const char *sql)
+{
+    PGresult *result = PQexec(conn, sql);
+    if (PQresultStatus(result) != PGRES_TUPLES_OK) {
+        fail_msg("%s: %s", sql, PQresultErrorMessage(result));
+    }
+    long value = PQgetisnull(result, 0, 0) ? -1 : atol(PQgetvalue(result, 0, 0));
+    PQclear(result);
+    return value;
+}
+
+static void
+s_exec_sql(PGconn *conn, const char *sql)
+{
+    PGresult *result = PQexec(conn, sql);
+    if (PQresultStatus(result) != PGRES_COMMAND_OK && PQresultStatus(result) != PGRES_TUPLES_OK) {
+        fail_msg("%s: %s", sql, PQresultErrorMessage(result));
+    }
+    PQclear(result);
+}
+
+typedef struct {
+    PGconn *conn;    //  borrowed
+    const char *sql; //  a query of one number
+    long expected;   //  the number waited for
+} count_wait_t;
+
+static bool
+s_count_reached(void *arg)
+{
+    count_wait_t *wait = arg;
+    return s_query_number(wait->conn, wait->sql) == wait->expected;
+}
+
+//  Wait until `sql` on the consumer's database gives `expected`.
+static void
+s_wait_count(fixture_t *fixture, const char *sql, long expected)
+{
+    count_wait_t wait = {fixture->conn, sql, expected};
+    if (!ts_wait_until(s_count_reached, &wait, WAIT_MS)) {
+        fail_msg("%s gave %ld, not %ld", sql, s_query_number(fixture->conn, sql), expected);
+    }
+}
+
+static uint64_t
+s_counter(fixture_t *fixture, const char *name, const char *stream)
+{
+    return svc_counter_value(svc_metrics_counter(fixture->metrics, name, "", "consumer", CONSUMER,
+                                                 "stream", stream, NULL));
+}
+
+typedef struct {
+    fixture_t *fixture; //  borrowed
+    const char *name;   //  counter name
+    const char *stream; //  its stream label
+} counter_wait_t;
+
+static bool
+s_counter_positive(void *arg)
+{
+    counter_wait_t *wait = arg;
+    return s_counter(wait->fixture, wait->name, wait->stream) > 0;
+}
+
+//  `applied` holds exactly seqs 1..count of order-0, once each.
+static void
+s_assert_applied_once(fixture_t *fixture, long count)
+{
+    PGconn *conn = fixture->conn;
+    assert_int_equal(s_query_number(conn, "SELECT count(*) FROM applied"), count);
+    assert_int_equal(s_query_number(conn, "SELECT count(DISTINCT seq) FROM applied"), count);
+    assert_int_equal(s_query_number(conn, "SELECT min(seq) FROM applied"), 1);
+    assert_int_equal(s_query_number(conn, "SELECT max(seq) FROM applied"), count);
+    assert_int_equal(s_query_number(conn, "SELECT count(*) FROM bus_dead_letters"), 0);
+}
+
+//  --------------------------------------------------------------------------
+//  Events: OrderCreated of order `index`; its partition comes from the id.
+
+typedef struct {
+    uint8_t order_id[16]; //  derived from the index
+} order_unit_t;
+
+static void
+s_order_id(uint8_t order_id[16], int index)
+{
+    memset(order_id, 0, 16);
+    order_id[0] = 0x42;
+    memcpy(order_id + 1, &index, sizeof index);
+}
+
+static int
+s_order_unit(bus_tx_t *tx, void *arg)
+{
+    order_unit_t *unit = arg;
+    Ev__V1__Money price;
+    ev__v1__money__init(&price);
+    price.currency = "EUR";
+    price.amount_minor = 1999;
+    Ev__V1__OrderItem item;
+    ev__v1__order_item__init(&item);
+    item.sku = "SKU-1";
+    item.quantity = 1;
+    item.unit_price = &price;
+    Ev__V1__OrderItem *items[] = {&item};
+    Ev__V1__OrderCreated created;
+    ev__v1__order_created__init(&created);
+    created.order_id = (ProtobufCBinaryData){16, unit->order_id};
+    created.customer_id = "customer-1";
+    created.total = &price;
+    created.n_items = 1;
+    created.items = items;
+    created.created_at_us = 1700000000000000;
+    Ev__V1__Envelope envelope;
+    ev__v1__envelope__init(&envelope);
+    envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED;
+    envelope.order_created = &created;
+    return bus_tx_append(tx, &envelope, unit->order_id, 16);
+}
+
+//  Publish `count` more events through `producer` and wait until all
+//  committed.
+static void
+s_publish_on(fixture_t *fixture, bus_producer_t *producer, int count)
+{
+    order_unit_t *units = zmalloc((size_t) count * sizeof *units);
+    for (int index = 0; index < count; index++) {
+        s_order_id(units[index].order_id, fixture->published + index);
+        assert_int_equal(bus_producer_submit(producer, s_order_unit, &units[index], &units[index]),
+                         0);
+    }
+    for (int index = 0; index < count; index++) {
+        bus_completion_t done;
+        assert_int_equal(bus_producer_recv(producer, &done), 0);
+        assert_int_equal(done.rc, BUS_OK);
+    }
+    fixture->published += count;
+    freen(units);
+}
+
+//  Publish `count` more events on order-0.
+static void
+s_publish(fixture_t *fixture, int count)
+{
+    s_publish_on(fixture, fixture->producer, count);
+}
+
+//  --------------------------------------------------------------------------
+//  The handler: insert (stream, seq); fail, sleep or append on request.
+
+static int
+s_append_reserved(bus_apply_t *apply, const Ev__V1__Envelope *event)
+{
+    if (event->payload_case != EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED) {
+        return 0;
+    }
+    Ev__V1__StockReserved reserved;
+    ev__v1__stock_reserved__init(&reserved);
+    reserved.order_id = event->order_created->order_id;
+    Ev__V1__Envelope envelope;
+    ev__v1__envelope__init(&envelope);
+    envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_STOCK_RESERVED;
+    envelope.stock_reserved = &reserved;
+    envelope.causation_id = event->message_id;
+    return bus_apply_append(apply, &envelope, reserved.order_id.data, reserved.order_id.len);
+}
+
+static int
+s_handler(bus_apply_t *apply, const Ev__V1__Envelope *event, void *arg)
+{
+    handler_t *handler = arg;
+    if (event->seq == atomic_load(&handler->poison_seq) && !atomic_load(&handler->fixed)) {
+        bus_apply_fail(apply, "poison seq %" PRIu64, event->seq);
+        return -1;
+    }
+    PGconn *conn = bus_apply_conn(apply);
+    if (atomic_fetch_sub(&handler->slow_calls, 1) > 0) {
+        PQclear(PQexec(conn, "SELECT pg_sleep(0.01)"));
+    }
+    char seq[24];
+    (void) snprintf(seq, sizeof seq, "%" PRIu64, event->seq);
+    const char *params[] = {event->stream, seq};
+    PGresult *result = PQexecParams(conn, "INSERT INTO applied (stream, seq) VALUES ($1, $2)", 2,
+                                    NULL, params, NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus(result) != PGRES_COMMAND_OK) {
+        bus_apply_fail(apply, "%s", PQresultErrorMessage(result));
+        rc = -1;
+    }
+    PQclear(result);
+    if (rc == 0 && atomic_load(&handler->append)) {
+        rc = s_append_reserved(apply, event);
+    }
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Fixture
+
+static int
+s_setup(void **state)
+{
+    fixture_t *fixture = zmalloc(sizeof *fixture);
+    fixture->pub_db = ts_pg_create_db();
+    fixture->sub_db = ts_pg_create_db();
+    fixture->log = svc_log_new("test", "bus_subscriber_test", SVC_LOG_WARN, stderr);
+    fixture->metrics = svc_metrics_new();
+    bus_stream_config_t config = {.stream = "order-0",
+                                  .conninfo = fixture->pub_db,
+                                  .pub_endpoint = "tcp://127.0.0.1:*",
+                                  .heartbeat_ms = 100,
+                                  .log = fixture->log,
+                                  .metrics = fixture->metrics};
+    fixture->stream = bus_stream_new(&config);
+    assert_non_null(fixture->stream);
+    fixture->producer = bus_producer_new(fixture->stream);
+    fixture->publishers = zsys_sprintf("tcp://127.0.0.1:%d", bus_stream_pub_port(fixture->stream));
+    fixture->conn = PQconnectdb(fixture->sub_db);
+    assert_int_equal(PQstatus(fixture->conn), CONNECTION_OK);
+    s_exec_sql(fixture->conn, "SET client_min_messages = warning");
+    s_exec_sql(fixture->conn, "CREATE TABLE applied (id bigserial PRIMARY KEY,"
+                              " stream text NOT NULL, seq bigint NOT NULL, UNIQUE (stream, seq))");
+    *state = fixture;
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    fixture_t *fixture = *state;
+    PQfinish(fixture->conn);
+    zstr_free(&fixture->publishers);
+    bus_producer_destroy(&fixture->producer);
+    bus_stream_destroy(&fixture->stream);
+    svc_metrics_destroy(&fixture->metrics);
+    svc_log_destroy(&fixture->log);
+    ts_pg_drop_db(&fixture->sub_db);
+    ts_pg_drop_db(&fixture->pub_db);
+    freen(fixture);
+    return 0;
+}
+
+//  A configuration for replica `index` of `count` of the consumer group.
+static bus_subscriber_config_t
+s_config(fixture_t *fixture, uint32_t index, uint32_t count)
+{
+    bus_subscriber_config_t config = {.consumer = CONSUMER,
+                                      .conninfo = fixture->sub_db,
+                                      .publishers = fixture->publishers,
+                                      .replica_index = index,
+                                      .replica_count = count,
+                                      .handler = s_handler,
+                                      .handler_arg = &fixture->handler,
+                                      .log = fixture->log,
+                                      .metrics = fixture->metrics};
+    return config;
+}
+
+//  --------------------------------------------------------------------------
+//  Usage: a subscriber, then 1,000 events: each applied once, in order,
+//  and every checkpoint at the tail.
+
+static void
+test_usage(void **state)
+{
+    fixture_t *fixture = *state;
+    bus_subscriber_config_t config = s_config(fixture, 0, 1);
+    bus_subscriber_t *subscriber = bus_subscriber_new(&config);
+    assert_non_null(subscriber);
+
+    s_publish(fixture, 1000);
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 1000);
+    s_assert_applied_once(fixture, 1000);
+    //  In seq order: the ids the inserts took follow the seqs.
+    assert_int_equal(s_query_number(fixture->conn,
+                                    "SELECT count(*) FROM (SELECT seq, lag(seq) OVER (ORDER BY id)"
+                                    " AS previous FROM applied) t WHERE seq <> previous + 1"),
+                     0);
+    s_wait_count(fixture,
+                 "SELECT count(*) FROM bus_checkpoints WHERE consumer = 'test'"
+                 " AND stream = 'order-0' AND last_seq = 1000",
+                 BUS_PARTITIONS_DEFAULT);
+    assert_int_equal(bus_subscriber_applied(subscriber), 1000);
+    assert_int_equal(s_counter(fixture, "bus_applied_total", "order-0"), 1000);
+    assert_true(bus_subscriber_ready(subscriber));
+    bus_subscriber_destroy(&subscriber);
+    assert_null(subscriber);
+    bus_subscriber_destroy(&subscriber); //  twice is safe
+}
+
+//  --------------------------------------------------------------------------
+//  A late subscriber catches up from replay: 10,000 events published
+//  before it starts. Prints the rate and the mean batch.
+
+static void
+test_late_subscriber(void **state)
+{
+    fixture_t *fixture = *state;
+    s_publish(fixture, 10000);
+    bus_subscriber_config_t config = s_config(fixture, 0, 1);
+    int64_t started_us = zclock_usecs();
+    bus_subscriber_t *subscriber = bus_subscriber_new(&config);
+    assert_non_null(subscriber);
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 10000);
+    int64_t elapsed_us = zclock_usecs() - started_us;
+    s_assert_applied_once(fixture, 10000);
+    assert_true(s_counter(fixture, "bus_replayed_total", "order-0") >= 10000);
+
+    svc_histogram_t *batches =
+        svc_metrics_histogram_with(fixture->metrics, "bus_apply_batch_events", "",
+                                   (const double[]){1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024},
+                                   11, "consumer", CONSUMER, "stream", "order-0", NULL);
+    (void) fprintf(stderr,
+                   "late subscriber: 10000 events in %.3f s = %.0f events/s, %" PRIu64
+                   " transactions, mean batch %.1f events\n",
+                   (double) elapsed_us / 1e6, 10000.0 * 1e6 / (double) elapsed_us,
+                   svc_histogram_count(batches),
+                   svc_histogram_sum(batches) / (double) svc_histogram_count(batches));
+    bus_subscriber_destroy(&subscriber);
+}
+
+//  --------------------------------------------------------------------------
+//  The relay: [PUB port, port + 1] in front of the publisher, dropping
+//  every `drop_every`-th live event. Pipe: "PORT" -> "i", "DROPPED" -> "i".
+
+typedef struct {
+    int pub_port;   //  the publisher's PUB port
+    int drop_every; //  drop every Nth event (heartbeats pass)
+} relay_args_t;
+
+typedef struct {
+    zsock_t *sub;      //  from the publisher's PUB
+    zsock_t *pub;      //  to the subscriber
+    zsock_t *router;   //  replay requests from the subscriber
+    zsock_t *dealer;   //  to the publisher's ROUTER
+    zlistx_t *waiting; //  routing ids of requests in flight, oldest first
+    int port;          //  our PUB port
+    int drop_every;    //  see relay_args_t
+    int events;        //  live events seen
+    int dropped;       //  live events dropped
+} relay_t;
+
+//  Bind PUB on a free port and ROUTER on the next one. Runs on the relay's
+//  thread, where a cmocka assert would exit the process without a word, so
+//  a failure leaves port at 0 for the test thread to assert on.
+static void
+s_relay_bind(relay_t *relay)
+{
+    for (int attempt = 0; attempt < 16 && relay->port <= 0; attempt++) {
+        int port = zsock_bind(relay->pub, "tcp://127.0.0.1:*");
+        if (port <= 0) {
+            continue;
+        }
+        if (zsock_bind(relay->router, "tcp://127.0.0.1:%d", port + 1) > 0) {
+            relay->port = port;
+        } else {
+            zsock_unbind(relay->pub, "tcp://127.0.0.1:%d", port);
+        }
+    }
+}
+
+static void
+s_relay_forward(relay_t *relay, zsock_t *which)
+{
+    zmsg_t *msg = zmsg_recv(which);
+    if (!msg) {
+        return;
+    }
+    if (which == relay->sub) {
+        char *topic = zframe_strdup(zmsg_first(msg));
+        bool event = strncmp(topic, BUS_HEARTBEAT_TOPIC_PREFIX, 4) != 0;
+        zstr_free(&topic);
+        if (event && ++relay->events % relay->drop_every == 0) {
+            relay->dropped++;
+        } else {
+            zmsg_send(&msg, relay->pub);
+        }
+    } else if (which == relay->router) {
+        zlistx_add_end(relay->waiting, zmsg_pop(msg));
+        zmsg_send(&msg, relay->dealer);
+    } else {
+        zframe_t *peer = zlistx_detach(relay->waiting, NULL);
+        if (peer) {
+            zmsg_prepend(msg, &peer);
+            zmsg_send(&msg, relay->router);
+        }
+    }
+    zmsg_destroy(&msg);
+}
+
+static void
+s_relay_actor(zsock_t *pipe, void *args)
+{
+    relay_args_t *config = args;
+    relay_t relay = {.drop_every = config->drop_every};
+    relay.sub = zsock_new(ZMQ_SUB);
+    zsock_set_subscribe(relay.sub, "");
+    zsock_connect(relay.sub, "tcp://127.0.0.1:%d", config->pub_port);
+    relay.dealer = zsock_new(ZMQ_DEALER);
+    zsock_connect(relay.dealer, "tcp://127.0.0.1:%d", config->pub_port + 1);
+    relay.pub = zsock_new(ZMQ_PUB);
+    relay.router = zsock_new(ZMQ_ROUTER);
+    relay.waiting = zlistx_new();
+    s_relay_bind(&relay);
+    zpoller_t *poller = zpoller_new(pipe, relay.sub, relay.router, relay.dealer, NULL);
+    zsock_signal(pipe, 0);
+    while (true) {
+        zsock_t *which = zpoller_wait(poller, -1);
+        if (which == pipe) {
+            char *command = zstr_recv(pipe);
+            bool term = !command || streq(command, "$TERM");
+            if (!term) {
+                zsock_send(pipe, "i", streq(command, "PORT") ? relay.port : relay.dropped);
+            }
+            zstr_free(&command);
+            if (term) {
+                break;
+            }
+        } else if (which) {
+            s_relay_forward(&relay, which);
+        } else {
+            break;
+        }
+    }
+    zpoller_destroy(&poller);
+    for (zframe_t *peer = zlistx_detach(relay.waiting, NULL); peer;
+         peer = zlistx_detach(relay.waiting, NULL)) {
+        zframe_destroy(&peer);
+    }
+    zlistx_destroy(&relay.waiting);
+    zsock_destroy(&relay.router);
+    zsock_destroy(&relay.pub);
+    zsock_destroy(&relay.dealer);
+    zsock_destroy(&relay.sub);
+}
+
+static int
+s_relay_query(zactor_t *relay, const char *command)
+{
+    int value = -1;
+    zstr_send(relay, command);
+    zsock_recv(relay, "i", &value);
+    return value;
+}
+
+//  --------------------------------------------------------------------------
+//  A slow subscriber (receive HWM 10, a slow handler at first) behind a
+//  link that loses live events still applies everything exactly once: the
+//  losses show as gaps and are filled by replay. Rounds of 50 with every
+//  25th event lost: a lost event in mid-round shows as a gap, one at the
+//  end of a round only in the next heartbeat (a lost tail), and each round
+//  waits for all of it.
+
+static void
+test_slow_subscriber_with_losses(void **state)
+{
+    fixture_t *fixture = *state;
+    relay_args_t relay_args = {.pub_port = bus_stream_pub_port(fixture->stream), .drop_every = 25};
+    zactor_t *relay = zactor_new(s_relay_actor, &relay_args);
+    int relay_port = s_relay_query(relay, "PORT");
+    assert_true(relay_port > 0);
+    char *publishers = zsys_sprintf("tcp://127.0.0.1:%d", relay_port);
+    atomic_store(&fixture->handler.slow_calls, 50);
+    bus_subscriber_config_t config = s_config(fixture, 0, 1);
+    config.publishers = publishers;
+    config.rcvhwm = 10;
+    config.batch_max = 16;
+    bus_subscriber_t *subscriber = bus_subscriber_new(&config);
+    assert_non_null(subscriber);
+
+    for (int round = 1; round <= 20; round++) {
+        s_publish(fixture, 50);
+        s_wait_count(fixture, "SELECT count(*) FROM applied", (long) round * 50);
+    }
+    s_assert_applied_once(fixture, 1000);
+    assert_true(s_relay_query(relay, "DROPPED") > 0);
+    assert_true(s_counter(fixture, "bus_gaps_total", "order-0") > 0);
+    assert_true(s_counter(fixture, "bus_replay_requests_sent_total", "order-0") > 0);
+    assert_true(s_counter(fixture, "bus_replayed_total", "order-0") > 0);
+    bus_subscriber_destroy(&subscriber);
+    zactor_destroy(&relay);
+    zstr_free(&publishers);
+}
+
+//  --------------------------------------------------------------------------
+//  A poison event is retried, parked with the handler's error, and the
+//  stream moves on; after the fix a retry applies it and removes it.
+
+static void
+test_poison_event(void **state)
+{
+    fixture_t *fixture = *state;
+    atomic_store(&fixture->handler.poison_seq, 10);
+    bus_subscriber_config_t config = s_config(fixture, 0, 1);
+    config.max_attempts = 3;
+    config.backoff_ms = 20;
+    bus_subscriber_t *subscriber = bus_subscriber_new(&config);
+    assert_non_null(subscriber);
+
+    s_publish(fixture, 50);
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 49);
+    s_wait_count(fixture, "SELECT count(*) FROM bus_dead_letters", 1);
+    assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM applied WHERE seq = 10"),
+                     0);
+    json_t *letters = NULL;
+    char *error = NULL;
+    assert_int_equal(bus_inbox_dead_letters(fixture->conn, CONSUMER, 0, 10, &letters, &error),
+                     BUS_OK);
+    assert_int_equal(json_array_size(letters), 1);
+    json_t *letter = json_array_get(letters, 0);
+    assert_int_equal(json_integer_value(json_object_get(letter, "seq")), 10);
+    assert_int_equal(json_integer_value(json_object_get(letter, "attempts")), 3);
+    assert_string_equal(json_string_value(json_object_get(letter, "error")), "poison seq 10");
+    assert_string_equal(json_string_value(json_object_get(letter, "type")), "OrderCreated");
+    int64_t id = json_integer_value(json_object_get(letter, "id"));
+    json_decref(letters);
+    assert_int_equal(s_counter(fixture, "bus_dead_letters_total", "order-0"), 1);
+    //  The checkpoints moved past it.
+    s_wait_count(fixture,
+                 "SELECT min(last_seq) FROM bus_checkpoints WHERE consumer = 'test'"
+                 " AND stream = 'order-0'",
+                 50);
+
+    //  Fixed: the operator asks for a retry; the subscriber applies it.
+    atomic_store(&fixture->handler.fixed, true);
+    assert_int_equal(bus_inbox_retry(fixture->conn, id, &error), BUS_OK);
+    s_wait_count(fixture, "SELECT count(*) FROM bus_dead_letters", 0);
+    s_assert_applied_once(fixture, 50);
+    assert_int_equal(bus_subscriber_applied(subscriber), 50);
+    bus_subscriber_destroy(&subscriber);
+}
+
+//  --------------------------------------------------------------------------
+//  A retry that fails again stays parked, with its attempts counted and
+//  the retry mark cleared.
+
+static void
+test_dead_letter_retry_fails_again(void **state)
+{
+    fixture_t *fixture = *state;
+    atomic_store(&fixture->handler.poison_seq, 3);
+    bus_subscriber_config_t config = s_config(fixture, 0, 1);
+    config.max_attempts = 1;
+    bus_subscriber_t *subscriber = bus_subscriber_new(&config);
+    s_publish(fixture, 5);
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 4);
+    s_wait_count(fixture, "SELECT attempts FROM bus_dead_letters WHERE seq = 3", 1);
+    long id = s_query_number(fixture->conn, "SELECT id FROM bus_dead_letters");
+    char *error = NULL;
+    assert_int_equal(bus_inbox_retry(fixture->conn, id, &error), BUS_OK);
+    s_wait_count(fixture, "SELECT attempts FROM bus_dead_letters WHERE seq = 3", 2);
+    s_wait_count(fixture, "SELECT count(*) FROM bus_dead_letters WHERE retry_requested", 0);
+    assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM applied"), 4);
+    bus_subscriber_destroy(&subscriber);
+}
+
+//  --------------------------------------------------------------------------
+//  Competing consumers: 1 replica, then 3, then 2, each change made while
+//  events flow and with old and new replicas overlapping. The union
+//  applies every event exactly once.
+
+static void
+s_replicas_start(fixture_t *fixture, bus_subscriber_t **replicas, uint32_t count)
+{
+    for (uint32_t index = 0; index < count; index++) {
+        bus_subscriber_config_t config = s_config(fixture, index, count);
+        config.batch_max = 32;
+        replicas[index] = bus_subscriber_new(&config);
+        assert_non_null(replicas[index]);
+    }
+}
+
+static void
+s_replicas_stop(bus_subscriber_t **replicas, uint32_t count)
+{
+    for (uint32_t index = 0; index < count; index++) {
+        bus_subscriber_destroy(&replicas[index]);
+    }
+}
+
+static void
+test_rescale(void **state)
+{
+    fixture_t *fixture = *state;
+    bus_subscriber_t *one[1], *three[3], *two[2];
+    s_replicas_start(fixture, one, 1);
+    s_publish(fixture, 200);
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 200);
+
+    s_replicas_start(fixture, three, 3);
+    for (int round = 0; round < 5; round++) {
+        s_publish(fixture, 20); //  both generations run
+    }
+    s_replicas_stop(one, 1);
+    s_publish(fixture, 100);
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 400);
+
+    s_replicas_start(fixture, two, 2);
+    for (int round = 0; round < 5; round++) {
+        s_publish(fixture, 20);
+    }
+    s_replicas_stop(three, 3);
+    s_publish(fixture, 100);
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 600);
+    s_replicas_stop(two, 2);
+    s_assert_applied_once(fixture, 600);
+}
+
+//  --------------------------------------------------------------------------
+//  Tolerant reader: a second "publisher" sends frames that do not decode
+//  and events of a type this build does not know. They are counted and
+//  skipped (the unknown ones still move the checkpoint), and the real
+//  stream goes on.
+
+static zframe_t *
+s_unknown_event(uint64_t seq)
+{
+    uint8_t message_id[16] = {0x01, 0x02, 0x03, (uint8_t) seq};
+    Ev__V1__Envelope envelope;
+    ev__v1__envelope__init(&envelope);
+    envelope.stream = "raw-0";
+    envelope.seq = seq;
+    envelope.partition = 5;
+    envelope.message_id = (ProtobufCBinaryData){16, message_id};
+    envelope.type = "FutureEvent";
+    envelope.occurred_at_us = 1700000000000000;
+    zframe_t *frame = bus_envelope_encode(&envelope);
+    assert_non_null(frame);
+    return frame;
+}
+
+typedef struct {
+    fixture_t *fixture; //  borrowed
+    zsock_t *raw;       //  the raw PUB (borrowed)
+    uint64_t sent;      //  garbage frames sent
+} probe_t;
+
+static uint64_t
+s_malformed(fixture_t *fixture)
+{
+    return s_counter(fixture, "bus_malformed_frames_total", "unknown") +
+           s_counter(fixture, "bus_malformed_frames_total", "raw-0");
+}
+
+//  Send garbage until the subscriber has counted one: then it is connected.
+static bool
+s_probe(void *arg)
+{
+    probe_t *probe = arg;
+    zstr_sendm(probe->raw, "OrderCreated/raw-0");
+    zstr_send(probe->raw, "not a protobuf");
+    probe->sent++;
+    return s_malformed(probe->fixture) > 0;
+}
+
+static void
+test_malformed_and_unknown(void **state)
+{
+    fixture_t *fixture = *state;
+    zsock_t *raw = zsock_new(ZMQ_PUB);
+    int raw_port = zsock_bind(raw, "tcp://127.0.0.1:*");
+    assert_true(raw_port > 0);
+    char *publishers = zsys_sprintf("%s,tcp://127.0.0.1:%d", fixture->publishers, raw_port);
+    bus_subscriber_config_t config = s_config(fixture, 0, 1);
+    config.publishers = publishers;
+    bus_subscriber_t *subscriber = bus_subscriber_new(&config);
+    assert_non_null(subscriber);
+    //  Frames sent before the connection is up are lost (slow joiner):
+    //  probe until one arrives. Later probes may still be on their way.
+    probe_t probe = {fixture, raw, 0};
+    assert_true(ts_wait_until(s_probe, &probe, WAIT_MS));
+    uint64_t malformed = s_malformed(fixture);
+
+    zstr_send(raw, "one frame only");
+    zstr_sendx(raw, "three", "frames", "here", NULL);
+    zstr_sendm(raw, "$hb/raw-0");
+    zstr_send(raw, "not a heartbeat");
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        zframe_t *frame = s_unknown_event(seq);
+        zstr_sendm(raw, "FutureEvent/raw-0");
+        zframe_send(&frame, raw, 0);
+    }
+    s_publish(fixture, 100);
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 100);
+    s_wait_count(fixture,
+                 "SELECT count(*) FROM bus_checkpoints WHERE consumer = 'test'"
+                 " AND stream = 'raw-0' AND last_seq = 3",
+                 BUS_PARTITIONS_DEFAULT);
+    //  One connection keeps order: the three bad frames were counted before
+    //  the events that moved the checkpoint.
+    assert_in_range(s_malformed(fixture), malformed + 3, probe.sent + 3);
+    assert_int_equal(svc_counter_value(svc_metrics_counter(
+                         fixture->metrics, "bus_unknown_types_total", "", "consumer", CONSUMER,
+                         "stream", "raw-0", "type", "FutureEvent", NULL)),
+                     3);
+    assert_int_equal(s_counter(fixture, "bus_skipped_total", "raw-0"), 3);
+    s_assert_applied_once(fixture, 100);
+    assert_true(bus_subscriber_ready(subscriber));
+    bus_subscriber_destroy(&subscriber);
+    zstr_free(&publishers);
+    zsock_destroy(&raw);
+}
+
+//  --------------------------------------------------------------------------
+//  A consumer that publishes: with config.stream the handler's effects,
+//  the checkpoints and the events it appends commit together.
+
+static void
+test_apply_through_stream(void **state)
+{
+    fixture_t *fixture = *state;
+    bus_stream_config_t stream_config = {.stream = "inventory-0",
+                                         .conninfo = fixture->sub_db,
+                                         .pub_endpoint = "tcp://127.0.0.1:*",
+                                         .log = fixture->log,
+                                         .metrics = fixture->metrics};
+    bus_stream_t *stream = bus_stream_new(&stream_config);
+    assert_non_null(stream);
+    atomic_store(&fixture->handler.append, true);
+    bus_subscriber_config_t config = s_config(fixture, 0, 1);
+    config.stream = stream;
+    bus_subscriber_t *subscriber = bus_subscriber_new(&config);
+    assert_non_null(subscriber);
+
+    s_publish(fixture, 300);
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 300);
+    s_assert_applied_once(fixture, 300);
+    assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM bus_events"
+                                                   " WHERE stream = 'inventory-0'"
+                                                   " AND type = 'StockReserved'"),
+                     300);
+    s_wait_count(fixture,
+                 "SELECT min(last_seq) FROM bus_checkpoints WHERE consumer = 'test'"
+                 " AND stream = 'order-0'",
+                 300);
+    bus_subscriber_destroy(&subscriber);
+    bus_stream_destroy(&stream);
+}
+
+//  --------------------------------------------------------------------------
+//  The publisher's retention removed events this consumer never applied:
+//  the stream stops (TRIMMED) with an error, nothing is skipped, and the
+//  subscriber is not ready.
+
+static void
+test_trimmed(void **state)
+{
+    fixture_t *fixture = *state;
+    bus_stream_config_t stream_config = {.stream = "retained-0",
+                                         .conninfo = fixture->pub_db,
+                                         .pub_endpoint = "tcp://127.0.0.1:*",
+                                         .heartbeat_ms = 100,
+                                         .retention_events = 10,
+                                         .retention_interval_ms = 20,
+                                         .log = fixture->log,
+                                         .metrics = fixture->metrics};
+    bus_stream_t *stream = bus_stream_new(&stream_config);
+    assert_non_null(stream);
+    bus_producer_t *producer = bus_producer_new(stream);
+    s_publish_on(fixture, producer, 100);
+    PGconn *pub = PQconnectdb(fixture->pub_db);
+    count_wait_t trimmed = {pub, "SELECT first_seq FROM bus_streams WHERE stream = 'retained-0'",
+                            91};
+    assert_true(ts_wait_until(s_count_reached, &trimmed, WAIT_MS));
+    PQfinish(pub);
+
+    char *publishers = zsys_sprintf("tcp://127.0.0.1:%d", bus_stream_pub_port(stream));
+    bus_subscriber_config_t config = s_config(fixture, 0, 1);
+    config.publishers = publishers;
+    bus_subscriber_t *subscriber = bus_subscriber_new(&config);
+    assert_non_null(subscriber);
+    counter_wait_t stopped = {fixture, "bus_trimmed_total", "retained-0"};
+    assert_true(ts_wait_until(s_counter_positive, &stopped, WAIT_MS));
+    assert_int_equal(s_counter(fixture, "bus_trimmed_total", "retained-0"), 1);
+    assert_false(bus_subscriber_ready(subscriber));
+    assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM applied"), 0);
+    //  Later events do not move it either.
+    s_publish_on(fixture, producer, 5);
+    assert_false(bus_subscriber_ready(subscriber));
+    assert_int_equal(s_counter(fixture, "bus_applied_total", "retained-0"), 0);
+    bus_subscriber_destroy(&subscriber);
+    zstr_free(&publishers);
+    bus_producer_destroy(&producer);
+    bus_stream_destroy(&stream);
+}
+
+//  --------------------------------------------------------------------------
+//  The consumer's database goes away mid-stream (its connections killed,
+//  then renamed so that reconnects fail): the subscriber reports not
+//  ready, keeps trying, and when the database is back it catches up from
+//  its checkpoints with nothing lost or applied twice.
+
+typedef struct {
+    const char *conninfo; //  the consumer's database (borrowed)
+    const char *from;     //  suffix of its current name
+    const char *to;       //  suffix of the new name
+} rename_t;
+
+//  Kill every connection to the database and rename it; false if a
+//  reconnect came in between (then the caller tries again).
+static bool
+s_rename_db(void *arg)
+{
+    rename_t *rename = arg;
+    PQconninfoOption *options = PQconninfoParse(rename->conninfo, NULL);
+    const char *dbname = NULL;
+    for (PQconninfoOption *option = options; option->keyword; option++) {
+        dbname = streq(option->keyword, "dbname") ? option->val : dbname;
+    }
+    PGconn *admin = PQconnectdb(getenv("TEST_PG_DSN"));
+    assert_int_equal(PQstatus(admin), CONNECTION_OK);
+    char *sql = zsys_sprintf("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                             " WHERE datname = '%s%s'",
+                             dbname, rename->from);
+    PQclear(PQexec(admin, sql));
+    zstr_free(&sql);
+    sql = zsys_sprintf("ALTER DATABASE \"%s%s\" RENAME TO \"%s%s\"", dbname, rename->from, dbname,
+                       rename->to);
+    PGresult *result = PQexec(admin, sql);
+    bool renamed = PQresultStatus(result) == PGRES_COMMAND_OK;
+    PQclear(result);
+    zstr_free(&sql);
+    PQfinish(admin);
+    PQconninfoFree(options);
+    return renamed;
+}
+
+static bool
+s_not_ready(void *arg)
+{
+    return !bus_subscriber_ready((bus_subscriber_t *) arg);
+}
+
+static bool
+s_ready(void *arg)
+{
+    return bus_subscriber_ready((bus_subscriber_t *) arg);
+}
+
+static void
+test_database_lost(void **state)
+{
+    fixture_t *fixture = *state;
+    bus_subscriber_config_t config = s_config(fixture, 0, 1);
+    bus_subscriber_t *subscriber = bus_subscriber_new(&config);
+    s_publish(fixture, 100);
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 100);
+
+    PQfinish(fixture->conn);
+    rename_t away = {fixture->sub_db, "", "_away"};
+    assert_true(ts_wait_until(s_rename_db, &away, WAIT_MS));
+    s_publish(fixture, 100);
+    assert_true(ts_wait_until(s_not_ready, subscriber, WAIT_MS));
+
+    rename_t back = {fixture->sub_db, "_away", ""};
+    assert_true(ts_wait_until(s_rename_db, &back, WAIT_MS));
+    fixture->conn = PQconnectdb(fixture->sub_db);
+    assert_int_equal(PQstatus(fixture->conn), CONNECTION_OK);
+    s_publish(fixture, 100);
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 300);
+    s_assert_applied_once(fixture, 300);
+    assert_true(ts_wait_until(s_ready, subscriber, WAIT_MS));
+    bus_subscriber_destroy(&subscriber);
+}
+
+//  --------------------------------------------------------------------------
+//  CURVE: a subscriber whose key is allowed applies everything; one whose
+//  key is not gets nothing at all and is not ready.
+
+static char *
+s_cert_new(const char *dir, const char *name, const char *allow_dir)
+{
+    char *path = zsys_sprintf("%s/%s", dir, name);
+    zcert_t *cert = zcert_new();
+    assert_int_equal(zcert_save(cert, path), 0);
+    if (allow_dir) {
+        char *allowed = zsys_sprintf("%s/%s", allow_dir, name);
+        assert_int_equal(zcert_save_public(cert, allowed), 0);
+        zstr_free(&allowed);
+    }
+    zcert_destroy(&cert);
+    return path;
+}
+
+static void
+test_curve(void **state)
+{
+    fixture_t *fixture = *state;
+    char *dir = ts_tmpdir_new();
+    char *allow_dir = zsys_sprintf("%s/allow", dir);
+    assert_int_equal(zsys_dir_create("%s", allow_dir), 0);
+    char *server = s_cert_new(dir, "server", NULL);
+    char *client = s_cert_new(dir, "client", allow_dir);
+    char *intruder = s_cert_new(dir, "intruder", NULL);
+    bus_auth_t *auth = bus_auth_new(allow_dir, NULL);
+    assert_non_null(auth);
+    char *server_secret = zsys_sprintf("%s_secret", server);
+    bus_stream_config_t stream_config = {.stream = "secure-0",
+                                         .conninfo = fixture->pub_db,
+                                         .pub_endpoint = "tcp://127.0.0.1:*",
+                                         .heartbeat_ms = 100,
+                                         .curve_server_cert = server_secret,
+                                         .log = fixture->log,
+                                         .metrics = fixture->metrics};
+    bus_stream_t *stream = bus_stream_new(&stream_config);
+    assert_non_null(stream);
+    bus_producer_t *producer = bus_producer_new(stream);
+    char *publishers = zsys_sprintf("tcp://127.0.0.1:%d", bus_stream_pub_port(stream));
+    char *client_secret = zsys_sprintf("%s_secret", client);
+    char *intruder_secret = zsys_sprintf("%s_secret", intruder);
+
+    bus_subscriber_config_t config = s_config(fixture, 0, 1);
+    config.publishers = publishers;
+    config.curve_client_cert = client_secret;
+    config.curve_server_public = server;
+    bus_subscriber_t *subscriber = bus_subscriber_new(&config);
+    assert_non_null(subscriber);
+    config.consumer = "intruder";
+    config.curve_client_cert = intruder_secret;
+    bus_subscriber_t *refused = bus_subscriber_new(&config);
+    assert_non_null(refused);
+
+    s_publish_on(fixture, producer, 50);
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 50);
+    s_assert_applied_once(fixture, 50);
+    assert_true(bus_subscriber_ready(subscriber));
+    assert_int_equal(bus_subscriber_applied(refused), 0);
+    assert_false(bus_subscriber_ready(refused));
+    assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM bus_checkpoints"
+                                                   " WHERE consumer = 'intruder'"),
+                     0);
+    bus_subscriber_destroy(&refused);
+    bus_subscriber_destroy(&subscriber);
+    bus_producer_destroy(&producer);
+    bus_stream_destroy(&stream);
+    bus_auth_destroy(&auth);
+    zstr_free(&intruder_secret);
+    zstr_free(&client_secret);
+    zstr_free(&publishers);
+    zstr_free(&server_secret);
+    zstr_free(&intruder);
+    zstr_free(&client);
+    zstr_free(&server);
+    zstr_free(&allow_dir);
+    ts_tmpdir_remove(&dir);
+}
+
+//  --------------------------------------------------------------------------
+//  Configuration from the outside is checked, not asserted.
+
+static void
+test_invalid_config(void **state)
+{
+    fixture_t *fixture = *state;
+    const char *bad_publishers[] = {"",
+                                    "udp://127.0.0.1:5560",
+                                    "tcp://127.0.0.1",
+                                    "tcp://:5560",
+                                    "tcp://host:0",
+                                    "tcp://host:65535",
+                                    "tcp://[::1:5560",
+                                    "tcp://a:1,,tcp://b:2"};
+    for (size_t index = 0; index < sizeof bad_publishers / sizeof *bad_publishers; index++) {
+        bus_subscriber_config_t config = s_config(fixture, 0, 1);
+        config.publishers = bad_publishers[index];
+        assert_null(bus_subscriber_new(&config));
+    }
+    bus_subscriber_config_t config = s_config(fixture, 3, 3);
+    assert_null(bus_subscriber_new(&config));
+    config = s_config(fixture, 0, 1);
+    config.consumer = "";
+    assert_null(bus_subscriber_new(&config));
+    config = s_config(fixture, 0, 1);
+    config.curve_client_cert = "/nonexistent/client_secret";
+    config.curve_server_public = "/nonexistent/server";
+    assert_null(bus_subscriber_new(&config));
+    //  IPv6 literals and spaces after commas are fine.
+    config = s_config(fixture, 0, 1);
+    config.publishers = "tcp://[::1]:5560, tcp://127.0.0.1:5562";
+    bus_subscriber_t *subscriber = bus_subscriber_new(&config);
+    assert_non_null(subscriber);
+    //  Nobody publishes there: connected to the database, but not ready.
+    assert_false(bus_subscriber_ready(subscriber));
+    bus_subscriber_destroy(&subscriber);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_usage, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_late_subscriber, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_slow_subscriber_with_losses, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_poison_event, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_dead_letter_retry_fails_again, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_rescale, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_and_unknown, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_apply_through_stream, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_trimmed, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_database_lost, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_curve, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_config, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
