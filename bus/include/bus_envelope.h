@@ -100,7 +100,9 @@ bus_rc_t bus_envelope_decode(const void *data, size_t size, Ev__V1__Envelope **e
 
 //  Destroy an envelope from bus_envelope_decode; accepts NULL and nulls
 //  the caller's pointer. Only for decoded envelopes: one built by the
-//  caller belongs to the caller's own memory.
+//  caller belongs to the caller's own memory. A decoded envelope and all it
+//  points to live in one arena that only this frees: never free_unpacked a
+//  decoded envelope, nor free or replace its fields.
 void bus_envelope_destroy(Ev__V1__Envelope **envelope_p);
 
 //  Check an envelope against the contract. Returns BUS_OK, BUS_UNKNOWN_TYPE

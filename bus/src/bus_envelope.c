@@ -6,8 +6,10 @@
     strings any bytes (1.4.1 checks no UTF-8). So every decode here unpacks
     once and then walks the unpacked struct once, comparing and counting,
     without allocating and without packing again; an envelope either leaves
-    this file valid or is freed here. Unpacking itself runs on a budget, so
-    a frame costs at most a fixed multiple of its size in memory.
+    this file valid or is freed here. Unpacking goes into one arena per
+    message (one malloc for a typical envelope, one free to destroy it) that
+    runs on a budget, so a frame costs at most a fixed multiple of its size
+    in memory.
 
     The event types are one table (name, payload case, payload check): a new
     type is a new row and a check function. Control messages are copied
@@ -38,11 +40,31 @@
 #define S_PARENT_ID_LENGTH 16
 #define S_FLAGS_AT 53
 
-//  What one unpack may still allocate; the allocator's data.
+//  Alignment of every arena allocation, as malloc's.
+#define S_ARENA_ALIGN _Alignof(max_align_t)
+
+//  The first block of an arena holds S_ARENA_FIRST_BASE bytes plus
+//  S_ARENA_FIRST_FACTOR times the frame: a real envelope needs about twice
+//  its frame (bus_envelope.h), so it unpacks without a second malloc.
+#define S_ARENA_FIRST_BASE 512
+#define S_ARENA_FIRST_FACTOR 4
+
+//  A block an arena added when its first one was full; its memory follows.
+typedef struct s_arena_chunk_t {
+    struct s_arena_chunk_t *next; //  the block added before it, or NULL
+} s_arena_chunk_t;
+
+//  What one unpack allocates from, and the allocator's data: a bump arena
+//  on a budget. One malloc holds this header and the first block; the
+//  first allocation (the unpacked message) starts right after the header.
 typedef struct {
-    size_t left;   //  bytes that may still be allocated
-    bool exceeded; //  an allocation was refused
-} s_budget_t;
+    uint8_t *next;           //  free memory in the current block
+    uint8_t *end;            //  end of the current block
+    size_t left;             //  bytes that may still be allocated
+    size_t grow;             //  size of the next block to add
+    s_arena_chunk_t *chunks; //  blocks added, newest first
+    bool exceeded;           //  an allocation was refused
+} s_arena_t;
 
 //  Checks the payload member of an envelope whose payload case is known.
 typedef bool(s_payload_valid_fn)(const Ev__V1__Envelope *envelope);
@@ -524,47 +546,132 @@ bus_envelope_validate(const Ev__V1__Envelope *envelope)
 }
 
 //  ---------------------------------------------------------------------
-//  protobuf-c allocator functions that keep to a budget (bus_envelope.h,
-//  BUS_UNPACK_BUDGET_BASE): real envelopes need about twice their size,
-//  but a frame of tiny fields costs protobuf-c up to 60 times its size
-//  (1 MiB of empty order items asks for 63 MB), which would let any peer
-//  make every subscriber allocate that much per frame. Memory comes from
-//  malloc, as with protobuf-c's default allocator, so that what was unpacked
-//  is freed with __free_unpacked(message, NULL); a refusal (NULL) makes
-//  protobuf-c free what it built and fail.
+//  Arenas: what protobuf-c unpacks into. A budget (bus_envelope.h,
+//  BUS_UNPACK_BUDGET_BASE) bounds them: real envelopes need about twice
+//  their size, but a frame of tiny fields costs protobuf-c up to 60 times
+//  its size (1 MiB of empty order items asks for 63 MB), which would let any
+//  peer make every subscriber allocate that much per frame. A refusal (NULL)
+//  makes protobuf-c give up and fail. Memory is bumped off blocks and never
+//  freed one by one: protobuf-c's ~10 allocations per envelope become one
+//  malloc, and destroying a message is one free (two or more only for
+//  messages larger than the first block).
+
+//  Size of the arena header, rounded up so that the first allocation is
+//  aligned.
+#define S_ARENA_HEADER ((sizeof(s_arena_t) + S_ARENA_ALIGN - 1) / S_ARENA_ALIGN * S_ARENA_ALIGN)
+#define S_ARENA_CHUNK_HEADER                                                                       \
+    ((sizeof(s_arena_chunk_t) + S_ARENA_ALIGN - 1) / S_ARENA_ALIGN * S_ARENA_ALIGN)
+
+//  ---------------------------------------------------------------------
+//  A new arena for unpacking a frame of `size` bytes (at most
+//  BUS_FRAME_MAX), its budget BUS_UNPACK_BUDGET_BASE +
+//  BUS_UNPACK_BUDGET_FACTOR * size bytes.
+
+static s_arena_t *
+s_arena_new(size_t size)
+{
+    assert(size <= BUS_FRAME_MAX);
+    size_t first = S_ARENA_FIRST_BASE + S_ARENA_FIRST_FACTOR * size;
+    s_arena_t *arena = (s_arena_t *) malloc(S_ARENA_HEADER + first);
+    assert(arena);
+    uint8_t *block = (uint8_t *) arena + S_ARENA_HEADER;
+    *arena = (s_arena_t){.next = block,
+                         .end = block + first,
+                         .left = BUS_UNPACK_BUDGET_BASE + BUS_UNPACK_BUDGET_FACTOR * size,
+                         .grow = first,
+                         .chunks = NULL,
+                         .exceeded = false};
+    return arena;
+}
+
+//  ---------------------------------------------------------------------
+//  Free an arena and every block it added; accepts NULL and nulls the
+//  caller's pointer.
+
+static void
+s_arena_destroy(s_arena_t **arena_p)
+{
+    assert(arena_p);
+    s_arena_t *arena = *arena_p;
+    if (arena) {
+        s_arena_chunk_t *chunk = arena->chunks;
+        while (chunk) {
+            s_arena_chunk_t *next = chunk->next;
+            free(chunk);
+            chunk = next;
+        }
+        free(arena);
+        *arena_p = NULL;
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  The first allocation of an arena: where the unpacked message is.
 
 static void *
-s_budget_alloc(void *data, size_t size)
+s_arena_first(s_arena_t *arena)
 {
-    s_budget_t *budget = (s_budget_t *) data;
-    if (size > budget->left) {
-        budget->exceeded = true;
+    return (uint8_t *) arena + S_ARENA_HEADER;
+}
+
+//  ---------------------------------------------------------------------
+//  The arena of a message unpacked by bus_envelope_decode.
+
+static s_arena_t *
+s_arena_of(Ev__V1__Envelope *envelope)
+{
+    return (s_arena_t *) (void *) ((uint8_t *) envelope - S_ARENA_HEADER);
+}
+
+//  ---------------------------------------------------------------------
+//  Add a block that holds at least `size` bytes, at most what is left of
+//  the budget: once a block holds all of it, no other one is added.
+
+static void
+s_arena_extend(s_arena_t *arena, size_t size)
+{
+    size_t capacity = arena->grow * 2 < arena->left ? arena->grow * 2 : arena->left;
+    capacity = capacity > size ? capacity : size;
+    s_arena_chunk_t *chunk = (s_arena_chunk_t *) malloc(S_ARENA_CHUNK_HEADER + capacity);
+    assert(chunk);
+    chunk->next = arena->chunks;
+    arena->chunks = chunk;
+    arena->grow = capacity;
+    arena->next = (uint8_t *) chunk + S_ARENA_CHUNK_HEADER;
+    arena->end = arena->next + capacity;
+}
+
+//  ---------------------------------------------------------------------
+//  protobuf-c allocator functions: bump `size` bytes, rounded up to the
+//  alignment, off the arena within its budget; free does nothing.
+
+static void *
+s_arena_alloc(void *data, size_t size)
+{
+    s_arena_t *arena = (s_arena_t *) data;
+    size_t rounded = (size + S_ARENA_ALIGN - 1) / S_ARENA_ALIGN * S_ARENA_ALIGN;
+    if (rounded < size || rounded > arena->left) {
+        arena->exceeded = true;
         return NULL;
     }
-    budget->left -= size;
-    return malloc(size);
+    if (rounded > (size_t) (arena->end - arena->next)) {
+        s_arena_extend(arena, rounded);
+    }
+    arena->left -= rounded;
+    void *pointer = arena->next;
+    arena->next += rounded;
+    return pointer;
 }
 
 static void
-s_budget_free(void *data, void *pointer)
+s_arena_free(void *data, void *pointer)
 {
     (void) data;
-    free(pointer);
+    (void) pointer;
 }
 
 //  ---------------------------------------------------------------------
-//  The budget of a frame of `size` bytes (at most the largest frame).
-
-static s_budget_t
-s_budget(size_t size)
-{
-    s_budget_t budget = {.left = BUS_UNPACK_BUDGET_BASE + BUS_UNPACK_BUDGET_FACTOR * size,
-                         .exceeded = false};
-    return budget;
-}
-
-//  ---------------------------------------------------------------------
-//  Unpack and validate an envelope.
+//  Unpack and validate an envelope into an arena that it then owns.
 
 bus_rc_t
 bus_envelope_decode(const void *data, size_t size, Ev__V1__Envelope **envelope_out)
@@ -575,15 +682,18 @@ bus_envelope_decode(const void *data, size_t size, Ev__V1__Envelope **envelope_o
     if (size > BUS_FRAME_MAX) {
         return BUS_TOO_LARGE;
     }
-    s_budget_t budget = s_budget(size);
-    ProtobufCAllocator allocator = {s_budget_alloc, s_budget_free, &budget};
+    s_arena_t *arena = s_arena_new(size);
+    ProtobufCAllocator allocator = {s_arena_alloc, s_arena_free, arena};
     Ev__V1__Envelope *envelope = ev__v1__envelope__unpack(&allocator, size, (const uint8_t *) data);
-    if (!envelope) {
-        return budget.exceeded ? BUS_TOO_LARGE : BUS_MALFORMED;
+    bus_rc_t rc = arena->exceeded ? BUS_TOO_LARGE : BUS_MALFORMED;
+    if (envelope) {
+        //  protobuf-c allocates the message before anything it points to,
+        //  so bus_envelope_destroy finds the arena in front of it.
+        assert((void *) envelope == s_arena_first(arena));
+        rc = bus_envelope_validate(envelope);
     }
-    bus_rc_t rc = bus_envelope_validate(envelope);
     if (rc != BUS_OK && rc != BUS_UNKNOWN_TYPE) {
-        ev__v1__envelope__free_unpacked(envelope, NULL);
+        s_arena_destroy(&arena);
         return rc;
     }
     *envelope_out = envelope;
@@ -591,14 +701,15 @@ bus_envelope_decode(const void *data, size_t size, Ev__V1__Envelope **envelope_o
 }
 
 //  ---------------------------------------------------------------------
-//  Destroy a decoded envelope.
+//  Destroy a decoded envelope: free its arena.
 
 void
 bus_envelope_destroy(Ev__V1__Envelope **envelope_p)
 {
     assert(envelope_p);
     if (*envelope_p) {
-        ev__v1__envelope__free_unpacked(*envelope_p, NULL);
+        s_arena_t *arena = s_arena_of(*envelope_p);
+        s_arena_destroy(&arena);
         *envelope_p = NULL;
     }
 }
@@ -770,12 +881,14 @@ bus_heartbeat_decode(const void *data, size_t size, bus_heartbeat_t *heartbeat_o
     if (size > BUS_CONTROL_FRAME_MAX) {
         return BUS_TOO_LARGE;
     }
-    s_budget_t budget = s_budget(size);
-    ProtobufCAllocator allocator = {s_budget_alloc, s_budget_free, &budget};
+    s_arena_t *arena = s_arena_new(size);
+    ProtobufCAllocator allocator = {s_arena_alloc, s_arena_free, arena};
     Ev__V1__Heartbeat *message =
         ev__v1__heartbeat__unpack(&allocator, size, (const uint8_t *) data);
     if (!message) {
-        return budget.exceeded ? BUS_TOO_LARGE : BUS_MALFORMED;
+        bus_rc_t rc = arena->exceeded ? BUS_TOO_LARGE : BUS_MALFORMED;
+        s_arena_destroy(&arena);
+        return rc;
     }
     bus_rc_t rc = BUS_MALFORMED;
     bus_heartbeat_t heartbeat = {.last_seq = message->last_seq,
@@ -785,7 +898,7 @@ bus_heartbeat_decode(const void *data, size_t size, bus_heartbeat_t *heartbeat_o
         *heartbeat_out = heartbeat;
         rc = BUS_OK;
     }
-    ev__v1__heartbeat__free_unpacked(message, NULL);
+    s_arena_destroy(&arena);
     return rc;
 }
 
@@ -827,12 +940,14 @@ bus_replay_request_decode(const void *data, size_t size, bus_replay_request_t *r
     if (size > BUS_CONTROL_FRAME_MAX) {
         return BUS_TOO_LARGE;
     }
-    s_budget_t budget = s_budget(size);
-    ProtobufCAllocator allocator = {s_budget_alloc, s_budget_free, &budget};
+    s_arena_t *arena = s_arena_new(size);
+    ProtobufCAllocator allocator = {s_arena_alloc, s_arena_free, arena};
     Ev__V1__ReplayRequest *message =
         ev__v1__replay_request__unpack(&allocator, size, (const uint8_t *) data);
     if (!message) {
-        return budget.exceeded ? BUS_TOO_LARGE : BUS_MALFORMED;
+        bus_rc_t rc = arena->exceeded ? BUS_TOO_LARGE : BUS_MALFORMED;
+        s_arena_destroy(&arena);
+        return rc;
     }
     bus_rc_t rc = BUS_MALFORMED;
     bus_replay_request_t request = {.from_seq = message->from_seq,
@@ -841,7 +956,7 @@ bus_replay_request_decode(const void *data, size_t size, bus_replay_request_t *r
         *request_out = request;
         rc = BUS_OK;
     }
-    ev__v1__replay_request__free_unpacked(message, NULL);
+    s_arena_destroy(&arena);
     return rc;
 }
 
@@ -906,12 +1021,14 @@ bus_replay_reply_decode(const void *data, size_t size, bus_replay_reply_t *reply
     if (size > BUS_CONTROL_FRAME_MAX) {
         return BUS_TOO_LARGE;
     }
-    s_budget_t budget = s_budget(size);
-    ProtobufCAllocator allocator = {s_budget_alloc, s_budget_free, &budget};
+    s_arena_t *arena = s_arena_new(size);
+    ProtobufCAllocator allocator = {s_arena_alloc, s_arena_free, arena};
     Ev__V1__ReplayReply *message =
         ev__v1__replay_reply__unpack(&allocator, size, (const uint8_t *) data);
     if (!message) {
-        return budget.exceeded ? BUS_TOO_LARGE : BUS_MALFORMED;
+        bus_rc_t rc = arena->exceeded ? BUS_TOO_LARGE : BUS_MALFORMED;
+        s_arena_destroy(&arena);
+        return rc;
     }
     bus_rc_t rc = BUS_MALFORMED;
     if (s_replay_status_known((int) message->status)) {
@@ -927,6 +1044,6 @@ bus_replay_reply_decode(const void *data, size_t size, bus_replay_reply_t *reply
             rc = BUS_OK;
         }
     }
-    ev__v1__replay_reply__free_unpacked(message, NULL);
+    s_arena_destroy(&arena);
     return rc;
 }

@@ -9,8 +9,10 @@
     case that still decodes; an unknown payload type is handed out as
     BUS_UNKNOWN_TYPE and relays byte for byte; too large, empty and garbage
     frames, an unknown field numbered 0 and frames of tiny fields that would
-    cost many times their size to unpack; topics; the type table; FNV-1a partitions; the control messages
-    round trip and refuse each invalid case.
+    cost many times their size to unpack; decoded envelopes that each own
+    their memory, small and larger than an arena's first block; topics; the
+    type table; FNV-1a partitions; the control messages round trip and
+    refuse each invalid case.
     =========================================================================
 */
 #include "bus_classes.h"
@@ -41,6 +43,9 @@
 //  An unknown payload type's field number (beyond today's 20-49) and name.
 #define UNKNOWN_FIELD 50
 #define UNKNOWN_TYPE "OrderShipped"
+
+//  Room for a test sku "SKU-<round>-<index>" of any two size_t values.
+#define SKU_SIZE 48
 
 //  bus_strerror's text for a value that is no bus_rc_t.
 #define UNKNOWN_ERROR "unknown bus error"
@@ -917,6 +922,65 @@ test_unpack_budget(void **state)
 }
 
 //  ---------------------------------------------------------------------
+//  Each decoded envelope owns its memory (one arena, grown in blocks when
+//  the frame unpacks into more than the first one holds): orders of 1, 50
+//  and BUS_ITEMS_MAX distinct items, all held at once, read back field by
+//  field and encode to their bytes whichever of them was destroyed first.
+
+static void
+test_decoded_envelopes_own_their_memory(void **state)
+{
+    (void) state;
+    const size_t counts[] = {1, 50, BUS_ITEMS_MAX};
+    enum { COUNTS = sizeof counts / sizeof counts[0] };
+    s_fixture_t *fixture = (s_fixture_t *) zmalloc(sizeof *fixture);
+    s_fixture_init(fixture, EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED);
+    char skus[BUS_ITEMS_MAX][SKU_SIZE];
+    zframe_t *frames[COUNTS];
+    Ev__V1__Envelope *envelopes[COUNTS];
+    for (size_t round = 0; round < COUNTS; round++) {
+        s_fill_items(fixture, counts[round]);
+        for (size_t index = 0; index < counts[round]; index++) {
+            snprintf(skus[index], sizeof skus[index], "SKU-%zu-%zu", round, index);
+            fixture->items[index].sku = skus[index];
+            fixture->items[index].quantity = (uint32_t) (index + 1);
+            fixture->prices[index].amount_minor = (int64_t) (round * 1000 + index);
+        }
+        frames[round] = bus_envelope_encode(&fixture->envelope);
+        assert_non_null(frames[round]);
+        assert_int_equal(bus_envelope_decode(zframe_data(frames[round]), zframe_size(frames[round]),
+                                             &envelopes[round]),
+                         BUS_OK);
+    }
+    for (size_t round = 0; round < COUNTS; round++) {
+        //  The middle one goes first, then the others in order.
+        size_t which = round == 0 ? 1 : round == 1 ? 0 : round;
+        for (size_t other = 0; other < COUNTS; other++) {
+            if (!envelopes[other]) {
+                continue;
+            }
+            Ev__V1__OrderCreated *order = envelopes[other]->order_created;
+            assert_int_equal(order->n_items, counts[other]);
+            for (size_t index = 0; index < order->n_items; index++) {
+                char sku[SKU_SIZE];
+                snprintf(sku, sizeof sku, "SKU-%zu-%zu", other, index);
+                assert_string_equal(order->items[index]->sku, sku);
+                assert_int_equal(order->items[index]->quantity, index + 1);
+                assert_int_equal(order->items[index]->unit_price->amount_minor,
+                                 other * 1000 + index);
+            }
+            zframe_t *again = bus_envelope_encode(envelopes[other]);
+            assert_true(zframe_eq(again, frames[other]));
+            zframe_destroy(&again);
+        }
+        bus_envelope_destroy(&envelopes[which]);
+        assert_null(envelopes[which]);
+        zframe_destroy(&frames[which]);
+    }
+    freen(fixture);
+}
+
+//  ---------------------------------------------------------------------
 //  Topics: exact length back, -1 and an untouched buffer when too small.
 
 static void
@@ -1253,6 +1317,7 @@ main(void)
         cmocka_unit_test(test_unknown_field_zero),
         cmocka_unit_test(test_too_large_and_garbage),
         cmocka_unit_test(test_unpack_budget),
+        cmocka_unit_test(test_decoded_envelopes_own_their_memory),
         cmocka_unit_test(test_topics),
         cmocka_unit_test(test_type_table),
         cmocka_unit_test(test_partition_of),
