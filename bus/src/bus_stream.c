@@ -71,13 +71,21 @@ s_bind_replay(zsock_t *router, const bus_stream_config_t *config, int pub_port)
 }
 
 //  Bind PUB and ROUTER. With an ephemeral PUB port and no replay endpoint,
-//  port + 1 may be taken: then try another ephemeral pair.
+//  port + 1 may be taken: then try another pair. czmq's ":*" takes the
+//  first free port of its dynamic range, which after an unbind is the same
+//  port again, so the retries ask for a random one (":!") instead.
 static int
 s_bind_pair(zsock_t *pub, zsock_t *router, const bus_stream_config_t *config, int ports[2])
 {
-    bool ephemeral = strstr(config->pub_endpoint, ":*") != NULL && !config->replay_endpoint;
+    const char *wildcard = strstr(config->pub_endpoint, ":*");
+    bool ephemeral = wildcard != NULL && !config->replay_endpoint;
     for (int attempt = 0; attempt < (ephemeral ? 16 : 1); attempt++) {
-        ports[0] = zsock_bind(pub, "%s", config->pub_endpoint);
+        if (attempt == 0) {
+            ports[0] = zsock_bind(pub, "%s", config->pub_endpoint);
+        } else {
+            int host_length = (int) (wildcard - config->pub_endpoint);
+            ports[0] = zsock_bind(pub, "%.*s:!%s", host_length, config->pub_endpoint, wildcard + 2);
+        }
         if (ports[0] < 0) {
             return -1;
         }
