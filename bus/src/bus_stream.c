@@ -219,8 +219,10 @@ bus_producer_submit(bus_producer_t *self, bus_work_fn *fn, void *arg, void *tag)
 {
     assert(self);
     assert(fn);
-    //  A function pointer is not an object pointer in ISO C: send its bytes.
-    return zsock_send(self->dealer, "bpp", (byte *) &fn, sizeof fn, arg, tag);
+    //  One fixed-size frame: no per-frame allocations on either side.
+    bus_writer_submit_t submit = {.fn = fn, .arg = arg, .tag = tag};
+    int sent = zmq_send(zsock_resolve(self->dealer), &submit, sizeof submit, 0);
+    return sent == (int) sizeof submit ? 0 : -1;
 }
 
 zsock_t *
@@ -235,13 +237,13 @@ bus_producer_recv(bus_producer_t *self, bus_completion_t *completion)
 {
     assert(self);
     assert(completion);
-    int rc = BUS_CLOSED;
-    uint64_t last_seq = 0;
-    void *tag = NULL;
-    if (zsock_recv(self->dealer, "pi8", &tag, &rc, &last_seq)) {
-        return -1;
+    bus_writer_completion_t answer;
+    int size = zmq_recv(zsock_resolve(self->dealer), &answer, sizeof answer, 0);
+    if (size != (int) sizeof answer) {
+        return -1; //  interrupted, timed out, or not an answer
     }
-    *completion = (bus_completion_t){.tag = tag, .rc = (bus_rc_t) rc, .last_seq = last_seq};
+    *completion = (bus_completion_t){
+        .tag = answer.tag, .rc = (bus_rc_t) answer.rc, .last_seq = answer.last_seq};
     return 0;
 }
 

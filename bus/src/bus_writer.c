@@ -7,8 +7,8 @@
     runs, new submissions queue in the ROUTER, and the next readable event
     drains them into the next batch. That queue is the group commit.
 
-    A batch is one transaction: BEGIN, every unit, one multi-row INSERT of
-    the events they appended, a fenced UPDATE of bus_streams.last_seq
+    A batch is one transaction: BEGIN, every unit, one binary COPY of the
+    events they appended into bus_events, a fenced UPDATE of bus_streams.last_seq
     (which also returns the transaction id), COMMIT. A unit that fails is
     marked and the whole batch is rerun from BEGIN without it; each rerun
     drops at least one unit, so a batch runs at most n + 1 times. Only after
@@ -32,6 +32,7 @@
 #include "bus_stream.h"
 #include "bus_writer.h"
 
+#include <sys/random.h>
 #include <time.h>
 
 //  One event appended in the current attempt of a batch.
@@ -40,31 +41,49 @@ typedef struct {
     zframe_t *envelope;               //  packed envelope (owned)
     char topic[BUS_TOPIC_SIZE];       //  "<type>/<stream>"
     char type[BUS_TYPE_NAME_MAX + 1]; //  event type name
-    char partition[12];               //  partition as text, for the INSERT
-    char seq_text[24];                //  seq as text, for the INSERT
-    uint8_t message_id[BUS_ID_SIZE];  //  message id (binary uuid parameter)
+    uint32_t partition;               //  its partition
+    uint8_t message_id[BUS_ID_SIZE];  //  message id (binary uuid)
 } s_event_t;
+
+//  Random bytes drawn at once for message ids: 10 per id, so one
+//  getrandom() serves 409 events.
+#define BUS_RANDOM_POOL 4096
+#define BUS_ID_RANDOM 10
+
+//  A growable byte buffer: the binary COPY data of a batch.
+typedef struct {
+    uint8_t *data;   //  owned
+    size_t size;     //  bytes used
+    size_t capacity; //  bytes allocated
+} s_buffer_t;
 
 //  The transaction a unit runs in.
 struct bus_tx {
-    PGconn *conn;        //  the writer's connection (borrowed)
-    const char *stream;  //  stream id (borrowed)
-    uint32_t partitions; //  partition count P
-    uint64_t base_seq;   //  committed tail before this batch
-    s_event_t *events;   //  events appended so far in this attempt (owned array)
-    size_t count;        //  events used
-    size_t capacity;     //  events allocated
-    bus_rc_t append_rc;  //  first bus_tx_append failure of the running unit
+    PGconn *conn;                    //  the writer's connection (borrowed)
+    const char *stream;              //  stream id (borrowed)
+    uint32_t partitions;             //  partition count P
+    uint64_t base_seq;               //  committed tail before this batch
+    s_event_t *events;               //  events appended so far in this attempt (owned array)
+    size_t count;                    //  events used
+    size_t capacity;                 //  events allocated
+    bus_rc_t append_rc;              //  first bus_tx_append failure of the running unit
+    s_buffer_t copy;                 //  COPY data being built (owned, reused)
+    uint8_t random[BUS_RANDOM_POOL]; //  random bytes for message ids
+    size_t random_left;              //  unused bytes at the end of `random`
 };
+
+//  The longest routing id ZeroMQ gives a peer.
+#define BUS_PEER_MAX 255
 
 //  One submitted unit of work.
 typedef struct {
-    zframe_t *peer;    //  routing id of the producer (owned)
-    bus_work_fn *fn;   //  the work
-    void *arg;         //  its argument (the producer's)
-    void *tag;         //  the producer's tag
-    bus_rc_t rc;       //  BUS_OK until the unit is known to have failed
-    uint64_t last_seq; //  seq of its last event, 0 if none
+    uint8_t peer[BUS_PEER_MAX]; //  routing id of the producer
+    size_t peer_size;           //  its length
+    bus_work_fn *fn;            //  the work
+    void *arg;                  //  its argument (the producer's)
+    void *tag;                  //  the producer's tag
+    bus_rc_t rc;                //  BUS_OK until the unit is known to have failed
+    uint64_t last_seq;          //  seq of its last event, 0 if none
 } s_unit_t;
 
 //  How one attempt at a batch ended.
@@ -145,62 +164,87 @@ s_conn_broken(PGconn *conn)
 }
 
 //  --------------------------------------------------------------------------
-//  Completions: [peer][tag][rc][last_seq] to the producer.
+//  Submissions and completions: [peer][one fixed-size struct] each way,
+//  with plain zmq_send/zmq_recv (no per-frame allocations).
 
 static void
-s_self_complete(self_t *self, zframe_t *peer, void *tag, bus_rc_t rc, uint64_t last_seq)
+s_self_complete(self_t *self, const s_unit_t *unit, bus_rc_t rc, uint64_t last_seq)
 {
     //  The units ROUTER has no send HWM, so a completion is never dropped
     //  while its producer exists; to a producer that is gone it is dropped.
-    zsock_send(self->units, "fpi8", peer, tag, (int) rc, last_seq);
+    bus_writer_completion_t completion = {
+        .tag = unit->tag, .last_seq = last_seq, .rc = (int32_t) rc};
+    void *units = zsock_resolve(self->units);
+    zmq_send(units, unit->peer, unit->peer_size, ZMQ_SNDMORE);
+    zmq_send(units, &completion, sizeof completion, 0);
 }
 
-//  Receive one submission into `unit`; returns -1 if the message is not one
-//  (only our producers connect, so that is a programmer error, logged).
+//  Skip the rest of a message; returns how many frames were skipped.
+static int
+s_skip_frames(void *socket)
+{
+    int frames = 0;
+    int more = 1;
+    size_t more_size = sizeof more;
+    while (zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_size) == 0 && more) {
+        uint8_t scratch;
+        (void) zmq_recv(socket, &scratch, sizeof scratch, 0);
+        frames++;
+    }
+    return frames;
+}
+
+//  Receive one queued submission into `unit`, without waiting. Returns 0,
+//  -1 if none is queued, 1 if the message was not a submission (only our
+//  producers connect, so that is a programmer error, logged and dropped).
 static int
 s_self_recv_unit(self_t *self, s_unit_t *unit)
 {
-    zmsg_t *msg = zmsg_recv(self->units);
-    if (!msg) {
+    void *units = zsock_resolve(self->units);
+    int peer_size = zmq_recv(units, unit->peer, sizeof unit->peer, ZMQ_DONTWAIT);
+    if (peer_size < 0) {
         return -1;
     }
-    zframe_t *peer = zmsg_pop(msg);
-    zframe_t *fn = zmsg_pop(msg);
-    zframe_t *arg = zmsg_pop(msg);
-    zframe_t *tag = zmsg_pop(msg);
-    int rc = -1;
-    if (peer && fn && zframe_size(fn) == sizeof unit->fn && arg &&
-        zframe_size(arg) == sizeof unit->arg && tag && zframe_size(tag) == sizeof unit->tag) {
-        *unit = (s_unit_t){.peer = peer, .rc = BUS_OK};
-        memcpy(&unit->fn, zframe_data(fn), sizeof unit->fn);
-        memcpy(&unit->arg, zframe_data(arg), sizeof unit->arg);
-        memcpy(&unit->tag, zframe_data(tag), sizeof unit->tag);
-        peer = NULL;
-        rc = 0;
-    } else {
-        svc_log_error(self->log, "bus.stream.unit.malformed", "{s:s}", "stream", self->stream);
+    bus_writer_submit_t submit;
+    int size = -1;
+    int more = 0;
+    size_t more_size = sizeof more;
+    if (zmq_getsockopt(units, ZMQ_RCVMORE, &more, &more_size) == 0 && more) {
+        size = zmq_recv(units, &submit, sizeof submit, 0); //  parts arrive together
     }
-    zframe_destroy(&tag);
-    zframe_destroy(&arg);
-    zframe_destroy(&fn);
-    zframe_destroy(&peer);
-    zmsg_destroy(&msg);
-    return rc;
+    if (s_skip_frames(units) > 0 || size != (int) sizeof submit ||
+        peer_size > (int) sizeof unit->peer) {
+        svc_log_error(self->log, "bus.stream.unit.malformed", "{s:s}", "stream", self->stream);
+        return 1;
+    }
+    unit->peer_size = (size_t) peer_size;
+    unit->fn = submit.fn;
+    unit->arg = submit.arg;
+    unit->tag = submit.tag;
+    unit->rc = BUS_OK;
+    unit->last_seq = 0;
+    return 0;
 }
 
 //  Drain up to batch_max queued submissions, answering each with `rc` at
-//  once (database down, or closing).
-static void
+//  once (database down, or closing). Returns how many messages it took.
+static int
 s_self_refuse_queued(self_t *self, bus_rc_t rc)
 {
-    for (int count = 0; count < self->batch_max && (zsock_events(self->units) & ZMQ_POLLIN);
-         count++) {
-        s_unit_t unit;
-        if (s_self_recv_unit(self, &unit) == 0) {
-            s_self_complete(self, unit.peer, unit.tag, rc, 0);
-            zframe_destroy(&unit.peer);
+    //  Not a slot of self->batch: that may hold a batch in doubt.
+    s_unit_t unit;
+    int count = 0;
+    while (count < self->batch_max) {
+        int recv_rc = s_self_recv_unit(self, &unit);
+        if (recv_rc < 0) {
+            break;
         }
+        if (recv_rc == 0) {
+            s_self_complete(self, &unit, rc, 0);
+        }
+        count++;
     }
+    return count;
 }
 
 //  --------------------------------------------------------------------------
@@ -224,6 +268,38 @@ s_now_us(void)
     return (int64_t) now.tv_sec * 1000000 + now.tv_nsec / 1000;
 }
 
+//  A version 7 message id (RFC 9562): 48 bits of Unix milliseconds, then
+//  74 random bits from the transaction's pool, refilled with one getrandom()
+//  when used up (libuuid costs several system calls per id). Falls back to
+//  svc_uuid_v7 if the kernel gives no randomness.
+
+static void
+s_tx_message_id(bus_tx_t *tx, int64_t now_us, svc_uuid_t *out)
+{
+    if (tx->random_left < BUS_ID_RANDOM) {
+        ssize_t got = getrandom(tx->random, sizeof tx->random, GRND_NONBLOCK);
+        if (got < BUS_ID_RANDOM) {
+            tx->random_left = 0;
+            svc_uuid_v7(out);
+            return;
+        }
+        //  The fresh bytes are the pool's last `random_left` (a signal may
+        //  cut the read short).
+        memmove(tx->random + sizeof tx->random - (size_t) got, tx->random, (size_t) got);
+        tx->random_left = (size_t) got;
+    }
+    const uint8_t *random = tx->random + sizeof tx->random - tx->random_left;
+    tx->random_left -= BUS_ID_RANDOM;
+    uint64_t unix_ms = (uint64_t) now_us / 1000;
+    for (int index = 0; index < 6; index++) {
+        out->bytes[index] = (uint8_t) (unix_ms >> (8 * (5 - index)));
+    }
+    out->bytes[6] = (uint8_t) (0x70 | (random[0] & 0x0f)); //  version 7
+    out->bytes[7] = random[1];
+    out->bytes[8] = (uint8_t) (0x80 | (random[2] & 0x3f)); //  variant 10
+    memcpy(out->bytes + 9, random + 3, 7);
+}
+
 //  --------------------------------------------------------------------------
 //  Append an event: fill the writer's fields into a shallow copy (the
 //  caller's envelope is not changed), pack it once, keep the bytes.
@@ -242,13 +318,14 @@ bus_tx_append(bus_tx_t *tx,
     filled.stream = (char *) tx->stream;
     filled.seq = tx->base_seq + tx->count + 1;
     filled.partition = bus_partition_of(partition_key, partition_key_size, tx->partitions);
+    int64_t now_us = s_now_us();
     if (filled.message_id.len == 0) {
-        svc_uuid_v7(&message_id);
+        s_tx_message_id(tx, now_us, &message_id);
         filled.message_id.data = message_id.bytes;
         filled.message_id.len = sizeof message_id.bytes;
     }
     if (filled.occurred_at_us == 0) {
-        filled.occurred_at_us = s_now_us();
+        filled.occurred_at_us = now_us;
     }
     const char *type_name = bus_envelope_type_name(filled.payload_case);
     if ((!filled.type || !*filled.type) && type_name) {
@@ -274,8 +351,7 @@ bus_tx_append(bus_tx_t *tx,
     event->envelope = packed;
     bus_envelope_topic(&filled, event->topic, sizeof event->topic);
     (void) snprintf(event->type, sizeof event->type, "%s", filled.type);
-    (void) snprintf(event->partition, sizeof event->partition, "%" PRIu32, filled.partition);
-    (void) snprintf(event->seq_text, sizeof event->seq_text, "%" PRIu64, filled.seq);
+    event->partition = filled.partition;
     memcpy(event->message_id, filled.message_id.data, BUS_ID_SIZE);
     return 0;
 }
@@ -288,49 +364,113 @@ bus_tx_conn(bus_tx_t *tx)
 }
 
 //  --------------------------------------------------------------------------
-//  Insert events [first, first + rows) in one statement: stream is $1, each
-//  row has 5 more parameters; message_id and envelope go binary. Returns 0,
-//  -2 for a duplicate seq (another writer), or -1.
+//  Insert the events with one binary COPY: no statement to parse or plan per
+//  batch, and one round trip. Rows are built in tx->copy and sent whenever
+//  it passes BUS_COPY_FLUSH_BYTES, so it stays bounded.
 
-static int
-s_tx_insert_rows(bus_tx_t *tx, size_t first, size_t rows)
+#define BUS_COPY_FLUSH_BYTES (256 * 1024)
+
+static void
+s_buffer_put(s_buffer_t *buffer, const void *data, size_t size)
 {
-    size_t params = 1 + 5 * rows;
-    const char **values = zmalloc(params * sizeof *values);
-    int *lengths = zmalloc(params * sizeof *lengths);
-    int *formats = zmalloc(params * sizeof *formats);
-    char *sql = zmalloc(96 + rows * 48);
-    char *cursor = sql + sprintf(sql, "INSERT INTO bus_events"
-                                      " (stream, seq, type, partition, message_id, envelope)"
-                                      " VALUES ");
-    values[0] = tx->stream;
-    for (size_t row = 0; row < rows; row++) {
-        s_event_t *event = &tx->events[first + row];
-        size_t base = 1 + 5 * row;
-        cursor += sprintf(cursor, "%s($1,$%zu,$%zu,$%zu,$%zu,$%zu)", row ? "," : "", base + 1,
-                          base + 2, base + 3, base + 4, base + 5);
-        values[base] = event->seq_text;
-        values[base + 1] = event->type;
-        values[base + 2] = event->partition;
-        values[base + 3] = (const char *) event->message_id;
-        lengths[base + 3] = BUS_ID_SIZE;
-        formats[base + 3] = 1;
-        values[base + 4] = (const char *) zframe_data(event->envelope);
-        lengths[base + 4] = (int) zframe_size(event->envelope);
-        formats[base + 4] = 1;
+    if (buffer->size + size > buffer->capacity) {
+        size_t capacity = buffer->capacity ? buffer->capacity : 4096;
+        while (capacity < buffer->size + size) {
+            capacity *= 2;
+        }
+        buffer->data = realloc(buffer->data, capacity);
+        assert(buffer->data);
+        buffer->capacity = capacity;
     }
-    PGresult *result = PQexecParams(tx->conn, sql, (int) params, NULL, values, lengths, formats, 0);
+    memcpy(buffer->data + buffer->size, data, size);
+    buffer->size += size;
+}
+
+//  A big-endian integer of `bytes` (2, 4 or 8) bytes.
+static void
+s_buffer_put_int(s_buffer_t *buffer, uint64_t value, size_t bytes)
+{
+    uint8_t network[8];
+    for (size_t index = 0; index < bytes; index++) {
+        network[index] = (uint8_t) (value >> (8 * (bytes - 1 - index)));
+    }
+    s_buffer_put(buffer, network, bytes);
+}
+
+//  One field: its length, then its bytes.
+static void
+s_buffer_put_field(s_buffer_t *buffer, const void *data, size_t size)
+{
+    s_buffer_put_int(buffer, size, 4);
+    s_buffer_put(buffer, data, size);
+}
+
+static void
+s_tx_copy_row(bus_tx_t *tx, const s_event_t *event)
+{
+    s_buffer_t *copy = &tx->copy;
+    s_buffer_put_int(copy, 6, 2); //  fields
+    s_buffer_put_field(copy, tx->stream, strlen(tx->stream));
+    s_buffer_put_int(copy, 8, 4);
+    s_buffer_put_int(copy, event->seq, 8);
+    s_buffer_put_field(copy, event->type, strlen(event->type));
+    s_buffer_put_int(copy, 4, 4);
+    s_buffer_put_int(copy, event->partition, 4);
+    s_buffer_put_field(copy, event->message_id, BUS_ID_SIZE);
+    s_buffer_put_field(copy, zframe_data(event->envelope), zframe_size(event->envelope));
+}
+
+//  Send every row; returns 0 if the server took the data.
+static int
+s_tx_copy_send(bus_tx_t *tx)
+{
+    //  Signature, flags, header extension length.
+    static const uint8_t header[19] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0};
+    s_buffer_t *copy = &tx->copy;
+    copy->size = 0;
+    s_buffer_put(copy, header, sizeof header);
     int rc = 0;
+    for (size_t index = 0; rc == 0 && index < tx->count; index++) {
+        s_tx_copy_row(tx, &tx->events[index]);
+        if (copy->size >= BUS_COPY_FLUSH_BYTES || index + 1 == tx->count) {
+            if (index + 1 == tx->count) {
+                s_buffer_put_int(copy, 0xffff, 2); //  trailer: -1 fields
+            }
+            rc = PQputCopyData(tx->conn, (const char *) copy->data, (int) copy->size) == 1 ? 0 : -1;
+            copy->size = 0;
+        }
+    }
+    return rc;
+}
+
+//  Returns 0, -2 for a duplicate seq (another writer), or -1.
+static int
+s_tx_insert_events(bus_tx_t *tx)
+{
+    PGresult *result = PQexec(tx->conn, "COPY bus_events"
+                                        " (stream, seq, type, partition, message_id, envelope)"
+                                        " FROM STDIN (FORMAT binary)");
+    bool copying = PQresultStatus(result) == PGRES_COPY_IN;
+    PQclear(result);
+    if (!copying) {
+        return -1;
+    }
+    int sent = s_tx_copy_send(tx);
+    int rc =
+        PQputCopyEnd(tx->conn, sent == 0 ? NULL : "bus writer: sending failed") == 1 && sent == 0
+            ? 0
+            : -1;
+    result = PQgetResult(tx->conn);
     if (PQresultStatus(result) != PGRES_COMMAND_OK) {
         const char *sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
         //  23505: another writer already holds one of these seqs.
         rc = sqlstate && streq(sqlstate, "23505") ? -2 : -1;
     }
     PQclear(result);
-    freen(sql);
-    freen(formats);
-    freen(lengths);
-    freen(values);
+    //  Consume what is left (nothing, or the end after an error).
+    while ((result = PQgetResult(tx->conn))) {
+        PQclear(result);
+    }
     return rc;
 }
 
@@ -378,18 +518,14 @@ static s_attempt_t
 s_self_finish_batch(self_t *self)
 {
     bus_tx_t *tx = &self->tx;
-    for (size_t first = 0; first < tx->count; first += BUS_INSERT_ROWS_MAX) {
-        size_t rows =
-            tx->count - first < BUS_INSERT_ROWS_MAX ? tx->count - first : BUS_INSERT_ROWS_MAX;
-        int rc = s_tx_insert_rows(tx, first, rows);
-        if (rc && s_conn_broken(self->conn)) {
-            return ATTEMPT_DB_LOST;
-        } else if (rc) {
-            svc_log_error(self->log, rc == -2 ? "bus.stream.fenced" : "bus.stream.insert.failed",
-                          "{s:s, s:I, s:s}", "stream", self->stream, "seq",
-                          (json_int_t) tx->events[first].seq, "error", PQerrorMessage(self->conn));
-            return ATTEMPT_FAILED;
-        }
+    int rc = tx->count > 0 ? s_tx_insert_events(tx) : 0;
+    if (rc && s_conn_broken(self->conn)) {
+        return ATTEMPT_DB_LOST;
+    } else if (rc) {
+        svc_log_error(self->log, rc == -2 ? "bus.stream.fenced" : "bus.stream.insert.failed",
+                      "{s:s, s:I, s:s}", "stream", self->stream, "seq",
+                      (json_int_t) tx->events[0].seq, "error", PQerrorMessage(self->conn));
+        return ATTEMPT_FAILED;
     }
     char new_text[24], old_text[24];
     (void) snprintf(new_text, sizeof new_text, "%" PRIu64, tx->base_seq + tx->count);
@@ -463,11 +599,10 @@ s_self_complete_batch(self_t *self, bus_rc_t rc)
         s_unit_t *unit = &self->batch[index];
         if (unit->rc != BUS_OK) {
             svc_counter_inc(self->units_failed);
-            s_self_complete(self, unit->peer, unit->tag, unit->rc, 0);
+            s_self_complete(self, unit, unit->rc, 0);
         } else {
-            s_self_complete(self, unit->peer, unit->tag, rc, rc == BUS_OK ? unit->last_seq : 0);
+            s_self_complete(self, unit, rc, rc == BUS_OK ? unit->last_seq : 0);
         }
-        zframe_destroy(&unit->peer);
     }
     self->batch_size = 0;
     s_tx_reset(&self->tx);
@@ -595,9 +730,9 @@ s_self_handle_units(zloop_t *loop, zsock_t *reader, void *arg)
         return 0;
     }
     self->batch_size = 0;
-    while (self->batch_size < (size_t) self->batch_max &&
-           (zsock_events(self->units) & ZMQ_POLLIN)) {
-        if (s_self_recv_unit(self, &self->batch[self->batch_size]) == 0) {
+    for (int rc = 0; rc >= 0 && self->batch_size < (size_t) self->batch_max;) {
+        rc = s_self_recv_unit(self, &self->batch[self->batch_size]);
+        if (rc == 0) {
             self->batch_size++;
         }
     }
@@ -871,8 +1006,7 @@ s_self_handle_pipe(zloop_t *loop, zsock_t *reader, void *arg)
         if (self->in_doubt && !self->conn && s_self_db_start(self) == 0) {
             svc_log_info(self->log, "bus.stream.doubt.settled", "{s:s}", "stream", self->stream);
         }
-        while (zsock_events(self->units) & ZMQ_POLLIN) {
-            s_self_refuse_queued(self, BUS_CLOSED);
+        while (s_self_refuse_queued(self, BUS_CLOSED) == self->batch_max) {
         }
         rc = -1;
     } else if (streq(command, "PORTS")) {
@@ -996,6 +1130,7 @@ s_self_destroy(self_t **self_p)
     }
     s_tx_reset(&self->tx);
     freen(self->tx.events);
+    freen(self->tx.copy.data);
     freen(self->batch);
     zsock_destroy(&self->pub);
     zstr_free(&self->app_name);

@@ -23,6 +23,21 @@ typedef struct {
     int replay_port;                   //  bound ROUTER port
 } bus_writer_args_t;
 
+//  A producer's submission: one frame holding this struct (the writer's
+//  ROUTER prepends the producer's routing id).
+typedef struct {
+    bus_work_fn *fn; //  the work
+    void *arg;       //  its argument
+    void *tag;       //  the producer's tag
+} bus_writer_submit_t;
+
+//  The writer's answer to one submission: one frame holding this struct.
+typedef struct {
+    void *tag;         //  the submission's tag
+    uint64_t last_seq; //  seq of its last event if committed, else 0
+    int32_t rc;        //  a bus_rc_t
+} bus_writer_completion_t;
+
 //  The actor; `args` is a bus_writer_args_t *.
 void bus_writer(zsock_t *pipe, void *args);
 
