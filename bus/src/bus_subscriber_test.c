@@ -756,6 +756,21 @@ test_malformed_and_unknown(void **state)
                      3);
     assert_int_equal(s_counter(fixture, "bus_skipped_total", "raw-0"), 3);
     s_assert_applied_once(fixture, 100);
+
+    //  A frame over ZMQ_MAXMSGSIZE makes libzmq drop that peer's connection
+    //  before any of it is buffered: it never reaches the subscriber (the
+    //  malformed count, which a too-large frame would raise, stays put),
+    //  nothing crashes, and the real stream goes on.
+    uint64_t malformed_before = s_malformed(fixture);
+    size_t oversize = BUS_FRAME_MAX + BUS_SUBSCRIBER_FRAME_SLACK + 1;
+    zframe_t *big = zframe_new(NULL, oversize);
+    memset(zframe_data(big), 'x', oversize);
+    zstr_sendm(raw, "OrderCreated/raw-0");
+    zframe_send(&big, raw, 0);
+    s_publish(fixture, 100);
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 200);
+    s_assert_applied_once(fixture, 200);
+    assert_int_equal(s_malformed(fixture), malformed_before);
     assert_true(bus_subscriber_ready(subscriber));
     bus_subscriber_destroy(&subscriber);
     zstr_free(&publishers);
