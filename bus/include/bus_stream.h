@@ -72,10 +72,6 @@ typedef struct bus_tx bus_tx_t;
 //  slow subscriber at worst.
 #define BUS_PUB_SNDHWM 100000
 
-//  Most events one INSERT statement carries (5 parameters per row, and
-//  PostgreSQL takes at most 65535 parameters per statement).
-#define BUS_INSERT_ROWS_MAX 4096
-
 typedef struct {
     const char *stream;            //  stream id, as bus_envelope_stream_valid: [a-z0-9._-], 1-64
     const char *conninfo;          //  libpq connection string of the publisher's database
