@@ -20,7 +20,7 @@
 
 struct pg_conn;
 
-typedef struct {
+typedef struct bus_migration {
     int version;      //  1, 2, ... from the file name's number; 0 ends a table
     const char *name; //  file name without extension, e.g. "001_init"
     const char *sql;  //  the statements, run as one transaction

@@ -43,6 +43,7 @@
 #include "svc_metrics.h"
 
 struct pg_conn;
+struct bus_migration;
 
 typedef struct bus_stream bus_stream_t;
 typedef struct bus_producer bus_producer_t;
@@ -86,6 +87,13 @@ typedef struct {
                                    //  running bus_auth (bus_keys.h)
     svc_log_t *log;                //  borrowed, outlives the stream
     svc_metrics_t *metrics;        //  borrowed, outlives the stream
+    //  The owning service's schema: migrated (bus_migrate.h, as component
+    //  `component`) after the bus's own on every connect, before any unit
+    //  runs, so units and subscriber handlers never meet a missing table.
+    //  NULL for none. A failing migration is logged as
+    //  bus.stream.migrate.failed and retried like a lost database.
+    const char *component;                  //  e.g. "order"; required with migrations
+    const struct bus_migration *migrations; //  borrowed, static table
     //  Observer hook, for tests: called on the writer's thread after a
     //  batch's COMMIT succeeded and BEFORE its events are published, with
     //  the new committed tail. NULL for none. It must not block; tests use

@@ -113,6 +113,7 @@ bus_stream_new(const bus_stream_config_t *config)
     assert(config->pub_endpoint);
     assert(config->log);
     assert(config->metrics);
+    assert(!config->migrations || config->component);
     if (!config->stream || !bus_envelope_stream_valid(config->stream)) {
         svc_log_error(config->log, "bus.stream.config.invalid", "{s:s?, s:s}", "stream",
                       config->stream, "msg", "stream id must be 1-64 bytes of [a-z0-9._-]");

@@ -342,6 +342,48 @@ test_usage(void **state)
 }
 
 //  --------------------------------------------------------------------------
+//  A service's own schema is migrated by the writer before any unit runs,
+//  once: a unit that writes to the service's table succeeds on the first
+//  batch, and a second start applies nothing again.
+
+static const bus_migration_t s_service_migrations[] = {
+    {.version = 1,
+     .name = "001_things",
+     .sql = "CREATE TABLE things (id integer PRIMARY KEY, note text NOT NULL)"},
+    {.version = 0}};
+
+static int
+s_insert_thing(bus_tx_t *tx, void *arg)
+{
+    const char *params[] = {(const char *) arg};
+    PGresult *result = PQexecParams(bus_tx_conn(tx), "INSERT INTO things VALUES ($1, 'x')", 1, NULL,
+                                    params, NULL, NULL, 0);
+    int rc = PQresultStatus(result) == PGRES_COMMAND_OK ? 0 : -1;
+    PQclear(result);
+    return rc;
+}
+
+static void
+test_service_migrations(void **state)
+{
+    fixture_t *fixture = *state;
+    for (int start = 1; start <= 2; start++) {
+        bus_stream_config_t config = {.component = "things", .migrations = s_service_migrations};
+        bus_stream_t *stream = s_stream_new(fixture, "things-0", &config);
+        bus_producer_t *producer = bus_producer_new(stream);
+        char id[8];
+        (void) snprintf(id, sizeof id, "%d", start);
+        assert_int_equal(bus_producer_call(producer, s_insert_thing, id, NULL), BUS_OK);
+        bus_producer_destroy(&producer);
+        bus_stream_destroy(&stream);
+    }
+    assert_int_equal(s_query_number(fixture->conninfo, "SELECT count(*) FROM things"), 2);
+    assert_int_equal(s_query_number(fixture->conninfo, "SELECT count(*) FROM bus_schema_migrations"
+                                                       " WHERE component = 'things'"),
+                     1);
+}
+
+//  --------------------------------------------------------------------------
 //  Group commit: 2,000 units from 4 threads at once commit in far fewer
 //  batches, with gap-free seqs.
 
@@ -1042,6 +1084,7 @@ main(int argc, char *argv[])
     zsys_set_logstream(stderr);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_usage, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_service_migrations, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_failed_unit_rolls_back_alone, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_heartbeat_and_restart, s_setup, s_teardown),

@@ -106,6 +106,8 @@ typedef struct {
     char *stream;                        //  stream id (owned)
     char *conninfo;                      //  libpq connection string (owned)
     char *app_name;                      //  application_name of our connection (owned)
+    char *component;                     //  the service's schema component, or NULL (owned)
+    const bus_migration_t *migrations;   //  the service's migrations, or NULL (borrowed)
     int pub_port;                        //  bound PUB port
     int replay_port;                     //  bound ROUTER port
     int batch_max;                       //  most units per batch
@@ -792,7 +794,9 @@ s_self_connect(self_t *self)
         error = strdup(PQerrorMessage(conn));
     } else {
         PQsetNoticeProcessor(conn, s_notice, self->log);
-        if (bus_migrate(conn, "bus", bus_migrations, &error) < 0) {
+        if (bus_migrate(conn, "bus", bus_migrations, &error) < 0 ||
+            (self->migrations &&
+             bus_migrate(conn, self->component, self->migrations, &error) < 0)) {
             //  The schema, not the network: an operator must act.
             svc_log_error(self->log, "bus.stream.migrate.failed", "{s:s, s:s}", "stream",
                           self->stream, "error", error);
@@ -1060,6 +1064,10 @@ s_self_new(zsock_t *pipe, bus_writer_args_t *args)
     self->stream = strdup(config->stream);
     self->conninfo = strdup(config->conninfo);
     self->app_name = zsys_sprintf("bus-stream-%s", config->stream);
+    if (config->migrations) {
+        self->component = strdup(config->component);
+        self->migrations = config->migrations;
+    }
     self->pub = args->pub;
     args->pub = NULL;
     self->pub_port = args->pub_port;
@@ -1133,6 +1141,7 @@ s_self_destroy(self_t **self_p)
     freen(self->tx.copy.data);
     freen(self->batch);
     zsock_destroy(&self->pub);
+    zstr_free(&self->component);
     zstr_free(&self->app_name);
     zstr_free(&self->conninfo);
     zstr_free(&self->stream);
