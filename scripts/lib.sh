@@ -27,7 +27,7 @@ EVBUS_PACKAGES=(
     libzmq3-dev libczmq-dev libprotobuf-c-dev protobuf-c-compiler
     libpq-dev postgresql librabbitmq-dev rabbitmq-server
     libcmocka-dev libmicrohttpd-dev libjansson-dev uuid-dev libcurl4-openssl-dev
-    python3-pika procps iproute2
+    python3-pika python3-yaml docker-compose procps iproute2
 )
 
 RABBIT_BIN=/usr/lib/rabbitmq/bin

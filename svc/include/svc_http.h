@@ -35,6 +35,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "svc_log.h"
 #include "svc_metrics.h"
@@ -108,6 +109,17 @@ const char *svc_http_request_path(const svc_http_request_t *request);
 const char *svc_http_request_param(const svc_http_request_t *request, const char *name);
 //  A query-string argument (decoded), or NULL if absent.
 const char *svc_http_request_query(const svc_http_request_t *request, const char *key);
+//  A query-string argument as an integer in [min, max], or `fallback` when
+//  it is absent. Returns 0 and sets *out, or -1 after answering the
+//  request 400 invalid_value naming `key` (not a decimal integer, or out
+//  of range): the request must not be used afterwards.
+int svc_http_request_query_int(svc_http_request_t *request,
+                               const char *key,
+                               int64_t fallback,
+                               int64_t min,
+                               int64_t max,
+                               int64_t *out);
+
 //  A request header (case-insensitive name), or NULL if absent.
 const char *svc_http_request_header(const svc_http_request_t *request, const char *name);
 //  The raw body (not NUL-terminated) and its size.

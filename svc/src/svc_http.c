@@ -19,6 +19,8 @@
 #include "svc_classes.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -882,6 +884,38 @@ svc_http_request_query(const svc_http_request_t *request, const char *key)
     assert(request);
     assert(key);
     return MHD_lookup_connection_value(request->connection, MHD_GET_ARGUMENT_KIND, key);
+}
+
+int
+svc_http_request_query_int(svc_http_request_t *request,
+                           const char *key,
+                           int64_t fallback,
+                           int64_t min,
+                           int64_t max,
+                           int64_t *out)
+{
+    assert(request);
+    assert(key);
+    assert(min <= max);
+    assert(out);
+    const char *text = svc_http_request_query(request, key);
+    if (!text) {
+        *out = fallback;
+        return 0;
+    }
+    //  strtoll alone would take " 12", "+12" and "12abc"'s prefix.
+    char *end = NULL;
+    errno = 0;
+    long long value = (*text >= '0' && *text <= '9') || *text == '-' ? strtoll(text, &end, 10) : 0;
+    if (!end || *end != '\0' || errno == ERANGE || value < min || value > max) {
+        char *message =
+            zsys_sprintf("must be an integer between %" PRId64 " and %" PRId64, min, max);
+        s_request_answer_error(request, 400, "invalid_value", key, message);
+        zstr_free(&message);
+        return -1;
+    }
+    *out = value;
+    return 0;
 }
 
 const char *

@@ -67,6 +67,17 @@ s_handle_order(svc_http_request_t *request, void *arg)
 }
 
 static void
+s_handle_page(svc_http_request_t *request, void *arg)
+{
+    (void) arg;
+    int64_t limit = 0;
+    if (svc_http_request_query_int(request, "limit", 20, 1, 100, &limit) == 0) {
+        json_t *body = json_pack("{s:I}", "limit", (json_int_t) limit);
+        svc_http_respond_json(request, 200, &body);
+    }
+}
+
+static void
 s_handle_item(svc_http_request_t *request, void *arg)
 {
     (void) arg;
@@ -171,6 +182,7 @@ s_server_actor(zsock_t *pipe, void *args)
     svc_http_route(server.http, "POST", "/echo", s_handle_echo, &server);
     svc_http_route(server.http, "PUT", "/echo", s_handle_echo, &server);
     svc_http_route(server.http, "GET", "/hold", s_handle_hold, &server);
+    svc_http_route(server.http, "GET", "/page", s_handle_page, &server);
 
     zloop_t *loop = zloop_new();
     int rc = zloop_reader(loop, pipe, s_server_on_pipe, &server);
@@ -356,6 +368,45 @@ test_routing_with_params(void **state)
     s_request(fixture, "GET", "/orders/1/2", NULL, NULL, &reply);
     assert_int_equal(reply.status, 404);
     ts_http_reply_free(&reply);
+}
+
+//  ---------------------------------------------------------------------
+//  An integer query argument: absent means the fallback; anything but a
+//  decimal integer in range is 400 invalid_value naming the argument.
+
+static void
+test_query_int(void **state)
+{
+    fixture_t *fixture = (fixture_t *) *state;
+    static const struct {
+        const char *path;
+        unsigned status;
+        const char *body;
+    } cases[] = {
+        {"/page", 200, "{\"limit\":20}"},
+        {"/page?limit=7", 200, "{\"limit\":7}"},
+        {"/page?limit=100", 200, "{\"limit\":100}"},
+        {"/page?limit=0", 400, NULL},
+        {"/page?limit=101", 400, NULL},
+        {"/page?limit=-1", 400, NULL},
+        {"/page?limit=7x", 400, NULL},
+        {"/page?limit=+7", 400, NULL},
+        {"/page?limit=%207", 400, NULL},
+        {"/page?limit=", 400, NULL},
+        {"/page?limit=99999999999999999999", 400, NULL},
+    };
+    for (size_t index = 0; index < sizeof cases / sizeof *cases; index++) {
+        ts_http_reply_t reply;
+        s_request(fixture, "GET", cases[index].path, NULL, NULL, &reply);
+        assert_int_equal(reply.status, cases[index].status);
+        if (cases[index].body) {
+            assert_string_equal(reply.body, cases[index].body);
+        } else {
+            assert_non_null(strstr(reply.body, "\"code\":\"invalid_value\""));
+            assert_non_null(strstr(reply.body, "\"field\":\"limit\""));
+        }
+        ts_http_reply_free(&reply);
+    }
 }
 
 //  ---------------------------------------------------------------------
@@ -661,6 +712,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_usage_example, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_routing_with_params, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_query_int, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_not_found_and_method_not_allowed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_health_and_readiness, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_metrics_and_request_log, s_setup, s_teardown),
