@@ -11,6 +11,7 @@
     =========================================================================
 */
 #include "bus_classes.h"
+#include "bus_db.h"
 #include "bus_applier.h"
 #include "bus_envelope.h"
 #include "bus_inbox.h"
@@ -94,12 +95,6 @@ s_conn_error(PGconn *conn, const char *what, char *buffer, size_t size)
     (void) snprintf(buffer, size, "%s: %.*s", what, length, message);
 }
 
-static void
-s_notice(void *arg, const char *message)
-{
-    svc_log_debug((svc_log_t *) arg, "bus.subscriber.db.notice", "{s:s}", "message", message);
-}
-
 //  --------------------------------------------------------------------------
 //  Create and destroy
 
@@ -172,19 +167,11 @@ bus_applier_connect(bus_applier_t *self, char **error_out)
     assert(self);
     assert(error_out);
     bus_applier_disconnect(self);
-    //  connect_timeout and application_name first, so the conninfo
-    //  (expanded from "dbname") can override them.
-    const char *keywords[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *values[] = {BUS_CONNECT_TIMEOUT_S, self->app_name, self->conninfo, NULL};
-    PGconn *conn = PQconnectdbParams(keywords, values, 1);
-    *error_out = NULL;
-    if (PQstatus(conn) != CONNECTION_OK) {
-        *error_out = strdup(PQerrorMessage(conn));
-    } else {
-        PQsetNoticeProcessor(conn, s_notice, self->log);
-        bus_migrate(conn, "bus", bus_migrations, error_out);
+    PGconn *conn = bus_db_connect(self->conninfo, self->app_name, self->log, error_out);
+    if (!conn) {
+        return -1;
     }
-    if (*error_out) {
+    if (bus_migrate(conn, "bus", bus_migrations, error_out) < 0) {
         PQfinish(conn);
         return -1;
     }

@@ -12,6 +12,7 @@
     =========================================================================
 */
 #include "bus_classes.h"
+#include "bus_db.h"
 #include "bus_envelope.h"
 #include "bus_replay.h"
 #include "bus_stream.h"
@@ -125,20 +126,17 @@ s_self_connect(self_t *self)
     if (zclock_mono() < self->connect_after_ms) {
         return -1;
     }
-    const char *keywords[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *values[] = {BUS_CONNECT_TIMEOUT_S, self->app_name, self->conninfo, NULL};
-    self->conn = PQconnectdbParams(keywords, values, 1);
-    if (PQstatus(self->conn) == CONNECTION_OK) {
+    char *error = NULL;
+    self->conn = bus_db_connect(self->conninfo, self->app_name, self->log, &error);
+    if (self->conn) {
         self->backoff_ms = BUS_RECONNECT_MIN_MS;
         return 0;
     }
+    int delay_ms = bus_db_backoff(&self->backoff_ms);
     svc_log_warn(self->log, "bus.replay.db.unavailable", "{s:s, s:s, s:i}", "stream", self->stream,
-                 "error", PQerrorMessage(self->conn), "retry_ms", self->backoff_ms);
-    PQfinish(self->conn);
-    self->conn = NULL;
-    self->connect_after_ms = zclock_mono() + self->backoff_ms;
-    self->backoff_ms =
-        self->backoff_ms * 2 > BUS_RECONNECT_MAX_MS ? BUS_RECONNECT_MAX_MS : self->backoff_ms * 2;
+                 "error", error, "retry_ms", delay_ms);
+    zstr_free(&error);
+    self->connect_after_ms = zclock_mono() + delay_ms;
     return -1;
 }
 

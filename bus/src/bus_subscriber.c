@@ -30,6 +30,7 @@
     =========================================================================
 */
 #include "bus_classes.h"
+#include "bus_db.h"
 #include "bus_applier.h"
 #include "bus_envelope.h"
 #include "bus_keys.h"
@@ -474,10 +475,9 @@ static void
 s_self_schedule_reconnect(self_t *self)
 {
     if (self->reconnect_timer == -1) {
+        int delay_ms = bus_db_backoff(&self->reconnect_ms);
         self->reconnect_timer =
-            zloop_timer(self->loop, (size_t) self->reconnect_ms, 1, s_self_handle_reconnect, self);
-        self->reconnect_ms = self->reconnect_ms * 2 > BUS_RECONNECT_MAX_MS ? BUS_RECONNECT_MAX_MS
-                                                                           : self->reconnect_ms * 2;
+            zloop_timer(self->loop, (size_t) delay_ms, 1, s_self_handle_reconnect, self);
     }
 }
 

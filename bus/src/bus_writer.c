@@ -27,6 +27,7 @@
     =========================================================================
 */
 #include "bus_classes.h"
+#include "bus_db.h"
 #include "bus_envelope.h"
 #include "bus_replay.h"
 #include "bus_stream.h"
@@ -143,12 +144,6 @@ static int s_self_db_start(self_t *self);
 
 //  libpq notices (e.g. "relation exists, skipping") go to our log at debug
 //  rather than to stderr.
-static void
-s_notice(void *arg, const char *message)
-{
-    svc_log_debug((svc_log_t *) arg, "bus.stream.db.notice", "{s:s}", "message", message);
-}
-
 //  Run a statement without parameters; returns 0 if it gave `expected`.
 static int
 s_exec(PGconn *conn, const char *sql, ExecStatusType expected)
@@ -645,10 +640,9 @@ static void
 s_self_schedule_reconnect(self_t *self)
 {
     if (self->reconnect_timer == -1) {
+        int delay_ms = bus_db_backoff(&self->reconnect_ms);
         self->reconnect_timer =
-            zloop_timer(self->loop, (size_t) self->reconnect_ms, 1, s_self_handle_reconnect, self);
-        self->reconnect_ms = self->reconnect_ms * 2 > BUS_RECONNECT_MAX_MS ? BUS_RECONNECT_MAX_MS
-                                                                           : self->reconnect_ms * 2;
+            zloop_timer(self->loop, (size_t) delay_ms, 1, s_self_handle_reconnect, self);
     }
 }
 
@@ -784,16 +778,9 @@ s_self_handle_heartbeat(zloop_t *loop, int timer_id, void *arg)
 static PGconn *
 s_self_connect(self_t *self)
 {
-    //  connect_timeout and application_name come first so that the
-    //  conninfo (expanded from "dbname") can override them.
-    const char *keywords[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *values[] = {BUS_CONNECT_TIMEOUT_S, self->app_name, self->conninfo, NULL};
-    PGconn *conn = PQconnectdbParams(keywords, values, 1);
     char *error = NULL;
-    if (PQstatus(conn) != CONNECTION_OK) {
-        error = strdup(PQerrorMessage(conn));
-    } else {
-        PQsetNoticeProcessor(conn, s_notice, self->log);
+    PGconn *conn = bus_db_connect(self->conninfo, self->app_name, self->log, &error);
+    if (conn) {
         if (bus_migrate(conn, "bus", bus_migrations, &error) < 0 ||
             (self->migrations &&
              bus_migrate(conn, self->component, self->migrations, &error) < 0)) {
