@@ -2,9 +2,9 @@
     svc - service runtime: the pieces every process of ours needs
 
     Logging (JSON lines), configuration (environment + flags), an HTTP server
-    that runs inside the owning actor's loop, Prometheus metrics, exact money
-    and UUIDs. None of it is about the event bus; the bus library and every
-    service build on it. Include this umbrella header; it brings in czmq.
+    that runs inside the owning actor's loop, Prometheus metrics, exact money,
+    UUIDs and W3C trace context. None of it is about the event bus; the bus
+    library and every service build on it. Include this umbrella header; it brings in czmq.
     =========================================================================
 */
 #ifndef SVC_H_INCLUDED
@@ -32,5 +32,6 @@
 #include "svc_http.h"
 #include "svc_money.h"
 #include "svc_uuid.h"
+#include "svc_trace.h"
 
 #endif
