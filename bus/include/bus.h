@@ -2,7 +2,8 @@
     bus - reliable brokerless publish/subscribe over ZeroMQ and PostgreSQL
 
     The public umbrella header of the event-bus library: streams with a
-    transactional event log, replay, subscribers with checkpoints. See
+    transactional event log, replay, subscribers with checkpoints, and the
+    process host every service runs in (bus_service.h). See
     docs/protocol.md for the protocol this library speaks.
     =========================================================================
 */
@@ -23,5 +24,6 @@
 #include "bus_replay.h"
 #include "bus_inbox.h"
 #include "bus_subscriber.h"
+#include "bus_service.h"
 
 #endif
