@@ -78,6 +78,8 @@ check_format
 for build in $TEST_BUILDS; do
     build_tree "$build"
 done
+#  Offline checks of deploy/ (kustomize, compose, systemd units, image drift).
+bash deploy/check.sh
 
 trap cleanup EXIT
 trap 'exit 130' INT
