@@ -657,8 +657,7 @@ s_self_handle_drain_timeout(zloop_t *loop, int timer_id, void *arg)
     return -1;
 }
 
-//  $TERM: refuse new units (bus_service_submit returns -1, so handlers
-//  answer 503), go not ready, and end the loop once the units in flight
+//  $TERM: refuse new requests and units (503), go not ready, and end the loop once the units in flight
 //  are answered or SHUTDOWN_TIMEOUT_MS passed. HTTP runs meanwhile.
 static int
 s_self_handle_pipe(zloop_t *loop, zsock_t *reader, void *arg)
@@ -671,6 +670,8 @@ s_self_handle_pipe(zloop_t *loop, zsock_t *reader, void *arg)
     }
     if (streq(command, "$TERM")) {
         self->stopping = true;
+        //  New requests get 503 without reaching the service's handlers.
+        svc_http_refuse(self->http, "shutting down");
         s_self_update_ready(self);
         size_t in_flight = zlistx_size(self->submissions);
         svc_log_info(self->log, "bus.service.stopping", "{s:i}", "in_flight", (int) in_flight);
@@ -754,6 +755,10 @@ s_self_stop(bus_service_t *self)
     }
     if (zlistx_size(self->submissions) > 0) {
         s_self_abandon_units(self);
+    }
+    if (self->http) {
+        //  No handler may run once def->stop freed the state.
+        svc_http_refuse(self->http, "shutting down");
     }
     if (self->started && self->def->stop) {
         self->def->stop(self, self->state);

@@ -829,14 +829,16 @@ test_dead_letters(void **state)
 }
 
 //  --------------------------------------------------------------------------
-//  Destroy while a unit is in flight: its request still gets its 201, a
-//  request that arrives meanwhile gets 503, then the service exits.
+//  Destroy while a unit is in flight: its request still gets its 201,
+//  requests that arrive meanwhile get 503 (also those that submit no
+//  unit), then the service exits.
 
 typedef struct {
     bus_service_t *service; //  borrowed
     control_t *control;     //  borrowed
     long status;            //  result: the POST's status
     long late_status;       //  result: the POST sent while draining
+    long late_get_status;   //  result: a GET of a route without units, while draining
     bool saw_stopping;      //  result: /readyz said "shutting down"
 } drain_case_t;
 
@@ -869,6 +871,9 @@ s_drain_watch(void *arg)
     ts_http_reply_t reply = s_http(drain->service, "POST", "/things", "{\"name\": \"late\"}");
     drain->late_status = reply.status;
     ts_http_reply_free(&reply);
+    reply = s_http(drain->service, "GET", "/dead-letters", NULL);
+    drain->late_get_status = reply.status;
+    ts_http_reply_free(&reply);
     s_control_release(drain->control);
     return NULL;
 }
@@ -893,6 +898,7 @@ test_destroy_drains_units_in_flight(void **state)
 
     assert_true(drain.saw_stopping);
     assert_int_equal(drain.late_status, 503);
+    assert_int_equal(drain.late_get_status, 503); //  refused before its handler ran
     assert_int_equal(drain.status, 201);
     assert_int_equal(s_query_number(fixture->db_a, "SELECT count(*) FROM things"), 1);
 }

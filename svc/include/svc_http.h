@@ -77,6 +77,12 @@ void svc_http_set_body_max(svc_http_t *self, size_t bytes);
 //  A new server is not ready, with reason "starting".
 void svc_http_set_ready(svc_http_t *self, bool ready, const char *reason);
 
+//  From now on answer every new request on a registered route 503
+//  unavailable with `message` (copied), without calling its handler; the
+//  built-in routes keep answering. For shutdown: requests already held are
+//  answered by their owners as usual. Cannot be undone.
+void svc_http_refuse(svc_http_t *self, const char *message);
+
 //  Register a handler for `method` and a path pattern. A pattern segment
 //  "{name}" matches one path segment, read with svc_http_request_param:
 //  "/orders/{id}/cancel". Routes are tried in registration order.

@@ -76,6 +76,7 @@ struct svc_http {
     zloop_t *loop;      //  loop we are attached to, borrowed, or NULL
     int timer_id;       //  our zloop timer, or -1
     size_t draining;    //  requests answered by destroy, not yet completed
+    char *refusing;     //  svc_http_refuse's message, or NULL while serving (owned)
     bool resumed;       //  a connection was resumed since MHD last ran
 };
 
@@ -460,6 +461,13 @@ s_request_dispatch(svc_http_request_t *request)
 {
     assert(request->route);
     request->dispatched = true;
+    svc_http_t *self = request->server;
+    //  The built-in routes come first in the table and keep answering.
+    if (self->refusing && request->route >= self->routes + S_BUILTIN_ROUTES) {
+        s_request_answer_error(request, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", NULL,
+                               self->refusing);
+        return;
+    }
     request->route->handler(request, request->route->arg);
     if (!request->answered) {
         request->suspended = true;
@@ -580,13 +588,14 @@ static struct MHD_Daemon *
 s_daemon_start(svc_http_t *self, const struct sockaddr_in *address)
 {
     unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    return MHD_start_daemon(flags, 0, NULL, NULL, s_access_handler, self, MHD_OPTION_SOCK_ADDR,
-                            (const struct sockaddr *) address, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                            (size_t) S_CONNECTION_MEMORY, MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned int) S_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned int) S_CONNECTION_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
-                            s_request_completed, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self,
-                            MHD_OPTION_END);
+    //  MHD wants its logger first, or it warns (through the default
+    //  logger, on stderr) that earlier options could not log.
+    return MHD_start_daemon(
+        flags, 0, NULL, NULL, s_access_handler, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, self,
+        MHD_OPTION_SOCK_ADDR, (const struct sockaddr *) address, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t) S_CONNECTION_MEMORY, MHD_OPTION_CONNECTION_LIMIT, (unsigned int) S_CONNECTIONS_MAX,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) S_CONNECTION_TIMEOUT_S,
+        MHD_OPTION_NOTIFY_COMPLETED, s_request_completed, self, MHD_OPTION_END);
 }
 
 //  ---------------------------------------------------------------------
@@ -693,6 +702,7 @@ svc_http_destroy(svc_http_t **self_p)
             zstr_free(&self->routes[index].pattern);
             zstr_free(&self->routes[index].method);
         }
+        zstr_free(&self->refusing);
         zstr_free(&self->reason);
         freen(self);
         *self_p = NULL;
@@ -711,6 +721,15 @@ svc_http_set_body_max(svc_http_t *self, size_t bytes)
 {
     assert(self);
     self->body_max = bytes;
+}
+
+void
+svc_http_refuse(svc_http_t *self, const char *message)
+{
+    assert(self);
+    assert(message);
+    zstr_free(&self->refusing);
+    self->refusing = strdup(message);
 }
 
 void
@@ -976,7 +995,7 @@ svc_http_request_json(svc_http_request_t *request)
     }
     json_error_t error;
     json_t *body = json_loadb(svc_http_request_body(request), request->body_size,
-                              JSON_REJECT_DUPLICATES, &error);
+                              JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &error);
     if (!body) {
         char message[JSON_ERROR_TEXT_LENGTH + 64];
         (void) snprintf(message, sizeof(message), "invalid JSON at line %d, column %d: %s",

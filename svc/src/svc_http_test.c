@@ -620,11 +620,16 @@ test_malformed_json(void **state)
                         "unexpected token near '}'\"}}");
     ts_http_reply_free(&reply);
 
-    s_request(fixture, "POST", "/echo", "application/json", "[1, 2]", &reply);
-    assert_int_equal(reply.status, 400);
-    assert_string_equal(reply.body, "{\"error\":{\"status\":400,\"code\":\"invalid_body\","
-                                    "\"field\":null,\"message\":\"body must be a JSON object\"}}");
-    ts_http_reply_free(&reply);
+    //  Any JSON value that is not an object, scalars included.
+    const char *not_objects[] = {"[1, 2]", "\"text\"", "42", "null", "true"};
+    for (size_t index = 0; index < sizeof not_objects / sizeof *not_objects; index++) {
+        s_request(fixture, "POST", "/echo", "application/json", not_objects[index], &reply);
+        assert_int_equal(reply.status, 400);
+        assert_string_equal(reply.body,
+                            "{\"error\":{\"status\":400,\"code\":\"invalid_body\","
+                            "\"field\":null,\"message\":\"body must be a JSON object\"}}");
+        ts_http_reply_free(&reply);
+    }
 }
 
 //  ---------------------------------------------------------------------
