@@ -1,0 +1,300 @@
+/*  =========================================================================
+    billing_server - the billing service inside bus_service
+
+    Glue only: the handler turns events into one store call each and the
+    outcome into an event, a log line and a counter; the route turns a GET
+    into a store call. Nothing here speaks SQL.
+
+    The handler runs on the writer's thread while the route runs on the
+    service thread, so the state they share is read-only after start: the
+    log (thread-safe), the counter handles (atomic) and the service.
+    =========================================================================
+*/
+#include "billing_classes.h"
+#include "billing_logic.h"
+#include "billing_server.h"
+#include "billing_store.h"
+
+typedef struct {
+    bus_service_t *service; //  the host (borrowed)
+    svc_log_t *log;         //  the process log (borrowed, thread-safe)
+    svc_counter_t *started; //  billing_payments_started_total (owned by the registry)
+    svc_counter_t *voided;  //  billing_payments_voided_total (owned by the registry)
+    billing_store_t *store; //  the handler's prepared statements (owned; writer's thread)
+} s_state_t;
+
+//  What every step about one order needs: its id, and the trace of the
+//  events it appends (a child of the incoming event's traceparent).
+typedef struct {
+    const Ev__V1__Envelope *cause;          //  the incoming event (borrowed)
+    svc_uuid_t order_id;                    //  the order
+    char order_text[SVC_UUID_TEXT_SIZE];    //  its text form, for logs
+    char traceparent[SVC_TRACEPARENT_SIZE]; //  for the appended envelope
+    char trace_id[SVC_TRACE_ID_SIZE];       //  for logs and the payment row
+} s_order_t;
+
+const char *const billing_server_types[] = {"OrderCreated", "OrderCancelled", NULL};
+
+//  --------------------------------------------------------------------------
+//  Fill the order context from the event's order id. Returns 0, or -1
+//  after bus_apply_fail if the id is not a UUID (the decoder refuses such
+//  events; this keeps the handler safe on its own).
+
+static int
+s_order_init(s_order_t *order,
+             bus_apply_t *apply,
+             const Ev__V1__Envelope *event,
+             ProtobufCBinaryData order_id)
+{
+    if (order_id.len != BUS_ID_SIZE) {
+        bus_apply_fail(apply, "%s: order_id of %zu bytes", event->type, order_id.len);
+        return -1;
+    }
+    order->cause = event;
+    memcpy(order->order_id.bytes, order_id.data, BUS_ID_SIZE);
+    svc_uuid_format(&order->order_id, order->order_text);
+    svc_trace_from_header(event->traceparent, order->traceparent);
+    svc_trace_id(order->traceparent, order->trace_id);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Append an event about the order, with its correlation, causation,
+//  trace and partition. Returns 0, or -1 after bus_apply_fail.
+
+static int
+s_append(bus_apply_t *apply, s_order_t *order, Ev__V1__Envelope *envelope)
+{
+    envelope->correlation_id = (ProtobufCBinaryData){BUS_ID_SIZE, order->order_id.bytes};
+    envelope->causation_id = order->cause->message_id;
+    envelope->traceparent = order->traceparent;
+    if (bus_apply_append(apply, envelope, order->order_id.bytes, BUS_ID_SIZE) != 0) {
+        bus_apply_fail(apply, "%s: appending %s was refused", order->cause->type,
+                       bus_envelope_type_name(envelope->payload_case));
+        return -1;
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Report a store failure as the handler's failure. Returns -1.
+
+static int
+s_store_failed(bus_apply_t *apply, char **error_p)
+{
+    bus_apply_fail(apply, "%s", *error_p ? *error_p : "database error");
+    zstr_free(error_p);
+    return -1;
+}
+
+//  --------------------------------------------------------------------------
+//  Announce a started payment: PaymentStarted, the seed's log line, the
+//  counter.
+
+static int
+s_publish_started(
+    s_state_t *self, bus_apply_t *apply, s_order_t *order, const Ev__V1__Money *total, int digits)
+{
+    Ev__V1__Money amount;
+    ev__v1__money__init(&amount);
+    amount.currency = total->currency;
+    amount.amount_minor = total->amount_minor;
+    Ev__V1__PaymentStarted started;
+    ev__v1__payment_started__init(&started);
+    started.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, order->order_id.bytes};
+    started.amount = &amount;
+    Ev__V1__Envelope envelope;
+    ev__v1__envelope__init(&envelope);
+    envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_PAYMENT_STARTED;
+    envelope.payment_started = &started;
+    if (s_append(apply, order, &envelope) != 0) {
+        return -1;
+    }
+    svc_counter_inc(self->started);
+    if (svc_log_enabled(self->log, SVC_LOG_INFO)) {
+        char amount_text[SVC_MONEY_TEXT_MAX];
+        char *message = billing_logic_started_message(order->order_text);
+        svc_log_info(self->log, "billing.payment.started", "{s:s, s:s, s:s, s:s, s:s}", "msg",
+                     message, "order_id", order->order_text, "trace_id", order->trace_id, "amount",
+                     billing_logic_format_amount(total->amount_minor, digits, amount_text),
+                     "currency", total->currency);
+        zstr_free(&message);
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  OrderCreated: start a payment for the order total (or fill a tombstone).
+
+static int
+s_apply_created(s_state_t *self, bus_apply_t *apply, const Ev__V1__Envelope *event)
+{
+    const Ev__V1__OrderCreated *created = event->order_created;
+    s_order_t order;
+    if (s_order_init(&order, apply, event, created->order_id) != 0) {
+        return -1;
+    }
+    const Ev__V1__Money *total = created->total;
+    int digits = 0;
+    const char *why = "the order has no total";
+    if (!total ||
+        billing_logic_check_total(total->currency, total->amount_minor, &digits, &why) != 0) {
+        bus_apply_fail(apply, "OrderCreated %s: %s", order.order_text, why);
+        return -1;
+    }
+    billing_outcome_t outcome = BILLING_UNCHANGED;
+    char *error = NULL;
+    if (billing_store_start(self->store, bus_apply_conn(apply), &order.order_id,
+                            total->amount_minor, total->currency, order.trace_id, &outcome,
+                            &error) != BUS_OK) {
+        return s_store_failed(apply, &error);
+    }
+    if (outcome == BILLING_STARTED) {
+        return s_publish_started(self, apply, &order, total, digits);
+    }
+    if (outcome == BILLING_FILLED) {
+        svc_log_info(self->log, "billing.payment.filled", "{s:s, s:s, s:s}", "msg",
+                     "Order arrived after its cancel: payment stays voided, never started",
+                     "order_id", order.order_text, "trace_id", order.trace_id);
+    } else {
+        svc_log_debug(self->log, "billing.payment.unchanged", "{s:s, s:s, s:s}", "msg",
+                      "Order already has a payment", "order_id", order.order_text, "trace_id",
+                      order.trace_id);
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  OrderCancelled: void a started payment (or leave a tombstone).
+
+static int
+s_apply_cancelled(s_state_t *self, bus_apply_t *apply, const Ev__V1__Envelope *event)
+{
+    const Ev__V1__OrderCancelled *cancelled = event->order_cancelled;
+    s_order_t order;
+    if (s_order_init(&order, apply, event, cancelled->order_id) != 0) {
+        return -1;
+    }
+    billing_outcome_t outcome = BILLING_UNCHANGED;
+    char *error = NULL;
+    if (billing_store_void(self->store, bus_apply_conn(apply), &order.order_id, order.trace_id,
+                           &outcome, &error) != BUS_OK) {
+        return s_store_failed(apply, &error);
+    }
+    if (outcome == BILLING_VOIDED) {
+        Ev__V1__PaymentVoided voided;
+        ev__v1__payment_voided__init(&voided);
+        voided.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, order.order_id.bytes};
+        Ev__V1__Envelope envelope;
+        ev__v1__envelope__init(&envelope);
+        envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_PAYMENT_VOIDED;
+        envelope.payment_voided = &voided;
+        if (s_append(apply, &order, &envelope) != 0) {
+            return -1;
+        }
+        svc_counter_inc(self->voided);
+        svc_log_info(self->log, "billing.payment.voided", "{s:s, s:s, s:s}", "msg",
+                     "Payment voided", "order_id", order.order_text, "trace_id", order.trace_id);
+    } else if (outcome == BILLING_TOMBSTONE) {
+        svc_log_info(self->log, "billing.payment.tombstone", "{s:s, s:s, s:s}", "msg",
+                     "Order cancelled before it arrived: its payment will never start", "order_id",
+                     order.order_text, "trace_id", order.trace_id);
+    } else {
+        svc_log_debug(self->log, "billing.payment.unchanged", "{s:s, s:s, s:s}", "msg",
+                      "Payment already voided", "order_id", order.order_text, "trace_id",
+                      order.trace_id);
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  The handler.
+
+int
+billing_server_apply(bus_apply_t *apply, const Ev__V1__Envelope *event, void *arg)
+{
+    assert(apply);
+    assert(event);
+    assert(arg);
+    s_state_t *self = arg;
+    switch (event->payload_case) {
+        case EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED:
+            return s_apply_created(self, apply, event);
+        case EV__V1__ENVELOPE__PAYLOAD_ORDER_CANCELLED:
+            return s_apply_cancelled(self, apply, event);
+        default:
+            //  Only the subscribed types arrive; anything else is not ours.
+            return 0;
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  GET /payments/{orderId}
+
+static void
+s_handle_get_payment(svc_http_request_t *request, void *arg)
+{
+    s_state_t *self = arg;
+    svc_uuid_t order_id;
+    if (svc_uuid_parse(svc_http_request_param(request, "orderId"), &order_id) != 0) {
+        svc_http_respond_error(request, 400, "invalid_uuid", "orderId",
+                               "must be a UUID (8-4-4-4-12 hex digits)");
+        return;
+    }
+    struct pg_conn *conn = bus_service_conn(self->service);
+    if (!conn) {
+        svc_http_respond_error(request, 503, "unavailable", NULL,
+                               "the database is unreachable; retry later");
+        return;
+    }
+    json_t *payment = NULL;
+    char *error = NULL;
+    bus_rc_t rc = billing_store_payment(conn, &order_id, &payment, &error);
+    if (rc == BUS_OK) {
+        svc_http_respond_json(request, 200, &payment);
+    } else if (rc == BUS_NOT_FOUND) {
+        svc_http_respond_error(request, 404, "not_found", NULL, "billing has not seen this order");
+    } else {
+        if (billing_store_conn_bad(conn)) {
+            bus_service_conn_lost(self->service);
+        }
+        svc_log_warn(self->log, "billing.query.failed", "{s:s, s:s}", "path",
+                     svc_http_request_path(request), "error", error ? error : "");
+        svc_http_respond_error(request, 503, "unavailable", NULL,
+                               "the database is unavailable; retry later");
+    }
+    zstr_free(&error);
+}
+
+//  --------------------------------------------------------------------------
+//  Start: state, counters, route.
+
+void *
+billing_server_start(bus_service_t *service)
+{
+    assert(service);
+    s_state_t *self = zmalloc(sizeof *self);
+    self->service = service;
+    self->log = bus_service_log(service);
+    self->store = billing_store_new();
+    svc_metrics_t *metrics = bus_service_metrics(service);
+    self->started = svc_metrics_counter(metrics, "billing_payments_started_total",
+                                        "Payments started for orders", NULL);
+    self->voided = svc_metrics_counter(metrics, "billing_payments_voided_total",
+                                       "Started payments voided by a cancel", NULL);
+    svc_http_route(bus_service_http(service), "GET", "/payments/{orderId}", s_handle_get_payment,
+                   self);
+    return self;
+}
+
+//  --------------------------------------------------------------------------
+//  Stop: free the state.
+
+void
+billing_server_stop(bus_service_t *service, void *state)
+{
+    assert(service);
+    s_state_t *self = state;
+    billing_store_destroy(&self->store);
+    freen(self);
+}

@@ -1,0 +1,444 @@
+/*  =========================================================================
+    inventory_server - the inventory service inside bus_service
+
+    Glue only: the routes turn HTTP into store calls and store results into
+    answers, the handler turns events into store calls, decisions
+    (inventory_logic) and appended events. Nothing here speaks SQL.
+
+    The handler runs on the writer's thread while the routes run on the
+    service thread, so the state they share is read-only after start: the
+    log (thread-safe), the counter handles (atomic) and the service.
+    =========================================================================
+*/
+#include "inventory_classes.h"
+#include "inventory_logic.h"
+#include "inventory_server.h"
+#include "inventory_store.h"
+
+#include <inttypes.h>
+
+typedef struct {
+    bus_service_t *service;   //  the host (borrowed)
+    svc_log_t *log;           //  the process log (borrowed, thread-safe)
+    svc_counter_t *reserved;  //  inventory_reserved_total (owned by the registry)
+    svc_counter_t *rejected;  //  inventory_rejected_total (owned by the registry)
+    svc_counter_t *released;  //  inventory_released_total (owned by the registry)
+    inventory_store_t *store; //  the handler's prepared statements (owned; writer's thread)
+} s_state_t;
+
+//  What every step about one order needs: its id, and the trace of the
+//  events it appends (a child of the incoming event's traceparent).
+typedef struct {
+    const Ev__V1__Envelope *cause;          //  the incoming event (borrowed)
+    svc_uuid_t order_id;                    //  the order
+    char order_text[SVC_UUID_TEXT_SIZE];    //  its text form, for logs
+    char traceparent[SVC_TRACEPARENT_SIZE]; //  for the appended envelope
+    char trace_id[SVC_TRACE_ID_SIZE];       //  for logs
+} s_order_t;
+
+const char *const inventory_server_types[] = {"OrderCreated", "OrderCancelled", NULL};
+
+//  --------------------------------------------------------------------------
+//  Fill the order context from the event's order id. Returns 0, or -1
+//  after bus_apply_fail if the id is not a UUID (the decoder refuses such
+//  events; this keeps the handler safe on its own).
+
+static int
+s_order_init(s_order_t *order,
+             bus_apply_t *apply,
+             const Ev__V1__Envelope *event,
+             ProtobufCBinaryData order_id)
+{
+    if (order_id.len != BUS_ID_SIZE) {
+        bus_apply_fail(apply, "%s: order_id of %zu bytes", event->type, order_id.len);
+        return -1;
+    }
+    order->cause = event;
+    memcpy(order->order_id.bytes, order_id.data, BUS_ID_SIZE);
+    svc_uuid_format(&order->order_id, order->order_text);
+    svc_trace_from_header(event->traceparent, order->traceparent);
+    svc_trace_id(order->traceparent, order->trace_id);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Append an event about the order, with its correlation, causation,
+//  trace and partition. Returns 0, or -1 after bus_apply_fail.
+
+static int
+s_append(bus_apply_t *apply, s_order_t *order, Ev__V1__Envelope *envelope)
+{
+    envelope->correlation_id = (ProtobufCBinaryData){BUS_ID_SIZE, order->order_id.bytes};
+    envelope->causation_id = order->cause->message_id;
+    envelope->traceparent = order->traceparent;
+    if (bus_apply_append(apply, envelope, order->order_id.bytes, BUS_ID_SIZE) != 0) {
+        bus_apply_fail(apply, "%s: appending %s was refused", order->cause->type,
+                       bus_envelope_type_name(envelope->payload_case));
+        return -1;
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Report a store failure as the handler's failure. Returns -1.
+
+static int
+s_store_failed(bus_apply_t *apply, char **error_p)
+{
+    bus_apply_fail(apply, "%s", *error_p ? *error_p : "database error");
+    zstr_free(error_p);
+    return -1;
+}
+
+//  --------------------------------------------------------------------------
+//  Append StockReserved or StockRejected for a decision, count and log it.
+
+static int
+s_publish_decision(s_state_t *self,
+                   bus_apply_t *apply,
+                   s_order_t *order,
+                   const inventory_line_t *lines,
+                   const inventory_decision_t *decision)
+{
+    Ev__V1__Envelope envelope;
+    ev__v1__envelope__init(&envelope);
+    Ev__V1__StockReserved reserved;
+    ev__v1__stock_reserved__init(&reserved);
+    Ev__V1__StockRejected rejected;
+    ev__v1__stock_rejected__init(&rejected);
+    ProtobufCBinaryData order_id = {BUS_ID_SIZE, order->order_id.bytes};
+    if (decision->reserved) {
+        reserved.order_id = order_id;
+        envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_STOCK_RESERVED;
+        envelope.stock_reserved = &reserved;
+    } else {
+        rejected.order_id = order_id;
+        //  The store and the event carry the SKU the order named.
+        rejected.sku = (char *) lines[decision->line].sku;
+        rejected.requested =
+            decision->requested > UINT32_MAX ? UINT32_MAX : (uint32_t) decision->requested;
+        rejected.available =
+            decision->available > UINT32_MAX ? UINT32_MAX : (uint32_t) decision->available;
+        envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_STOCK_REJECTED;
+        envelope.stock_rejected = &rejected;
+    }
+    if (s_append(apply, order, &envelope) != 0) {
+        return -1;
+    }
+    if (decision->reserved) {
+        svc_counter_inc(self->reserved);
+        svc_log_info(self->log, "inventory.stock.reserved", "{s:s, s:s, s:s}", "msg",
+                     "Stock reserved", "order_id", order->order_text, "trace_id", order->trace_id);
+    } else {
+        svc_counter_inc(self->rejected);
+        svc_log_info(self->log, "inventory.stock.rejected", "{s:s, s:s, s:s, s:s, s:I, s:I}", "msg",
+                     "Stock rejected", "order_id", order->order_text, "trace_id", order->trace_id,
+                     "sku", rejected.sku, "requested", (json_int_t) decision->requested,
+                     "available", (json_int_t) decision->available);
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  OrderCreated: seen -> nothing; else lock, decide, record, publish.
+
+static int
+s_apply_created(s_state_t *self, bus_apply_t *apply, const Ev__V1__Envelope *event)
+{
+    const Ev__V1__OrderCreated *created = event->order_created;
+    s_order_t order;
+    if (s_order_init(&order, apply, event, created->order_id) != 0) {
+        return -1;
+    }
+    if (created->n_items == 0 || created->n_items > BUS_ITEMS_MAX) {
+        bus_apply_fail(apply, "OrderCreated %s: %zu items", order.order_text, created->n_items);
+        return -1;
+    }
+    inventory_line_t lines[BUS_ITEMS_MAX];
+    for (size_t index = 0; index < created->n_items; index++) {
+        lines[index] =
+            (inventory_line_t){created->items[index]->sku, created->items[index]->quantity};
+    }
+    size_t count = inventory_logic_merge(lines, created->n_items);
+    struct pg_conn *conn = bus_apply_conn(apply);
+    int64_t available[BUS_ITEMS_MAX];
+    bool seen = false;
+    char *error = NULL;
+    if (inventory_store_lock(self->store, conn, &order.order_id, lines, count, &seen, available,
+                             &error) != BUS_OK) {
+        return s_store_failed(apply, &error);
+    }
+    if (seen) {
+        svc_log_debug(self->log, "inventory.order.seen", "{s:s, s:s, s:s}", "msg",
+                      "Order already handled", "order_id", order.order_text, "trace_id",
+                      order.trace_id);
+        return 0;
+    }
+    inventory_decision_t decision = inventory_logic_decide(lines, available, count);
+    char *reason = decision.reserved ? NULL : inventory_logic_reject_reason(lines, &decision);
+    bus_rc_t rc =
+        inventory_store_record(self->store, conn, &order.order_id, lines, count, reason, &error);
+    zstr_free(&reason);
+    if (rc != BUS_OK) {
+        return s_store_failed(apply, &error);
+    }
+    return s_publish_decision(self, apply, &order, lines, &decision);
+}
+
+//  --------------------------------------------------------------------------
+//  OrderCancelled: RESERVED -> RELEASED + StockReleased; unknown ->
+//  tombstone; else nothing.
+
+static int
+s_apply_cancelled(s_state_t *self, bus_apply_t *apply, const Ev__V1__Envelope *event)
+{
+    const Ev__V1__OrderCancelled *cancelled = event->order_cancelled;
+    s_order_t order;
+    if (s_order_init(&order, apply, event, cancelled->order_id) != 0) {
+        return -1;
+    }
+    inventory_cancel_t outcome = INVENTORY_CANCEL_NONE;
+    char *error = NULL;
+    if (inventory_store_cancel(self->store, bus_apply_conn(apply), &order.order_id,
+                               cancelled->reason, &outcome, &error) != BUS_OK) {
+        return s_store_failed(apply, &error);
+    }
+    if (outcome == INVENTORY_CANCEL_RELEASED) {
+        Ev__V1__StockReleased released;
+        ev__v1__stock_released__init(&released);
+        released.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, order.order_id.bytes};
+        Ev__V1__Envelope envelope;
+        ev__v1__envelope__init(&envelope);
+        envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_STOCK_RELEASED;
+        envelope.stock_released = &released;
+        if (s_append(apply, &order, &envelope) != 0) {
+            return -1;
+        }
+        svc_counter_inc(self->released);
+        svc_log_info(self->log, "inventory.stock.released", "{s:s, s:s, s:s}", "msg",
+                     "Stock released", "order_id", order.order_text, "trace_id", order.trace_id);
+    } else if (outcome == INVENTORY_CANCEL_TOMBSTONE) {
+        svc_log_info(self->log, "inventory.reservation.tombstone", "{s:s, s:s, s:s}", "msg",
+                     "Order cancelled before it arrived: it will reserve nothing", "order_id",
+                     order.order_text, "trace_id", order.trace_id);
+    } else {
+        svc_log_debug(self->log, "inventory.order.unchanged", "{s:s, s:s, s:s}", "msg",
+                      "Cancel changes nothing", "order_id", order.order_text, "trace_id",
+                      order.trace_id);
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  The handler.
+
+int
+inventory_server_apply(bus_apply_t *apply, const Ev__V1__Envelope *event, void *arg)
+{
+    assert(apply);
+    assert(event);
+    assert(arg);
+    s_state_t *self = arg;
+    switch (event->payload_case) {
+        case EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED:
+            return s_apply_created(self, apply, event);
+        case EV__V1__ENVELOPE__PAYLOAD_ORDER_CANCELLED:
+            return s_apply_cancelled(self, apply, event);
+        default:
+            //  Only the subscribed types arrive; anything else is not ours.
+            return 0;
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  HTTP: the query connection, or answer 503 and return NULL.
+
+static struct pg_conn *
+s_conn(s_state_t *self, svc_http_request_t *request)
+{
+    struct pg_conn *conn = bus_service_conn(self->service);
+    if (!conn) {
+        svc_http_respond_error(request, 503, "unavailable", NULL,
+                               "the database is unreachable; retry later");
+    }
+    return conn;
+}
+
+//  --------------------------------------------------------------------------
+//  HTTP: answer a store result: 200 with *row_p, 404 with `missing`, or
+//  503 (dropping a lost connection). Frees *row_p and *error_p.
+
+static void
+s_respond(s_state_t *self,
+          svc_http_request_t *request,
+          struct pg_conn *conn,
+          bus_rc_t rc,
+          json_t **row_p,
+          char **error_p,
+          const char *missing)
+{
+    if (rc == BUS_OK) {
+        svc_http_respond_json(request, 200, row_p);
+    } else if (rc == BUS_NOT_FOUND) {
+        svc_http_respond_error(request, 404, "not_found", NULL, missing);
+    } else {
+        if (inventory_store_conn_bad(conn)) {
+            bus_service_conn_lost(self->service);
+        }
+        svc_log_warn(self->log, "inventory.query.failed", "{s:s, s:s}", "path",
+                     svc_http_request_path(request), "error", *error_p ? *error_p : "");
+        svc_http_respond_error(request, 503, "unavailable", NULL,
+                               "the database is unavailable; retry later");
+    }
+    json_decref(*row_p);
+    *row_p = NULL;
+    zstr_free(error_p);
+}
+
+#define S_SKU_RULE "must be 1-64 characters of [A-Za-z0-9._-]"
+
+//  --------------------------------------------------------------------------
+//  PUT /stock/{sku} {"available": n}
+
+static void
+s_handle_put_stock(svc_http_request_t *request, void *arg)
+{
+    s_state_t *self = arg;
+    const char *sku = svc_http_request_param(request, "sku");
+    if (!inventory_logic_sku_valid(sku)) {
+        svc_http_respond_error(request, 400, "invalid_value", "sku", S_SKU_RULE);
+        return;
+    }
+    json_t *body = svc_http_request_json(request);
+    if (!body) {
+        return;
+    }
+    int64_t available = 0;
+    inventory_body_error_t invalid;
+    if (inventory_logic_stock_body(body, &available, &invalid) != 0) {
+        //  invalid.field may point into the body: answer before freeing it.
+        svc_http_respond_error(request, 400, invalid.code, invalid.field, invalid.message);
+        json_decref(body);
+        return;
+    }
+    json_decref(body);
+    struct pg_conn *conn = s_conn(self, request);
+    if (!conn) {
+        return;
+    }
+    json_t *row = NULL;
+    char *error = NULL;
+    bus_rc_t rc = inventory_store_put_stock(conn, sku, available, &row, &error);
+    s_respond(self, request, conn, rc, &row, &error, "no such SKU");
+}
+
+//  --------------------------------------------------------------------------
+//  GET /stock/{sku}
+
+static void
+s_handle_get_stock(svc_http_request_t *request, void *arg)
+{
+    s_state_t *self = arg;
+    const char *sku = svc_http_request_param(request, "sku");
+    if (!inventory_logic_sku_valid(sku)) {
+        svc_http_respond_error(request, 400, "invalid_value", "sku", S_SKU_RULE);
+        return;
+    }
+    struct pg_conn *conn = s_conn(self, request);
+    if (!conn) {
+        return;
+    }
+    json_t *row = NULL;
+    char *error = NULL;
+    bus_rc_t rc = inventory_store_stock(conn, sku, &row, &error);
+    s_respond(self, request, conn, rc, &row, &error, "no such SKU");
+}
+
+//  --------------------------------------------------------------------------
+//  GET /stock?limit=&after=
+
+static void
+s_handle_list_stock(svc_http_request_t *request, void *arg)
+{
+    s_state_t *self = arg;
+    int64_t limit = 0;
+    if (svc_http_request_query_int(request, "limit", INVENTORY_LIST_LIMIT_DEFAULT,
+                                   INVENTORY_LIST_LIMIT_MIN, INVENTORY_LIST_LIMIT_MAX,
+                                   &limit) != 0) {
+        return;
+    }
+    const char *after = svc_http_request_query(request, "after");
+    if (after && !inventory_logic_sku_valid(after)) {
+        svc_http_respond_error(request, 400, "invalid_value", "after", S_SKU_RULE);
+        return;
+    }
+    struct pg_conn *conn = s_conn(self, request);
+    if (!conn) {
+        return;
+    }
+    json_t *page = NULL;
+    char *error = NULL;
+    bus_rc_t rc = inventory_store_stock_page(conn, after, (int) limit, &page, &error);
+    s_respond(self, request, conn, rc, &page, &error, NULL);
+}
+
+//  --------------------------------------------------------------------------
+//  GET /reservations/{orderId}
+
+static void
+s_handle_get_reservation(svc_http_request_t *request, void *arg)
+{
+    s_state_t *self = arg;
+    svc_uuid_t order_id;
+    if (svc_uuid_parse(svc_http_request_param(request, "orderId"), &order_id) != 0) {
+        svc_http_respond_error(request, 400, "invalid_uuid", "orderId",
+                               "must be a UUID (8-4-4-4-12 hex digits)");
+        return;
+    }
+    struct pg_conn *conn = s_conn(self, request);
+    if (!conn) {
+        return;
+    }
+    json_t *reservation = NULL;
+    char *error = NULL;
+    bus_rc_t rc = inventory_store_reservation(conn, &order_id, &reservation, &error);
+    s_respond(self, request, conn, rc, &reservation, &error, "inventory has not seen this order");
+}
+
+//  --------------------------------------------------------------------------
+//  Start: state, counters, routes.
+
+void *
+inventory_server_start(bus_service_t *service)
+{
+    assert(service);
+    s_state_t *self = zmalloc(sizeof *self);
+    self->service = service;
+    self->log = bus_service_log(service);
+    self->store = inventory_store_new();
+    svc_metrics_t *metrics = bus_service_metrics(service);
+    self->reserved = svc_metrics_counter(metrics, "inventory_reserved_total",
+                                         "Orders whose items were all reserved", NULL);
+    self->rejected = svc_metrics_counter(metrics, "inventory_rejected_total",
+                                         "Orders rejected for lack of stock", NULL);
+    self->released = svc_metrics_counter(metrics, "inventory_released_total",
+                                         "Reservations released by a cancel", NULL);
+    svc_http_t *http = bus_service_http(service);
+    svc_http_route(http, "PUT", "/stock/{sku}", s_handle_put_stock, self);
+    svc_http_route(http, "GET", "/stock/{sku}", s_handle_get_stock, self);
+    svc_http_route(http, "GET", "/stock", s_handle_list_stock, self);
+    svc_http_route(http, "GET", "/reservations/{orderId}", s_handle_get_reservation, self);
+    return self;
+}
+
+//  --------------------------------------------------------------------------
+//  Stop: free the state.
+
+void
+inventory_server_stop(bus_service_t *service, void *state)
+{
+    assert(service);
+    s_state_t *self = state;
+    inventory_store_destroy(&self->store);
+    freen(self);
+}
