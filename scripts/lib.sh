@@ -10,7 +10,7 @@
 #    build_tree NAME            configure and build build/ or build-asan/
 #    pg_start DIR / pg_stop DIR / pg_dsn DIR [DB] / pg_create_db DIR DB
 #    rabbit_start DIR / rabbit_stop DIR   (URL in DIR/amqp.url)
-#    start_pidfile NAME CMD.. / stop_pidfile NAME   (.run/NAME.pid, .run/NAME.log)
+#    start_pidfile NAME CMD.. / stop_pidfiles SECONDS NAME..   (.run/NAME.pid, .log)
 #
 #  Every server belongs to a private directory: its data, socket, log, port
 #  and password files live there, so a run never touches a system-wide
@@ -290,6 +290,8 @@ s_pg_init() {
 }
 
 #  pg_start DIR: start (or reuse) the cluster of DIR; its port goes to DIR/pg.port.
+#  EVBUS_PG_FSYNC (default on) and EVBUS_PG_EXTRA (more postgresql.conf lines,
+#  e.g. "track_commit_timestamp = on") tune a cluster that is not yet running.
 pg_start() {
     local dir=$1 user bin port
     user=$(service_user postgres)
@@ -316,6 +318,7 @@ port = $port
 unix_socket_directories = '$dir'
 fsync = ${EVBUS_PG_FSYNC:-on}
 max_connections = 200
+${EVBUS_PG_EXTRA:-}
 EOF
     log "starting PostgreSQL in $dir on 127.0.0.1:$port"
     if ! as_user "$user" "$bin/pg_ctl" start -D "$dir/pgdata" -l "$dir/pg.log" -w -t 60 -s; then
@@ -503,12 +506,26 @@ rabbit_stop() {
 #  Our own processes: .run/NAME.pid holds the PID of a process whose
 #  executable is named NAME; its output goes to .run/NAME.log.
 
+#  pidfile_pid NAME: the PID in .run/NAME.pid if that process runs and is NAME,
+#  also when a rebuild has since replaced its binary (the kernel then calls the
+#  executable "NAME (deleted)"); prints nothing otherwise, so a PID that now
+#  belongs to another program is left alone.
+pidfile_pid() {
+    local name=$1 pid exe
+    pid=$(cat "$EVBUS_RUN/$name.pid" 2>/dev/null || true)
+    pid_alive "$pid" || return 0
+    exe=$(basename "$(readlink "/proc/$pid/exe" 2>/dev/null || true)")
+    if [ "$exe" = "$name" ] || [ "$exe" = "$name (deleted)" ]; then
+        echo "$pid"
+    fi
+}
+
 #  start_pidfile NAME CMD..: start CMD in the background unless NAME runs.
 start_pidfile() {
     local name=$1 pid
     shift
-    pid=$(cat "$EVBUS_RUN/$name.pid" 2>/dev/null || true)
-    if pid_alive "$pid" && [ "$(basename "$(readlink "/proc/$pid/exe")")" = "$name" ]; then
+    pid=$(pidfile_pid "$name")
+    if [ -n "$pid" ]; then
         log "$name already running (pid $pid)"
         return 0
     fi
@@ -518,19 +535,72 @@ start_pidfile() {
     log "$name started (pid $!, log $EVBUS_RUN/$name.log)"
 }
 
-#  stop_pidfile NAME [SECONDS]: SIGTERM, then SIGKILL after SECONDS (default 10).
-#  A PID that now belongs to another program is left alone.
-stop_pidfile() {
-    local name=$1 timeout=${2:-10} file=$EVBUS_RUN/$1.pid pid
-    pid=$(cat "$file" 2>/dev/null || true)
-    if pid_alive "$pid" && [ "$(basename "$(readlink "/proc/$pid/exe")")" = "$name" ]; then
-        log "stopping $name (pid $pid)"
-        kill -TERM "$pid" 2>/dev/null || true
-        if ! wait_until "$timeout" pid_gone "$pid"; then
-            log "$name did not stop in ${timeout}s; killing it"
-            kill -KILL "$pid" 2>/dev/null || true
-            wait_until 5 pid_gone "$pid" || die "$name (pid $pid) does not die"
+#  ---------------------------------------------------------------------
+#  Services: pid files that survive a rebuild, and HTTP probes without curl.
+
+#  pidfile_stale NAME: whether NAME runs a binary that a rebuild has replaced.
+pidfile_stale() {
+    local pid
+    pid=$(pidfile_pid "$1")
+    [ -n "$pid" ] && [[ $(readlink "/proc/$pid/exe" 2>/dev/null || true) == *" (deleted)" ]]
+}
+
+#  stop_pidfiles SECONDS NAME..: SIGTERM to each NAME that runs (pidfile_pid),
+#  all at once; wait up to SECONDS for them to exit, then SIGKILL the rest.
+#  Removes their pid files. Fails if a process survives SIGKILL.
+stop_pidfiles() {
+    local timeout=$1 name pid pids=() left
+    shift
+    for name in "$@"; do
+        pid=$(pidfile_pid "$name")
+        if [ -n "$pid" ]; then
+            log "stopping $name (pid $pid)"
+            kill -TERM "$pid" 2>/dev/null || true
+            pids+=("$pid")
+        fi
+    done
+    if [ ${#pids[@]} -gt 0 ] && ! wait_until "$timeout" s_all_gone "${pids[@]}"; then
+        for pid in "${pids[@]}"; do
+            if ! s_all_gone "$pid"; then
+                log "pid $pid did not stop in ${timeout}s; killing it"
+                kill -KILL "$pid" 2>/dev/null || true
+            fi
+        done
+        if ! wait_until 5 s_all_gone "${pids[@]}"; then
+            left=$(for pid in "${pids[@]}"; do s_all_gone "$pid" || printf '%s ' "$pid"; done)
+            die "still running after SIGKILL: pid ${left% }"
         fi
     fi
-    rm -f "$file"
+    for name in "$@"; do
+        rm -f "$EVBUS_RUN/$name.pid"
+    done
+}
+
+#  Whether every PID has exited. A zombie has: it waits only for its parent
+#  (init, for our detached processes) to reap it, which some inits do late.
+s_all_gone() {
+    local pid state
+    for pid in "$@"; do
+        if pid_alive "$pid"; then
+            state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1) || true
+            [ "$state" = Z ] || return 1
+        fi
+    done
+}
+
+#  http_get HOST PORT PATH: GET PATH over HTTP/1.0 with bash's /dev/tcp (the
+#  curl program is not among the packages); prints the whole response (status
+#  line, headers, body). Fails when nothing answers within 2 s.
+http_get() {
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1" &&
+        printf "GET %s HTTP/1.0\r\nHost: %s:%s\r\n\r\n" "$2" "$0" "$1" >&3 && cat <&3' \
+        "$1" "$2" "$3" 2>/dev/null
+}
+
+#  http_ready HOST PORT: whether GET /readyz on HOST:PORT answers 200.
+http_ready() {
+    local response
+    response=$(http_get "$1" "$2" /readyz) || return 1
+    [[ $response == "HTTP/1."[01]" 200 "* ]]
 }
