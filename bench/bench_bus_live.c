@@ -143,15 +143,6 @@ typedef struct {
 //  Small helpers
 
 static void
-s_sleep_until(int64_t deadline_ns)
-{
-    struct timespec until = {.tv_sec = deadline_ns / 1000000000,
-                             .tv_nsec = deadline_ns % 1000000000};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR) {
-    }
-}
-
-static void
 s_put_u64(uint8_t *buffer, uint64_t value)
 {
     memcpy(buffer, &value, sizeof value);
@@ -414,7 +405,7 @@ s_await_join(run_t *run, void *pub, uint8_t *payload)
         } else {
             s_send_heartbeat(pub, 0);
         }
-        s_sleep_until(bench_now_ns() + LIVE_PROBE_NS);
+        bench_sleep_until(bench_now_ns() + LIVE_PROBE_NS);
     }
     return 0;
 }
@@ -450,14 +441,14 @@ static void
 s_pace(run_t *run, int64_t index, int64_t start_ns)
 {
     if (run->rate > 0) {
-        s_sleep_until(start_ns + (index - 1) * (1000000000LL / run->rate));
+        bench_sleep_until(start_ns + (index - 1) * (1000000000LL / run->rate));
         return;
     }
     if (index % LIVE_CREDIT_EVERY != 0) {
         return;
     }
     while (index - atomic_load_explicit(&run->processed, memory_order_acquire) >= LIVE_WINDOW) {
-        s_sleep_until(bench_now_ns() + LIVE_CREDIT_NAP_NS);
+        bench_sleep_until(bench_now_ns() + LIVE_CREDIT_NAP_NS);
     }
 }
 

@@ -40,6 +40,15 @@ bench_now_ns(void)
     return (int64_t) now.tv_sec * 1000000000 + now.tv_nsec;
 }
 
+void
+bench_sleep_until(int64_t deadline_ns)
+{
+    struct timespec until = {.tv_sec = deadline_ns / 1000000000,
+                             .tv_nsec = deadline_ns % 1000000000};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR) {
+    }
+}
+
 int64_t
 bench_realtime_us(void)
 {

@@ -62,6 +62,9 @@ typedef struct {
 //  Monotonic clock in nanoseconds (durations).
 int64_t bench_now_ns(void);
 
+//  Sleep until bench_now_ns() reaches `deadline_ns` (signals do not cut it short).
+void bench_sleep_until(int64_t deadline_ns);
+
 //  Wall clock, Unix time in microseconds (occurred_at_us).
 int64_t bench_realtime_us(void);
 

@@ -4,7 +4,10 @@
 #    scripts/bench.sh bus_live               the live path against raw ZeroMQ
 #    scripts/bench.sh bus_durable            the durable path against PostgreSQL's own
 #                                            commit rates (private PostgreSQL)
-#    scripts/bench.sh all                    both, one after the other
+#    scripts/bench.sh e2e                    orders/s and latency through the three services
+#                                            against PostgreSQL's commit rate (private
+#                                            PostgreSQL, services on free loopback ports)
+#    scripts/bench.sh all                    all three, one after the other
 #    scripts/bench.sh bus_live --events 500000   extra arguments go to the program
 #
 #  Steps: print the machine; install missing packages; configure and build
@@ -21,8 +24,17 @@ cd "$EVBUS_ROOT"
 
 BENCH_BUILD=${BENCH_BUILD:-$EVBUS_ROOT/build-bench}
 
+#  Stop what one benchmark started before the next starts its own.
+cleanup_between() {
+    if [ -n "$run_dir" ]; then
+        pg_stop "$run_dir/pg"
+        rm -rf "$run_dir"
+        run_dir=""
+    fi
+}
+
 usage() {
-    echo "usage: scripts/bench.sh bus_live|bus_durable|all [PROGRAM ARGS..]" >&2
+    echo "usage: scripts/bench.sh bus_live|bus_durable|e2e|all [PROGRAM ARGS..]" >&2
     exit 2
 }
 
@@ -40,13 +52,20 @@ build_bench() {
     log "building $BENCH_BUILD (Release, no sanitizers)"
     cmake -S "$EVBUS_ROOT" -B "$BENCH_BUILD" --log-level=WARNING \
         -DCMAKE_BUILD_TYPE=Release -DENABLE_SANITIZERS=OFF
-    cmake --build "$BENCH_BUILD" -j "$(nproc)" --target bench_bus_live bench_bus_durable
+    cmake --build "$BENCH_BUILD" -j "$(nproc)" --target bench_bus_live bench_bus_durable \
+        bench_e2e order-service inventory-service billing-service
 }
 
 run_dir=""
+service_pids=()
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
     local rc=$?
+    if [ ${#service_pids[@]} -gt 0 ]; then
+        kill -TERM "${service_pids[@]}" 2>/dev/null || true
+        wait_until 15 s_all_gone "${service_pids[@]}" || kill -KILL "${service_pids[@]}" 2>/dev/null || true
+        service_pids=()
+    fi
     if [ -n "$run_dir" ]; then
         (pg_stop "$run_dir/pg") || rc=1
         rm -rf "$run_dir"
@@ -72,11 +91,66 @@ run_durable() {
     TEST_PG_DSN=$dsn "$BENCH_BUILD/bench/bench_bus_durable" "$@"
 }
 
+#  A PUB port p whose replay port p + 1 is free as well.
+s_port_pair() {
+    local port
+    while :; do
+        port=$(free_port "$@")
+        if [ "$(free_port_check $((port + 1)))" = free ]; then
+            echo "$port"
+            return 0
+        fi
+    done
+}
+
+free_port_check() {
+    if ss -ltnH "sport = :$1" | grep -q .; then echo taken; else echo free; fi
+}
+
+#  Start the three services on free loopback ports with their own databases
+#  in the benchmark's cluster, wait for /readyz, then run bench_e2e.
+run_e2e() {
+    local dsn name db http pub url pids=() urls=() order_pub inventory_pub billing_pub
+    run_dir=$(mktemp -d "${TMPDIR:-/tmp}/evbus-bench.XXXXXX")
+    chmod 0711 "$run_dir"
+    EVBUS_PG_FSYNC=on EVBUS_PG_EXTRA="track_commit_timestamp = on" pg_start "$run_dir/pg"
+    for db in evbus_order evbus_inventory evbus_billing bench_base; do
+        pg_create_db "$run_dir/pg" "$db"
+    done
+    order_pub=$(s_port_pair)
+    inventory_pub=$(s_port_pair "$order_pub" $((order_pub + 1)))
+    billing_pub=$(s_port_pair "$order_pub" $((order_pub + 1)) "$inventory_pub" $((inventory_pub + 1)))
+    declare -A pub=([order]=$order_pub [inventory]=$inventory_pub [billing]=$billing_pub)
+    declare -A subscribes=(
+        [order]="tcp://127.0.0.1:$inventory_pub,tcp://127.0.0.1:$billing_pub"
+        [inventory]="tcp://127.0.0.1:$order_pub" [billing]="tcp://127.0.0.1:$order_pub")
+    for name in order inventory billing; do
+        http=$(free_port "${pub[@]}" $((order_pub + 1)) $((inventory_pub + 1)) $((billing_pub + 1)))
+        urls+=("http://127.0.0.1:$http")
+        HTTP_ADDR=127.0.0.1:$http DATABASE_URL=$(pg_dsn "$run_dir/pg" "evbus_$name") \
+            PUB_ENDPOINT=tcp://127.0.0.1:${pub[$name]} PUBLISHERS=${subscribes[$name]} \
+            LOG_LEVEL=warn "$BENCH_BUILD/$name/$name-service" >"$run_dir/$name.log" 2>&1 &
+        service_pids+=($!)
+        pids+=("$name-service=$!")
+    done
+    for url in "${urls[@]}"; do
+        wait_until 60 http_ready 127.0.0.1 "${url##*:}" ||
+            { tail -n 20 "$run_dir"/*.log >&2; die "not ready: $url"; }
+    done
+    dsn=$(pg_dsn "$run_dir/pg")
+    echo "postgres: $(psql -X -q -tA "$dsn" -c 'SHOW server_version') with" \
+        "fsync=$(psql -X -q -tA "$dsn" -c 'SHOW fsync')," \
+        "synchronous_commit=$(psql -X -q -tA "$dsn" -c 'SHOW synchronous_commit')"
+    "$BENCH_BUILD/bench/bench_e2e" --order-url "${urls[0]}" --inventory-url "${urls[1]}" \
+        --order-db "$(pg_dsn "$run_dir/pg" evbus_order)" \
+        --base-db "$(pg_dsn "$run_dir/pg" bench_base)" --pids "$(IFS=,; echo "${pids[*]}")" "$@"
+}
+
 [ $# -ge 1 ] || usage
 name=$1
 shift
 case $name in
-    bus_live | bus_durable) ;;
+    bus_live | bus_durable | e2e) ;;
     all) [ $# -eq 0 ] || usage ;;
     *) usage ;;
 esac
@@ -91,8 +165,11 @@ build_bench
 case $name in
     bus_live) run_live "$@" ;;
     bus_durable) run_durable "$@" ;;
+    e2e) run_e2e "$@" ;;
     all)
         run_live
         run_durable
+        cleanup_between
+        run_e2e
         ;;
 esac
