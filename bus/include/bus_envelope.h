@@ -118,7 +118,7 @@ void bus_envelope_destroy(Ev__V1__Envelope **envelope_p);
 //                          and parent id not all zero
 //    tracestate, origin    UTF-8, at most BUS_TRACESTATE_MAX, BUS_ORIGIN_MAX
 //    payload   order_id of BUS_ID_SIZE bytes; text fields UTF-8, customer_id
-//              and item sku not empty; 1-BUS_ITEMS_MAX items, each with
+//              and item sku not empty; 0-BUS_ITEMS_MAX items, each with
 //              quantity >= 1; every Money present, with three upper-case
 //              letters as currency and amount_minor >= 0
 //    unknown fields        none numbered 0 (protobuf-c accepts an overlong

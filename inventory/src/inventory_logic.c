@@ -72,7 +72,6 @@ inventory_logic_decide(const inventory_line_t *lines, const int64_t *available, 
 {
     assert(lines);
     assert(available);
-    assert(count > 0);
     inventory_decision_t decision = {.reserved = true};
     for (size_t index = 0; index < count; index++) {
         //  The table's CHECK keeps counts >= 0; read anything else as none.

@@ -150,7 +150,10 @@ s_apply_created(s_state_t *self, bus_apply_t *apply, const Ev__V1__Envelope *eve
     if (s_order_init(&order, apply, event, created->order_id) != 0) {
         return -1;
     }
-    if (created->n_items == 0 || created->n_items > BUS_ITEMS_MAX) {
+    //  No items: an order bridged from a .NET contract that carries only
+    //  the total. There is nothing to reserve; it is recorded RESERVED with
+    //  no lines, and StockReserved lets the order go on.
+    if (created->n_items > BUS_ITEMS_MAX) {
         bus_apply_fail(apply, "OrderCreated %s: %zu items", order.order_text, created->n_items);
         return -1;
     }
@@ -265,8 +268,9 @@ s_conn(s_state_t *self, svc_http_request_t *request)
 }
 
 //  --------------------------------------------------------------------------
-//  HTTP: answer a store result: 200 with *row_p, 404 with `missing`, or
-//  503 (dropping a lost connection). Frees *row_p and *error_p.
+//  HTTP: answer a store result: 200 with *row_p, 404 naming the path
+//  parameter `field` with `missing`, or 503 (dropping a lost connection).
+//  Frees *row_p and *error_p.
 
 static void
 s_respond(s_state_t *self,
@@ -275,12 +279,13 @@ s_respond(s_state_t *self,
           bus_rc_t rc,
           json_t **row_p,
           char **error_p,
+          const char *field,
           const char *missing)
 {
     if (rc == BUS_OK) {
         svc_http_respond_json(request, 200, row_p);
     } else if (rc == BUS_NOT_FOUND) {
-        svc_http_respond_error(request, 404, "not_found", NULL, missing);
+        svc_http_respond_error(request, 404, "not_found", field, missing);
     } else {
         if (inventory_store_conn_bad(conn)) {
             bus_service_conn_lost(self->service);
@@ -329,7 +334,7 @@ s_handle_put_stock(svc_http_request_t *request, void *arg)
     json_t *row = NULL;
     char *error = NULL;
     bus_rc_t rc = inventory_store_put_stock(conn, sku, available, &row, &error);
-    s_respond(self, request, conn, rc, &row, &error, "no such SKU");
+    s_respond(self, request, conn, rc, &row, &error, "sku", "no such SKU");
 }
 
 //  --------------------------------------------------------------------------
@@ -351,7 +356,7 @@ s_handle_get_stock(svc_http_request_t *request, void *arg)
     json_t *row = NULL;
     char *error = NULL;
     bus_rc_t rc = inventory_store_stock(conn, sku, &row, &error);
-    s_respond(self, request, conn, rc, &row, &error, "no such SKU");
+    s_respond(self, request, conn, rc, &row, &error, "sku", "no such SKU");
 }
 
 //  --------------------------------------------------------------------------
@@ -379,7 +384,7 @@ s_handle_list_stock(svc_http_request_t *request, void *arg)
     json_t *page = NULL;
     char *error = NULL;
     bus_rc_t rc = inventory_store_stock_page(conn, after, (int) limit, &page, &error);
-    s_respond(self, request, conn, rc, &page, &error, NULL);
+    s_respond(self, request, conn, rc, &page, &error, NULL, NULL);
 }
 
 //  --------------------------------------------------------------------------
@@ -402,7 +407,8 @@ s_handle_get_reservation(svc_http_request_t *request, void *arg)
     json_t *reservation = NULL;
     char *error = NULL;
     bus_rc_t rc = inventory_store_reservation(conn, &order_id, &reservation, &error);
-    s_respond(self, request, conn, rc, &reservation, &error, "inventory has not seen this order");
+    s_respond(self, request, conn, rc, &reservation, &error, "orderId",
+              "inventory has not seen this order");
 }
 
 //  --------------------------------------------------------------------------

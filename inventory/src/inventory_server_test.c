@@ -618,6 +618,30 @@ test_rejections(void **state)
 }
 
 //  --------------------------------------------------------------------------
+//  An order without items (bridged from a .NET contract that has only the
+//  total): nothing to reserve, recorded RESERVED, StockReserved published,
+//  no stock touched.
+
+static void
+test_order_without_items(void **state)
+{
+    fixture_t *fixture = *state;
+    s_start(fixture, 0, 1);
+    s_put_stock(fixture, "SKU-1", 3);
+    svc_uuid_t order_id, cause_id;
+    svc_uuid_v7(&order_id);
+    uint64_t seq = s_publish_created(fixture, &order_id, NULL, 0, &cause_id);
+    s_wait_applied(fixture, &order_id, seq);
+    s_assert_status(fixture, &order_id, "RESERVED");
+    Ev__V1__Envelope *reserved = NULL;
+    assert_int_equal(s_published(fixture, "StockReserved", &order_id, &reserved), 1);
+    s_assert_caused(reserved, &order_id, &cause_id);
+    bus_envelope_destroy(&reserved);
+    assert_int_equal(s_available(fixture, "SKU-1"), 3);
+    assert_int_equal(s_counter(fixture, "inventory_reserved_total"), 1);
+}
+
+//  --------------------------------------------------------------------------
 //  Cancel: released once although the cancel arrives twice; units come
 //  back and available + reserved never changes.
 
@@ -789,7 +813,7 @@ test_http_api(void **state)
                    "x123456789x123456789x123456789x123456789x123456789x123456789x1234",
                    "{\"available\": 1}", 400, "invalid_value", "sku");
     s_assert_error(fixture, "GET", "/stock/SKU!1", NULL, 400, "invalid_value", "sku");
-    s_assert_error(fixture, "GET", "/stock/SKU-404", NULL, 404, "not_found", NULL);
+    s_assert_error(fixture, "GET", "/stock/SKU-404", NULL, 404, "not_found", "sku");
     s_assert_error(fixture, "POST", "/stock/SKU-1", "{}", 405, "method_not_allowed", NULL);
 
     //  Without the JSON content type: 415, nothing stored.
@@ -835,7 +859,7 @@ test_http_api(void **state)
     svc_uuid_format(&order_id, order_text);
     char path[128];
     (void) snprintf(path, sizeof path, "/reservations/%s", order_text);
-    s_assert_error(fixture, "GET", path, NULL, 404, "not_found", NULL);
+    s_assert_error(fixture, "GET", path, NULL, 404, "not_found", "orderId");
     item_spec_t order_items[] = {{"SKU-3", 1}, {"SKU-1", 2}, {"SKU-3", 1}};
     uint64_t seq = s_publish_created(fixture, &order_id, order_items, 3, NULL);
     s_wait_applied(fixture, &order_id, seq);
@@ -887,6 +911,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_usage, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_rejections, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_order_without_items, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_release_once, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_before_create, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_replicas_race_for_last_unit, s_setup, s_teardown),

@@ -52,8 +52,8 @@ static const char s_record_sql[] =
     " FROM demand WHERE stock.sku = demand.sku AND $4::text = 'RESERVED'"
     " RETURNING stock.sku)"
     " INSERT INTO inventory_reservations (order_id, status, items, reason)"
-    " SELECT $1::uuid, $4::text, (SELECT jsonb_agg(jsonb_build_object('sku', sku,"
-    " 'quantity', quantity) ORDER BY sku COLLATE \"C\") FROM demand), $5::text"
+    " SELECT $1::uuid, $4::text, coalesce((SELECT jsonb_agg(jsonb_build_object('sku', sku,"
+    " 'quantity', quantity) ORDER BY sku COLLATE \"C\") FROM demand), '[]'), $5::text"
     " WHERE (SELECT count(*) FROM taken) = $6::bigint";
 
 //  RESERVED -> RELEASED with its items given back (locked in SKU order
@@ -395,7 +395,6 @@ inventory_store_lock(inventory_store_t *self,
     assert(conn);
     assert(order_id);
     assert(lines);
-    assert(count > 0);
     assert(seen_out);
     assert(available_out);
     *seen_out = false;
@@ -434,7 +433,6 @@ inventory_store_record(inventory_store_t *self,
     assert(conn);
     assert(order_id);
     assert(lines);
-    assert(count > 0);
     char id_text[SVC_UUID_TEXT_SIZE];
     svc_uuid_format(order_id, id_text);
     char *skus = s_sku_array(lines, count);

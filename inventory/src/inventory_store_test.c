@@ -622,9 +622,11 @@ test_connection_lost(void **state)
     PGconn *conn = PQconnectdb(fixture->conninfo);
     assert_int_equal(PQstatus(conn), CONNECTION_OK);
     assert_false(inventory_store_conn_bad(conn));
-    char sql[96];
-    (void) snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", PQbackendPID(conn));
-    s_exec(fixture->conn, sql);
+    char pid[16];
+    (void) snprintf(pid, sizeof pid, "%d", PQbackendPID(conn));
+    const char *values[] = {pid};
+    PQclear(PQexecParams(fixture->conn, "SELECT pg_terminate_backend($1::integer)", 1, NULL, values,
+                         NULL, NULL, 0));
     json_t *row = NULL;
     char *error = NULL;
     assert_int_equal(inventory_store_stock(conn, "SKU-1", &row, &error), BUS_DB_UNAVAILABLE);
