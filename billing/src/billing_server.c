@@ -253,7 +253,8 @@ s_handle_get_payment(svc_http_request_t *request, void *arg)
     if (rc == BUS_OK) {
         svc_http_respond_json(request, 200, &payment);
     } else if (rc == BUS_NOT_FOUND) {
-        svc_http_respond_error(request, 404, "not_found", NULL, "billing has not seen this order");
+        svc_http_respond_error(request, 404, "not_found", "orderId",
+                               "billing has not seen this order");
     } else {
         if (billing_store_conn_bad(conn)) {
             bus_service_conn_lost(self->service);

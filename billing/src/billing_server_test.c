@@ -587,7 +587,7 @@ test_unknown_currency_dead_lettered(void **state)
     svc_uuid_format(&bad_id, text);
     char path[128];
     (void) snprintf(path, sizeof path, "/payments/%s", text);
-    s_assert_error(fixture, "GET", path, 404, "not_found", NULL);
+    s_assert_error(fixture, "GET", path, 404, "not_found", "orderId");
 }
 
 //  --------------------------------------------------------------------------
@@ -608,7 +608,7 @@ test_http_errors(void **state)
     fixture_t *fixture = *state;
     s_assert_error(fixture, "GET", "/payments/not-a-uuid", 400, "invalid_uuid", "orderId");
     s_assert_error(fixture, "GET", "/payments/01937a52-7a4e-7000-8000-000000000000", 404,
-                   "not_found", NULL);
+                   "not_found", "orderId");
     s_assert_error(fixture, "POST", "/payments/01937a52-7a4e-7000-8000-000000000000", 405,
                    "method_not_allowed", NULL);
 
