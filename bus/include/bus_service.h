@@ -180,6 +180,11 @@ svc_metrics_t *bus_service_metrics(bus_service_t *self);
 const svc_config_t *bus_service_config(bus_service_t *self);
 //  The stream id this process publishes ("order-0").
 const char *bus_service_stream_id(bus_service_t *self);
+//  The stream, for an actor of the service's own that submits units from
+//  its thread: it makes its own producer there (bus_producer_new) and
+//  destroys it in def->stop at the latest. Valid from def->start on.
+bus_stream_t *bus_service_stream(bus_service_t *self);
+
 //  PARTITIONS, for services that compute partitions themselves.
 uint32_t bus_service_partitions(bus_service_t *self);
 

@@ -85,6 +85,7 @@ struct bus_service {
     zactor_t *bus;            //  the bus thread (owned)
     svc_http_t *http;         //  the HTTP server (owned)
     bus_producer_t *producer; //  our connection to the writer (owned)
+    bus_stream_t *stream;     //  the stream, owned by the bus thread (borrowed)
     PGconn *conn;             //  the query connection, or NULL while down (owned)
     PGconn *connecting;       //  a reconnect in progress, or NULL (owned)
     void *state;              //  what def->start returned
@@ -824,7 +825,8 @@ s_self_start(bus_service_t *self)
     if (self->pub_port < 0) {
         return SVC_EXIT_BIND;
     }
-    self->producer = bus_producer_new((bus_stream_t *) stream);
+    self->stream = (bus_stream_t *) stream;
+    self->producer = bus_producer_new(self->stream);
     s_self_connect_now(self);
 
     if (self->def->start) {
@@ -1004,6 +1006,14 @@ bus_service_stream_id(bus_service_t *self)
 {
     assert(self);
     return self->stream_id;
+}
+
+bus_stream_t *
+bus_service_stream(bus_service_t *self)
+{
+    assert(self);
+    assert(self->stream);
+    return self->stream;
 }
 
 uint32_t

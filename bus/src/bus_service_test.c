@@ -728,10 +728,12 @@ test_query_connection_recovers(void **state)
     backend_wait_t wait = {.conninfo = fixture->db_a, .old_pid = -1};
     assert_true(ts_wait_until(s_new_backend, &wait, WAIT_MS));
     wait.old_pid = s_query_number(fixture->db_a, "SELECT max(pid) FROM pg_stat_activity"
-                                                 " WHERE application_name = 'things-0-query'");
+                                                 " WHERE datname = current_database()"
+                                                 " AND application_name = 'things-0-query'");
     assert_int_equal(s_query_number(fixture->db_a, "SELECT count(pg_terminate_backend(pid))"
                                                    " FROM pg_stat_activity"
-                                                   " WHERE application_name = 'things-0-query'"),
+                                                   " WHERE datname = current_database()"
+                                                   " AND application_name = 'things-0-query'"),
                      1);
     assert_true(ts_wait_until(s_new_backend, &wait, WAIT_MS));
     assert_true(ts_wait_until(s_is_ready, service, WAIT_MS));

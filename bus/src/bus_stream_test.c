@@ -863,8 +863,9 @@ test_backend_terminated(void **state)
         if (index == 10) {
             assert_int_equal(s_query_number(fixture->conninfo,
                                             "SELECT count(pg_terminate_backend(pid))"
-                                            " FROM pg_stat_activity WHERE application_name"
-                                            " = 'bus-stream-kill-0'"),
+                                            " FROM pg_stat_activity"
+                                            " WHERE datname = current_database()"
+                                            " AND application_name = 'bus-stream-kill-0'"),
                              1);
             assert_true(ts_wait_until(s_backend_gone, fixture->conninfo, WAIT_MS));
         }

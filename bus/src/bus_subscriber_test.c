@@ -885,13 +885,16 @@ s_rename_db(void *arg)
     }
     PGconn *admin = PQconnectdb(getenv("TEST_PG_DSN"));
     assert_int_equal(PQstatus(admin), CONNECTION_OK);
-    char *sql = zsys_sprintf("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                             " WHERE datname = '%s%s'",
-                             dbname, rename->from);
-    PQclear(PQexec(admin, sql));
-    zstr_free(&sql);
-    sql = zsys_sprintf("ALTER DATABASE \"%s%s\" RENAME TO \"%s%s\"", dbname, rename->from, dbname,
-                       rename->to);
+    char *name = zsys_sprintf("%s%s", dbname, rename->from);
+    const char *values[] = {name};
+    PQclear(PQexecParams(admin,
+                         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                         " WHERE datname = $1",
+                         1, NULL, values, NULL, NULL, 0));
+    zstr_free(&name);
+    //  DDL takes no parameters; the names are the test's own.
+    char *sql = zsys_sprintf("ALTER DATABASE \"%s%s\" RENAME TO \"%s%s\"", dbname, rename->from,
+                             dbname, rename->to);
     PGresult *result = PQexec(admin, sql);
     bool renamed = PQresultStatus(result) == PGRES_COMMAND_OK;
     PQclear(result);

@@ -917,7 +917,8 @@ test_query_connection_lost(void **state)
     char *path = zsys_sprintf("/orders/%s", s_string(created, "orderId"));
     PGresult *result = PQexec(fixture->conn, "SELECT count(pg_terminate_backend(pid))"
                                              " FROM pg_stat_activity"
-                                             " WHERE application_name = 'order-0-query'");
+                                             " WHERE datname = current_database()"
+                                             " AND application_name = 'order-0-query'");
     assert_int_equal(PQresultStatus(result), PGRES_TUPLES_OK);
     assert_int_equal(atoi(PQgetvalue(result, 0, 0)), 1);
     PQclear(result);
