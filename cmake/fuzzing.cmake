@@ -37,6 +37,8 @@ if(ENABLE_FUZZING)
     add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
                         -fno-omit-frame-pointer)
     add_link_options(-fsanitize=address,undefined)
+    #  Every fuzz target, and what it links: what scripts/test.sh builds in build-fuzz.
+    add_custom_target(fuzzers)
 endif()
 
 function(project_add_fuzzer name)
@@ -50,6 +52,7 @@ function(project_add_fuzzer name)
     add_executable(${name} ${F_SOURCES})
     target_link_libraries(${name} PRIVATE ${F_LIBS} project_warnings)
     target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+    add_dependencies(fuzzers ${name})
     add_test(NAME ${name}
         COMMAND ${CMAKE_COMMAND} -DFUZZER=$<TARGET_FILE:${name}> -DSEEDS=${F_CORPUS}
                 -DSCRATCH=${CMAKE_CURRENT_BINARY_DIR}/${name}.run -DSECONDS=${F_SECONDS}

@@ -239,7 +239,7 @@ build_tree() {
         #  libFuzzer needs clang; only the fuzz targets (and what they link) are built.
         build-fuzz)
             flags=(-DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DENABLE_FUZZING=ON)
-            targets=(--target bus_decode_fuzz)
+            targets=(--target fuzzers)
             ;;
         *) die "unknown build '$name' (known: build build-asan build-fuzz)" ;;
     esac
