@@ -23,6 +23,7 @@
 #include "bus_stream.h"
 #include "bus_replay.h"
 #include "bus_inbox.h"
+#include "bus_statements.h"
 #include "bus_subscriber.h"
 #include "bus_service.h"
 

@@ -120,6 +120,8 @@ typedef struct {
     const char *const *types;          //  NULL-terminated types to subscribe to; NULL = none
     bus_handler_fn *handler;           //  applies a subscribed event (writer's thread); its
                                        //  arg is the state start returned
+    bus_batch_handler_fn *batch_handler; //  or applies a batch of them (bus_subscriber.h);
+                                         //  exactly one of the two with types
     //  On the service thread, after HTTP is bound and the stream started,
     //  before the subscriber: register routes, create the service's state.
     //  Returns the state (passed to the handler and stop), or NULL to fail

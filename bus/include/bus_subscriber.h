@@ -136,33 +136,51 @@ typedef struct bus_apply bus_apply_t;
 //  subscribers is used concurrently.
 typedef int(bus_handler_fn)(bus_apply_t *apply, const Ev__V1__Envelope *event, void *arg);
 
+//  Apply a batch of events at once, inside the batch transaction: `events`
+//  are `count` (1 .. batch_max) owned events of handled types from ONE
+//  stream, in seq order, all above their checkpoints; the array and the
+//  events are borrowed for the call. This is how a handler does set-based
+//  SQL (one statement for many events) instead of a round trip per event.
+//  Return 0 when every event was applied, -1 when the batch failed (say
+//  why with bus_apply_fail): the subscriber then re-runs the same events
+//  one per transaction (count 1) to find the one that fails, which is
+//  retried with backoff and dead-lettered exactly as with `handler`. The
+//  same rules as bus_handler_fn otherwise (may run more than once; no
+//  effect outside the transaction; same threads).
+typedef int(bus_batch_handler_fn)(bus_apply_t *apply,
+                                  const Ev__V1__Envelope *const *events,
+                                  size_t count,
+                                  void *arg);
+
 typedef struct {
-    const char *consumer;            //  consumer group name, e.g. "inventory"
-    const char *conninfo;            //  the consumer's database (used when stream is NULL,
-                                     //  and always for reading checkpoints and dead letters;
-                                     //  with a stream, the stream's own database)
-    bus_stream_t *stream;            //  optional: apply through this writer (effects, checkpoint
-                                     //  and appended events in one transaction); borrowed,
-                                     //  outlives the subscriber
-    const char *publishers;          //  comma-separated PUB endpoints "tcp://host:port"; each
-                                     //  host is resolved to all its addresses; replay is port + 1
-    const char *const *types;        //  NULL-terminated event type names handled; NULL = all.
-                                     //  Other types are skipped (their seq still advances)
-    uint32_t replica_index;          //  i in [0, n)
-    uint32_t replica_count;          //  n >= 1; 0 = 1
-    uint32_t partitions;             //  P, as the publishers use; 0 = BUS_PARTITIONS_DEFAULT
-    bus_handler_fn *handler;         //  called for each owned event of a handled type
-    void *handler_arg;               //  borrowed
-    int batch_max;                   //  events per transaction; 0 = default
-    int max_attempts;                //  handler attempts before dead-lettering; 0 = default
-    int backoff_ms;                  //  first retry delay, doubling; 0 = default
-    int64_t ready_lag;               //  not ready while lag exceeds this; 0 = default
-    int resolve_ms;                  //  re-resolve host names this often; 0 = default
-    int rcvhwm;                      //  SUB receive high-water mark; 0 = ZeroMQ's default
-    const char *curve_client_cert;   //  this process's secret cert, or NULL for no CURVE
-    const char *curve_server_public; //  the publishers' public cert
-    svc_log_t *log;                  //  borrowed, outlives the subscriber
-    svc_metrics_t *metrics;          //  borrowed, outlives the subscriber
+    const char *consumer;     //  consumer group name, e.g. "inventory"
+    const char *conninfo;     //  the consumer's database (used when stream is NULL,
+                              //  and always for reading checkpoints and dead letters;
+                              //  with a stream, the stream's own database)
+    bus_stream_t *stream;     //  optional: apply through this writer (effects, checkpoint
+                              //  and appended events in one transaction); borrowed,
+                              //  outlives the subscriber
+    const char *publishers;   //  comma-separated PUB endpoints "tcp://host:port"; each
+                              //  host is resolved to all its addresses; replay is port + 1
+    const char *const *types; //  NULL-terminated event type names handled; NULL = all.
+                              //  Other types are skipped (their seq still advances)
+    uint32_t replica_index;   //  i in [0, n)
+    uint32_t replica_count;   //  n >= 1; 0 = 1
+    uint32_t partitions;      //  P, as the publishers use; 0 = BUS_PARTITIONS_DEFAULT
+    bus_handler_fn *handler;  //  called for each owned event of a handled type, or NULL
+    bus_batch_handler_fn *batch_handler; //  or this, called once per batch (exactly one of the
+                                         //  two is set)
+    void *handler_arg;                   //  borrowed
+    int batch_max;                       //  events per transaction; 0 = default
+    int max_attempts;                    //  handler attempts before dead-lettering; 0 = default
+    int backoff_ms;                      //  first retry delay, doubling; 0 = default
+    int64_t ready_lag;                   //  not ready while lag exceeds this; 0 = default
+    int resolve_ms;                      //  re-resolve host names this often; 0 = default
+    int rcvhwm;                          //  SUB receive high-water mark; 0 = ZeroMQ's default
+    const char *curve_client_cert;       //  this process's secret cert, or NULL for no CURVE
+    const char *curve_server_public;     //  the publishers' public cert
+    svc_log_t *log;                      //  borrowed, outlives the subscriber
+    svc_metrics_t *metrics;              //  borrowed, outlives the subscriber
 } bus_subscriber_config_t;
 
 //  Start the replica. Returns NULL if the configuration is invalid (logged

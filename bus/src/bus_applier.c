@@ -22,21 +22,25 @@
 typedef int(s_work_fn)(bus_applier_t *self, void *work, PGconn *conn, bus_tx_t *tx);
 
 struct bus_applier {
-    char *consumer;           //  consumer group (owned)
-    char *conninfo;           //  the consumer's database (owned)
-    char *app_name;           //  application_name of our connection (owned)
-    PGconn *conn;             //  NULL while unreachable (owned)
-    bus_producer_t *producer; //  to the stream's writer, NULL without one (owned)
-    uint32_t replica_index;   //  i
-    uint32_t replica_count;   //  n
-    uint32_t partitions;      //  P
-    uint32_t *owned;          //  partitions p with p % n == i, ascending (owned)
-    size_t owned_count;       //  how many
-    char **types;             //  handled type names, NULL = all (owned)
-    bus_handler_fn *handler;  //  the consumer's handler
-    void *handler_arg;        //  its argument (borrowed)
-    svc_log_t *log;           //  borrowed
-    bus_apply_t *apply;       //  the context handed to the handler (owned)
+    char *consumer;                      //  consumer group (owned)
+    char *conninfo;                      //  the consumer's database (owned)
+    char *app_name;                      //  application_name of our connection (owned)
+    PGconn *conn;                        //  NULL while unreachable (owned)
+    bus_producer_t *producer;            //  to the stream's writer, NULL without one (owned)
+    uint32_t replica_index;              //  i
+    uint32_t replica_count;              //  n
+    uint32_t partitions;                 //  P
+    uint32_t *owned;                     //  partitions p with p % n == i, ascending (owned)
+    size_t owned_count;                  //  how many
+    char **types;                        //  handled type names, NULL = all (owned)
+    bus_handler_fn *handler;             //  the consumer's handler, or NULL
+    bus_batch_handler_fn *batch_handler; //  or its batch handler, or NULL
+    void *handler_arg;                   //  its argument (borrowed)
+    svc_log_t *log;                      //  borrowed
+    bus_apply_t *apply;                  //  the context handed to the handler (owned)
+    const Ev__V1__Envelope **handed;     //  a batch's events for the batch handler (owned array)
+    size_t *handed_index;                //  their indexes in the batch (owned array)
+    size_t handed_capacity;              //  slots of both
 };
 
 //  The handler's view of the transaction.
@@ -126,6 +130,7 @@ bus_applier_new(const bus_subscriber_config_t *config)
         }
     }
     self->handler = config->handler;
+    self->batch_handler = config->batch_handler;
     self->handler_arg = config->handler_arg;
     self->log = config->log;
     self->apply = zmalloc(sizeof *self->apply);
@@ -144,6 +149,8 @@ bus_applier_destroy(bus_applier_t **self_p)
         return;
     }
     bus_producer_destroy(&self->producer);
+    freen(self->handed_index);
+    freen(self->handed);
     freen(self->apply);
     for (size_t index = 0; self->types && self->types[index]; index++) {
         zstr_free(&self->types[index]);
@@ -244,15 +251,15 @@ s_unit_run(bus_tx_t *tx, void *arg)
     return unit->rc == 0 ? 0 : -1;
 }
 
+//  What the writer's completion `rc` of a unit means for its work.
 static bus_applier_rc_t
-s_transact_unit(bus_applier_t *self, s_work_fn *fn, void *work, char *error, size_t size)
+s_unit_outcome(const s_unit_t *unit, bus_rc_t rc, char *error, size_t size)
 {
-    s_unit_t unit = {.self = self, .fn = fn, .work = work, .rc = -2};
-    bus_rc_t rc = bus_producer_call(self->producer, s_unit_run, &unit, NULL);
     if (rc == BUS_OK) {
         return BUS_APPLIER_OK;
     }
-    if ((rc == BUS_HANDLER_FAILED || rc == BUS_MALFORMED || rc == BUS_TOO_LARGE) && unit.rc != -2) {
+    if ((rc == BUS_HANDLER_FAILED || rc == BUS_MALFORMED || rc == BUS_TOO_LARGE) &&
+        unit->rc != -2) {
         if (!*error) {
             (void) snprintf(error, size, "the writer rolled the unit back: %s", bus_strerror(rc));
         }
@@ -262,6 +269,14 @@ s_transact_unit(bus_applier_t *self, s_work_fn *fn, void *work, char *error, siz
         (void) snprintf(error, size, "the stream's writer: %s", bus_strerror(rc));
     }
     return BUS_APPLIER_DB;
+}
+
+static bus_applier_rc_t
+s_transact_unit(bus_applier_t *self, s_work_fn *fn, void *work, char *error, size_t size)
+{
+    s_unit_t unit = {.self = self, .fn = fn, .work = work, .rc = -2};
+    bus_rc_t rc = bus_producer_call(self->producer, s_unit_run, &unit, NULL);
+    return s_unit_outcome(&unit, rc, error, size);
 }
 
 static int
@@ -361,17 +376,28 @@ s_park(bus_applier_t *self,
 }
 
 //  --------------------------------------------------------------------------
-//  Call the handler for one event. Returns 0, -1 or -2.
+//  Hand the transaction to the handler, before a call.
 
-static int
-s_call_handler(bus_applier_t *self, PGconn *conn, bus_tx_t *tx, s_batch_t *batch, size_t index)
+static bus_apply_t *
+s_apply_open(bus_applier_t *self, PGconn *conn, bus_tx_t *tx)
 {
     bus_apply_t *apply = self->apply;
     apply->conn = conn;
     apply->tx = tx;
     apply->append_failed = false;
     apply->error[0] = '\0';
-    int rc = self->handler(apply, batch->events[index].envelope, self->handler_arg);
+    return apply;
+}
+
+//  After a call that handed `count` events and returned `rc`: did it
+//  apply them? `index` is the event to blame for a failure, SIZE_MAX when
+//  the call cannot tell which. Returns 0, -1 (handler failed) or -2.
+
+static int
+s_apply_close(
+    bus_applier_t *self, PGconn *conn, s_batch_t *batch, int rc, size_t count, size_t index)
+{
+    bus_apply_t *apply = self->apply;
     apply->conn = NULL;
     apply->tx = NULL;
     bus_applier_result_t *result = batch->result;
@@ -381,7 +407,7 @@ s_call_handler(bus_applier_t *self, PGconn *conn, bus_tx_t *tx, s_batch_t *batch
     }
     bool aborted = PQtransactionStatus(conn) != PQTRANS_INTRANS;
     if (rc == 0 && !aborted && !apply->append_failed) {
-        result->applied++;
+        result->applied += count;
         return 0;
     }
     result->failed_index = index;
@@ -399,10 +425,44 @@ s_call_handler(bus_applier_t *self, PGconn *conn, bus_tx_t *tx, s_batch_t *batch
 }
 
 //  --------------------------------------------------------------------------
-//  One event of a batch: skip, park or apply. Returns 0, -1 or -2.
+//  Call the handler for one event (the batch handler with a batch of
+//  one). Returns 0, -1 or -2.
 
 static int
-s_batch_event(bus_applier_t *self, PGconn *conn, bus_tx_t *tx, s_batch_t *batch, size_t index)
+s_call_handler(bus_applier_t *self, PGconn *conn, bus_tx_t *tx, s_batch_t *batch, size_t index)
+{
+    bus_apply_t *apply = s_apply_open(self, conn, tx);
+    const Ev__V1__Envelope *event = batch->events[index].envelope;
+    int rc = 0;
+    if (self->handler) {
+        rc = self->handler(apply, event, self->handler_arg);
+    } else {
+        assert(self->batch_handler); //  exactly one of the two is set
+        rc = self->batch_handler(apply, &event, 1, self->handler_arg);
+    }
+    return s_apply_close(self, conn, batch, rc, 1, index);
+}
+
+//  Call the batch handler once for the events collected in self->handed.
+//  A failure names its event only when there was one. Returns 0, -1 or -2.
+
+static int
+s_call_batch_handler(
+    bus_applier_t *self, PGconn *conn, bus_tx_t *tx, s_batch_t *batch, size_t count)
+{
+    assert(self->batch_handler);
+    bus_apply_t *apply = s_apply_open(self, conn, tx);
+    int rc = self->batch_handler(apply, self->handed, count, self->handler_arg);
+    return s_apply_close(self, conn, batch, rc, count,
+                         count == 1 ? self->handed_index[0] : SIZE_MAX);
+}
+
+//  --------------------------------------------------------------------------
+//  One event of a batch: skip or park it (0), or say it goes to the
+//  handler (1). Returns -2 when parking failed.
+
+static int
+s_batch_event(bus_applier_t *self, PGconn *conn, s_batch_t *batch, size_t index)
 {
     const bus_applier_event_t *event = &batch->events[index];
     const Ev__V1__Envelope *envelope = event->envelope;
@@ -433,7 +493,19 @@ s_batch_event(bus_applier_t *self, PGconn *conn, bus_tx_t *tx, s_batch_t *batch,
     if (batch->park_error) {
         return s_park(self, conn, batch, event, batch->park_error, batch->attempts);
     }
-    return s_call_handler(self, conn, tx, batch, index);
+    return 1;
+}
+
+//  Room for `count` events in self->handed.
+static void
+s_handed_reserve(bus_applier_t *self, size_t count)
+{
+    if (count > self->handed_capacity) {
+        self->handed = realloc(self->handed, count * sizeof(const Ev__V1__Envelope *));
+        self->handed_index = realloc(self->handed_index, count * sizeof *self->handed_index);
+        assert(self->handed && self->handed_index);
+        self->handed_capacity = count;
+    }
 }
 
 //  --------------------------------------------------------------------------
@@ -451,8 +523,25 @@ s_batch_work(bus_applier_t *self, void *work, PGconn *conn, bus_tx_t *tx)
         s_take_error(result->error, sizeof result->error, &error);
         return -2;
     }
+    //  The handler is called per event as it comes; the batch handler
+    //  once, after the loop, with the events that reach it, in seq order.
+    s_handed_reserve(self, batch->count);
+    size_t handed = 0;
     for (size_t index = 0; index < batch->count; index++) {
-        int rc = s_batch_event(self, conn, tx, batch, index);
+        int rc = s_batch_event(self, conn, batch, index);
+        if (rc == 1 && self->batch_handler) {
+            self->handed[handed] = batch->events[index].envelope;
+            self->handed_index[handed++] = index;
+            rc = 0;
+        } else if (rc == 1) {
+            rc = s_call_handler(self, conn, tx, batch, index);
+        }
+        if (rc) {
+            return rc;
+        }
+    }
+    if (handed > 0) {
+        int rc = s_call_batch_handler(self, conn, tx, batch, handed);
         if (rc) {
             return rc;
         }
@@ -496,6 +585,91 @@ bus_applier_apply(bus_applier_t *self,
         result->error[0] = '\0'; //  the error of a park says why it was parked
     }
     return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Several streams' batches at once through the writer.
+
+static int
+s_compare_batches(const void *one, const void *other)
+{
+    const bus_applier_batch_t *const *first = one;
+    const bus_applier_batch_t *const *second = other;
+    return strcmp((*first)->stream, (*second)->stream);
+}
+
+//  Submit every batch's unit, in stream name order, then take the
+//  completions (in any order: the tag is the unit). A unit that cannot be
+//  submitted, or whose completion cannot be received, is a writer failure.
+static void
+s_apply_each_unit(bus_applier_t *self, bus_applier_batch_t **sorted, size_t count)
+{
+    s_batch_t *works = zmalloc(count * sizeof *works);
+    s_unit_t *units = zmalloc(count * sizeof *units);
+    bus_rc_t *rcs = zmalloc(count * sizeof *rcs);
+    size_t submitted = 0;
+    for (size_t index = 0; index < count; index++) {
+        bus_applier_batch_t *batch = sorted[index];
+        batch->result = (bus_applier_result_t){.failed_index = SIZE_MAX};
+        works[index] = (s_batch_t){.stream = batch->stream,
+                                   .checkpoints = batch->checkpoints,
+                                   .events = batch->events,
+                                   .count = batch->count,
+                                   .result = &batch->result};
+        units[index] =
+            (s_unit_t){.self = self, .fn = s_batch_work, .work = &works[index], .rc = -2};
+        rcs[index] = BUS_CLOSED;
+        if (submitted == index &&
+            bus_producer_submit(self->producer, s_unit_run, &units[index], &units[index]) == 0) {
+            submitted++;
+        }
+    }
+    for (size_t received = 0; received < submitted; received++) {
+        bus_completion_t completion;
+        if (bus_producer_recv(self->producer, &completion) != 0) {
+            break; //  interrupted: the rest stay BUS_CLOSED
+        }
+        size_t index = (size_t) ((s_unit_t *) completion.tag - units);
+        assert(index < submitted); //  nothing else may be outstanding
+        rcs[index] = completion.rc;
+    }
+    for (size_t index = 0; index < count; index++) {
+        bus_applier_batch_t *batch = sorted[index];
+        batch->rc = s_unit_outcome(&units[index], rcs[index], batch->result.error,
+                                   sizeof batch->result.error);
+    }
+    freen(rcs);
+    freen(units);
+    freen(works);
+}
+
+void
+bus_applier_apply_each(bus_applier_t *self, bus_applier_batch_t *batches, size_t count)
+{
+    assert(self);
+    assert(batches);
+    assert(count >= 1);
+    if (!self->producer || !self->conn || count == 1) {
+        for (size_t index = 0; index < count; index++) {
+            bus_applier_batch_t *batch = &batches[index];
+            batch->rc = bus_applier_apply(self, batch->stream, batch->checkpoints, batch->events,
+                                          batch->count, NULL, 0, &batch->result);
+        }
+        return;
+    }
+    bus_applier_batch_t **sorted = zmalloc(count * sizeof(bus_applier_batch_t *));
+    for (size_t index = 0; index < count; index++) {
+        assert(batches[index].count >= 1);
+        sorted[index] = &batches[index];
+    }
+    qsort(sorted, count, sizeof(bus_applier_batch_t *), s_compare_batches);
+    s_apply_each_unit(self, sorted, count);
+    for (size_t index = 0; index < count; index++) {
+        if (batches[index].rc == BUS_APPLIER_OK && !batches[index].result.parked) {
+            batches[index].result.error[0] = '\0';
+        }
+    }
+    freen(sorted);
 }
 
 //  --------------------------------------------------------------------------

@@ -10,6 +10,7 @@
         for each event: skip it (not owned, type not handled or unknown,
             at or below its partition's locked checkpoint: another replica
             applied it), park it (dead letter), or call the handler
+        or, with a batch handler: call it once with the events that reach it
         raise every owned checkpoint to the batch's last seq
         COMMIT
 
@@ -116,6 +117,26 @@ bus_applier_rc_t bus_applier_apply(bus_applier_t *self,
                                    const char *park_error,
                                    int attempts,
                                    bus_applier_result_t *result);
+
+//  One batch of bus_applier_apply_each: the inputs of bus_applier_apply
+//  (without parking) and its outcome.
+typedef struct {
+    const char *stream;                //  in: the stream (borrowed)
+    bus_checkpoints_t *checkpoints;    //  in: refreshed by the lock (borrowed)
+    const bus_applier_event_t *events; //  in: at least 1, in seq order (borrowed)
+    size_t count;                      //  in: how many
+    bus_applier_rc_t rc;               //  out
+    bus_applier_result_t result;       //  out
+} bus_applier_batch_t;
+
+//  Apply `count` batches of DIFFERENT streams, each in its own transaction
+//  as bus_applier_apply does. With a stream the units are submitted to
+//  the writer together, in stream name order (so replicas that briefly
+//  share partitions lock the checkpoints of several streams in one
+//  order), and the writer may commit them in one transaction of its own:
+//  one wait for the writer instead of one per stream. Each still succeeds
+//  or fails alone. Without a stream, one after the other.
+void bus_applier_apply_each(bus_applier_t *self, bus_applier_batch_t *batches, size_t count);
 
 //  Re-apply the oldest dead letter marked for retry, if any. Returns
 //  BUS_APPLIER_OK (see *retry for what happened) or BUS_APPLIER_DB.

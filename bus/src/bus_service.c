@@ -145,6 +145,7 @@ s_settings_load(bus_service_t *self)
         .replica_count = (uint32_t) svc_config_int(config, "REPLICA_COUNT"),
         .partitions = (uint32_t) svc_config_int(config, "PARTITIONS"),
         .handler = def->handler,
+        .batch_handler = def->batch_handler,
         .batch_max = (int) svc_config_int(config, "APPLY_BATCH_MAX"),
         .max_attempts = (int) svc_config_int(config, "MAX_ATTEMPTS"),
         .ready_lag = svc_config_int(config, "READY_LAG"),
@@ -904,7 +905,7 @@ bus_service_new(const bus_service_def_t *def,
 {
     assert(def);
     assert(def->name && def->http_addr && def->pub_endpoint && def->database);
-    assert(!def->types || def->handler);
+    assert(!def->types || !def->handler != !def->batch_handler); //  exactly one with types
     assert(config);
     assert(log);
     assert(metrics);

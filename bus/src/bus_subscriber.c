@@ -19,9 +19,16 @@
     is retried alone with exponential backoff (a zloop timer; the stream is
     paused meanwhile and replays what it dropped afterwards), and after
     max_attempts it is parked as a dead letter in the transaction that moves
-    the checkpoint past it. A database failure drops every queue and goes
-    back to the checkpoints: simplest, and nothing is lost, because replay
-    brings everything after them again.
+    the checkpoint past it. A batch handler that fails cannot say which
+    event failed: its batch is run again one event per transaction, and the
+    first that fails alone takes that path. A database failure drops every
+    queue and goes back to the checkpoints: simplest, and nothing is lost,
+    because replay brings everything after them again.
+
+    Each flush runs in rounds: one transaction per stream with work, all
+    handed to the applier at once. Through the stream's writer they are
+    submitted together, so the streams share one wait for the writer (and
+    usually one commit) instead of waiting one after the other.
 
     zloop calls every reader whose socket was ready in one poll, even one
     that an earlier timer of the same turn removed. So a peer whose address
@@ -421,49 +428,114 @@ s_stream_batch_size(self_t *self, s_stream_t *stream)
     return stream->prefix > 0 && stream->prefix < size ? stream->prefix : size;
 }
 
-//  Apply the queue in batches. A failure at event k commits the k before
-//  it, then retries k alone; a failure that names no event re-runs the
-//  batch one event per transaction.
-static void
-s_stream_flush(self_t *self, s_stream_t *stream)
+//  The stream's next transaction, if it can run now: false if not.
+static bool
+s_stream_next(self_t *self, s_stream_t *stream, bus_applier_batch_t *batch)
 {
-    while (stream->count > 0 && !stream->held && stream->checkpoints &&
-           bus_applier_connected(self->applier)) {
-        size_t size = s_stream_batch_size(self, stream);
-        bus_applier_result_t result;
-        int64_t started_us = zclock_usecs();
-        bus_applier_rc_t rc =
-            bus_applier_apply(self->applier, stream->name, stream->checkpoints,
-                              &stream->queue[stream->head], size, NULL, 0, &result);
-        if (rc == BUS_APPLIER_OK) {
-            s_stream_committed(self, stream, size, &result, started_us);
-        } else if (rc == BUS_APPLIER_DB) {
-            s_self_db_lost(self, "applying a batch", result.error);
-            return;
-        } else if (result.failed_index != SIZE_MAX && result.failed_index > 0) {
-            stream->prefix = result.failed_index;
-        } else if (result.failed_index == SIZE_MAX && size > 1) {
-            stream->isolate = size;
-        } else if (s_stream_head_failed(self, stream, result.error)) {
-            return;
-        }
+    if (stream->count == 0 || stream->held || !stream->checkpoints ||
+        !bus_applier_connected(self->applier)) {
+        return false;
     }
+    *batch = (bus_applier_batch_t){.stream = stream->name,
+                                   .checkpoints = stream->checkpoints,
+                                   .events = &stream->queue[stream->head],
+                                   .count = s_stream_batch_size(self, stream)};
+    return true;
+}
+
+//  What a transaction of the stream did. A failure at event k commits the
+//  k before it, then retries k alone; a failure that names no event
+//  re-runs the batch one event per transaction. Returns true while the
+//  stream may go on, false when it must stop (waiting for a retry, or the
+//  database was lost: then every stream was reset).
+static bool
+s_stream_settle(self_t *self,
+                s_stream_t *stream,
+                const bus_applier_batch_t *batch,
+                int64_t started_us)
+{
+    const bus_applier_result_t *result = &batch->result;
+    if (batch->rc == BUS_APPLIER_OK) {
+        s_stream_committed(self, stream, batch->count, result, started_us);
+    } else if (batch->rc == BUS_APPLIER_DB) {
+        s_self_db_lost(self, "applying a batch", result->error);
+        return false;
+    } else if (result->failed_index != SIZE_MAX && result->failed_index > 0) {
+        stream->prefix = result->failed_index;
+    } else if (result->failed_index == SIZE_MAX && batch->count > 1) {
+        stream->isolate = batch->count;
+    } else if (s_stream_head_failed(self, stream, result->error)) {
+        return false;
+    }
+    return true;
+}
+
+//  A stream with nothing left to apply asks for what it dropped while
+//  paused.
+static void
+s_stream_drained(self_t *self, s_stream_t *stream)
+{
     if (stream->count == 0 && !stream->held &&
         bus_sequencer_resume(stream->sequencer, zclock_mono()) == BUS_SEQUENCER_REPLAY) {
-        s_stream_request(self, stream); //  what was dropped while paused
+        s_stream_request(self, stream);
     }
 }
 
+//  Apply one stream's queue in batches (its retry timer).
+static void
+s_stream_flush(self_t *self, s_stream_t *stream)
+{
+    bus_applier_batch_t batch;
+    while (s_stream_next(self, stream, &batch)) {
+        int64_t started_us = zclock_usecs();
+        bus_applier_apply_each(self->applier, &batch, 1);
+        if (!s_stream_settle(self, stream, &batch, started_us)) {
+            return;
+        }
+    }
+    s_stream_drained(self, stream);
+}
+
+//  Apply every stream's queue: in rounds of one transaction per stream
+//  with work, handed to the applier together (through a writer they
+//  share one wait, and often one commit). The committed ones are settled
+//  first: a database loss while settling resets every stream.
 static void
 s_self_flush(self_t *self)
 {
-    //  A database loss resets every stream (and this hash's cursor): stop.
-    for (s_stream_t *stream = zhashx_first(self->streams);
-         stream && bus_applier_connected(self->applier); stream = zhashx_next(self->streams)) {
-        if (stream->count > 0) {
-            s_stream_flush(self, stream);
+    size_t capacity = zhashx_size(self->streams);
+    s_stream_t **streams = zmalloc((capacity + 1) * sizeof(s_stream_t *));
+    bus_applier_batch_t *batches = zmalloc((capacity + 1) * sizeof *batches);
+    bool lost = false;
+    while (!lost && bus_applier_connected(self->applier)) {
+        size_t count = 0;
+        for (s_stream_t *stream = zhashx_first(self->streams); stream && count < capacity;
+             stream = zhashx_next(self->streams)) {
+            if (s_stream_next(self, stream, &batches[count])) {
+                streams[count++] = stream;
+            }
+        }
+        if (count == 0) {
+            break;
+        }
+        int64_t started_us = zclock_usecs();
+        bus_applier_apply_each(self->applier, batches, count);
+        for (int pass = 0; pass < 2 && !lost; pass++) {
+            for (size_t index = 0; index < count && !lost; index++) {
+                if ((batches[index].rc == BUS_APPLIER_OK) == (pass == 0)) {
+                    lost = !s_stream_settle(self, streams[index], &batches[index], started_us) &&
+                           !bus_applier_connected(self->applier);
+                }
+            }
         }
     }
+    for (s_stream_t *stream = zhashx_first(self->streams);
+         stream && !lost && bus_applier_connected(self->applier);
+         stream = zhashx_next(self->streams)) {
+        s_stream_drained(self, stream);
+    }
+    freen(batches);
+    freen(streams);
 }
 
 //  --------------------------------------------------------------------------
@@ -993,7 +1065,7 @@ bus_subscriber_new(const bus_subscriber_config_t *config)
 {
     assert(config);
     assert(config->conninfo);
-    assert(config->handler);
+    assert(!config->handler != !config->batch_handler); //  exactly one
     assert(config->log);
     assert(config->metrics);
     if (!s_config_valid(config)) {

@@ -40,6 +40,10 @@ typedef struct {
     atomic_bool fixed;               //  ... until this is set
     atomic_int slow_calls;           //  this many calls first sleep 10 ms in SQL
     atomic_bool append;              //  also append a StockReserved (config.stream set)
+    atomic_bool batched;             //  configure the batch handler instead of the handler
+    atomic_int batch_calls;          //  calls of the batch handler
+    atomic_size_t largest_batch;     //  the most events it got in one call
+    atomic_bool disordered;          //  it got events not in seq order, or of two streams
 } handler_t;
 
 typedef struct {
@@ -255,6 +259,61 @@ s_handler(bus_apply_t *apply, const Ev__V1__Envelope *event, void *arg)
     return rc;
 }
 
+//  The batch handler: one INSERT for the batch (unnest of its seqs), so a
+//  poison event fails the whole batch as a set-based statement would.
+
+static void
+s_batch_note(handler_t *handler, const Ev__V1__Envelope *const *events, size_t count)
+{
+    atomic_fetch_add(&handler->batch_calls, 1);
+    size_t largest = atomic_load(&handler->largest_batch);
+    while (count > largest &&
+           !atomic_compare_exchange_weak(&handler->largest_batch, &largest, count)) {
+    }
+    for (size_t index = 1; index < count; index++) {
+        if (events[index]->seq <= events[index - 1]->seq ||
+            !streq(events[index]->stream, events[0]->stream)) {
+            atomic_store(&handler->disordered, true);
+        }
+    }
+}
+
+static int
+s_batch_handler(bus_apply_t *apply, const Ev__V1__Envelope *const *events, size_t count, void *arg)
+{
+    handler_t *handler = arg;
+    s_batch_note(handler, events, count);
+    for (size_t index = 0; index < count; index++) {
+        if (events[index]->seq == atomic_load(&handler->poison_seq) &&
+            !atomic_load(&handler->fixed)) {
+            bus_apply_fail(apply, "poison seq %" PRIu64, events[index]->seq);
+            return -1;
+        }
+    }
+    char *seqs = zmalloc(count * 24 + 3);
+    size_t used = 0;
+    for (size_t index = 0; index < count; index++) {
+        used += (size_t) sprintf(seqs + used, "%s%" PRIu64, index ? "," : "{", events[index]->seq);
+    }
+    (void) sprintf(seqs + used, "}");
+    const char *params[] = {events[0]->stream, seqs};
+    PGresult *result = PQexecParams(bus_apply_conn(apply),
+                                    "INSERT INTO applied (stream, seq)"
+                                    " SELECT $1, seq FROM unnest($2::bigint[]) AS seq",
+                                    2, NULL, params, NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus(result) != PGRES_COMMAND_OK) {
+        bus_apply_fail(apply, "%s", PQresultErrorMessage(result));
+        rc = -1;
+    }
+    PQclear(result);
+    freen(seqs);
+    for (size_t index = 0; rc == 0 && index < count && atomic_load(&handler->append); index++) {
+        rc = s_append_reserved(apply, events[index]);
+    }
+    return rc;
+}
+
 //  --------------------------------------------------------------------------
 //  Fixture
 
@@ -314,6 +373,10 @@ s_config(fixture_t *fixture, uint32_t index, uint32_t count)
                                       .handler_arg = &fixture->handler,
                                       .log = fixture->log,
                                       .metrics = fixture->metrics};
+    if (atomic_load(&fixture->handler.batched)) {
+        config.handler = NULL;
+        config.batch_handler = s_batch_handler;
+    }
     return config;
 }
 
@@ -640,9 +703,8 @@ s_replicas_stop(bus_subscriber_t **replicas, uint32_t count)
 }
 
 static void
-test_rescale(void **state)
+s_rescale(fixture_t *fixture)
 {
-    fixture_t *fixture = *state;
     bus_subscriber_t *one[1], *three[3], *two[2];
     s_replicas_start(fixture, one, 1);
     s_publish(fixture, 200);
@@ -665,6 +727,135 @@ test_rescale(void **state)
     s_wait_count(fixture, "SELECT count(*) FROM applied", 600);
     s_replicas_stop(two, 2);
     s_assert_applied_once(fixture, 600);
+}
+
+static void
+test_rescale(void **state)
+{
+    s_rescale(*state);
+}
+
+//  The same with the batch handler.
+static void
+test_rescale_batched(void **state)
+{
+    fixture_t *fixture = *state;
+    atomic_store(&fixture->handler.batched, true);
+    s_rescale(fixture);
+    assert_false(atomic_load(&fixture->handler.disordered));
+}
+
+//  --------------------------------------------------------------------------
+//  The batch handler: under load it gets batches of many events, each of
+//  one stream in seq order, and every event is applied exactly once
+//  (applied's UNIQUE (stream, seq) would turn a second apply into a
+//  failure, and so into a dead letter).
+
+static void
+test_batch_handler(void **state)
+{
+    fixture_t *fixture = *state;
+    atomic_store(&fixture->handler.batched, true);
+    bus_subscriber_config_t config = s_config(fixture, 0, 1);
+    bus_subscriber_t *subscriber = bus_subscriber_new(&config);
+    assert_non_null(subscriber);
+
+    s_publish(fixture, 2000);
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 2000);
+    s_assert_applied_once(fixture, 2000);
+    assert_int_equal(s_query_number(fixture->conn,
+                                    "SELECT count(*) FROM (SELECT seq, lag(seq) OVER (ORDER BY id)"
+                                    " AS previous FROM applied) t WHERE seq <> previous + 1"),
+                     0);
+    assert_false(atomic_load(&fixture->handler.disordered));
+    size_t largest = atomic_load(&fixture->handler.largest_batch);
+    int calls = atomic_load(&fixture->handler.batch_calls);
+    printf("batch handler: %d calls for 2000 events, largest batch %zu\n", calls, largest);
+    assert_true(largest > 1);
+    assert_true(largest <= BUS_SUBSCRIBER_BATCH_MAX_DEFAULT);
+    assert_true(calls < 2000);
+    assert_int_equal(bus_subscriber_applied(subscriber), 2000);
+    assert_int_equal(s_counter(fixture, "bus_applied_total", "order-0"), 2000);
+    s_wait_count(fixture,
+                 "SELECT count(*) FROM bus_checkpoints WHERE consumer = 'test'"
+                 " AND stream = 'order-0' AND last_seq = 2000",
+                 BUS_PARTITIONS_DEFAULT);
+    bus_subscriber_destroy(&subscriber);
+}
+
+//  A poison event inside batches: the batch fails as a whole, is run
+//  again one event per transaction, the others are applied, and the
+//  poison one is dead-lettered after max_attempts with the handler's
+//  message; after the fix a dead-letter retry applies it through the
+//  batch handler. With `stream`, through that stream's writer.
+
+static void
+s_batch_poison(fixture_t *fixture, bus_stream_t *stream)
+{
+    atomic_store(&fixture->handler.batched, true);
+    atomic_store(&fixture->handler.poison_seq, 150);
+    bus_subscriber_config_t config = s_config(fixture, 0, 1);
+    config.stream = stream;
+    config.max_attempts = 3;
+    config.backoff_ms = 20;
+    bus_subscriber_t *subscriber = bus_subscriber_new(&config);
+    assert_non_null(subscriber);
+
+    s_publish(fixture, 300);
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 299);
+    s_wait_count(fixture, "SELECT count(*) FROM bus_dead_letters", 1);
+    assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM applied WHERE seq = 150"),
+                     0);
+    assert_int_equal(s_query_number(fixture->conn, "SELECT seq FROM bus_dead_letters"), 150);
+    assert_int_equal(s_query_number(fixture->conn, "SELECT attempts FROM bus_dead_letters"), 3);
+    PGresult *result = PQexec(fixture->conn, "SELECT error FROM bus_dead_letters");
+    assert_int_equal(PQresultStatus(result), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(result, 0, 0), "poison seq 150");
+    PQclear(result);
+    s_wait_count(fixture,
+                 "SELECT min(last_seq) FROM bus_checkpoints WHERE consumer = 'test'"
+                 " AND stream = 'order-0'",
+                 300);
+    assert_int_equal(s_counter(fixture, "bus_dead_letters_total", "order-0"), 1);
+    assert_int_equal(bus_subscriber_applied(subscriber), 299);
+    if (stream) {
+        //  Exactly the applied events' StockReserved were committed.
+        assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM bus_events"
+                                                       " WHERE stream = 'inventory-0'"),
+                         299);
+    }
+
+    atomic_store(&fixture->handler.fixed, true);
+    long id = s_query_number(fixture->conn, "SELECT id FROM bus_dead_letters");
+    char *error = NULL;
+    assert_int_equal(bus_inbox_retry(fixture->conn, id, &error), BUS_OK);
+    s_wait_count(fixture, "SELECT count(*) FROM bus_dead_letters", 0);
+    s_assert_applied_once(fixture, 300);
+    assert_int_equal(bus_subscriber_applied(subscriber), 300);
+    assert_false(atomic_load(&fixture->handler.disordered));
+    bus_subscriber_destroy(&subscriber);
+}
+
+static void
+test_batch_poison(void **state)
+{
+    s_batch_poison(*state, NULL);
+}
+
+static void
+test_batch_poison_through_stream(void **state)
+{
+    fixture_t *fixture = *state;
+    bus_stream_config_t stream_config = {.stream = "inventory-0",
+                                         .conninfo = fixture->sub_db,
+                                         .pub_endpoint = "tcp://127.0.0.1:*",
+                                         .log = fixture->log,
+                                         .metrics = fixture->metrics};
+    bus_stream_t *stream = bus_stream_new(&stream_config);
+    assert_non_null(stream);
+    atomic_store(&fixture->handler.append, true);
+    s_batch_poison(fixture, stream);
+    bus_stream_destroy(&stream);
 }
 
 //  --------------------------------------------------------------------------
@@ -811,6 +1002,74 @@ test_apply_through_stream(void **state)
                  300);
     bus_subscriber_destroy(&subscriber);
     bus_stream_destroy(&stream);
+}
+
+//  Two publishers' streams through one writer: each round hands both
+//  streams' batches to the writer together; each stream is still applied
+//  exactly once and in order, with its own checkpoints.
+
+static void
+test_two_streams_through_stream(void **state)
+{
+    fixture_t *fixture = *state;
+    bus_stream_config_t second_config = {.stream = "order-1",
+                                         .conninfo = fixture->pub_db,
+                                         .pub_endpoint = "tcp://127.0.0.1:*",
+                                         .heartbeat_ms = 100,
+                                         .log = fixture->log,
+                                         .metrics = fixture->metrics};
+    bus_stream_t *second = bus_stream_new(&second_config);
+    assert_non_null(second);
+    bus_producer_t *second_producer = bus_producer_new(second);
+    bus_stream_config_t stream_config = {.stream = "inventory-0",
+                                         .conninfo = fixture->sub_db,
+                                         .pub_endpoint = "tcp://127.0.0.1:*",
+                                         .log = fixture->log,
+                                         .metrics = fixture->metrics};
+    bus_stream_t *stream = bus_stream_new(&stream_config);
+    assert_non_null(stream);
+    char *publishers =
+        zsys_sprintf("%s,tcp://127.0.0.1:%d", fixture->publishers, bus_stream_pub_port(second));
+    atomic_store(&fixture->handler.batched, true);
+    atomic_store(&fixture->handler.append, true);
+    bus_subscriber_config_t config = s_config(fixture, 0, 1);
+    config.stream = stream;
+    config.publishers = publishers;
+    bus_subscriber_t *subscriber = bus_subscriber_new(&config);
+    assert_non_null(subscriber);
+
+    for (int round = 0; round < 6; round++) {
+        s_publish(fixture, 50);
+        s_publish_on(fixture, second_producer, 50);
+    }
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 600);
+    const char *names[] = {"order-0", "order-1"};
+    for (int index = 0; index < 2; index++) {
+        const char *values[] = {names[index]};
+        PGresult *result = PQexecParams(fixture->conn,
+                                        "SELECT count(*), count(DISTINCT seq), min(seq), max(seq)"
+                                        " FROM applied WHERE stream = $1",
+                                        1, NULL, values, NULL, NULL, 0);
+        assert_int_equal(PQresultStatus(result), PGRES_TUPLES_OK);
+        for (int column = 0; column < 4; column++) {
+            assert_int_equal(atol(PQgetvalue(result, 0, column)), column == 2 ? 1 : 300);
+        }
+        PQclear(result);
+    }
+    assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM bus_dead_letters"), 0);
+    assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM bus_events"
+                                                   " WHERE stream = 'inventory-0'"),
+                     600);
+    s_wait_count(fixture,
+                 "SELECT count(*) FROM bus_checkpoints WHERE consumer = 'test'"
+                 " AND last_seq = 300",
+                 2L * BUS_PARTITIONS_DEFAULT);
+    assert_false(atomic_load(&fixture->handler.disordered));
+    bus_subscriber_destroy(&subscriber);
+    zstr_free(&publishers);
+    bus_stream_destroy(&stream);
+    bus_producer_destroy(&second_producer);
+    bus_stream_destroy(&second);
 }
 
 //  --------------------------------------------------------------------------
@@ -1073,8 +1332,13 @@ main(void)
         cmocka_unit_test_setup_teardown(test_poison_event, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_dead_letter_retry_fails_again, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_rescale, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_rescale_batched, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_handler, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_poison, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_poison_through_stream, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_malformed_and_unknown, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_apply_through_stream, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_two_streams_through_stream, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_trimmed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_database_lost, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_curve, s_setup, s_teardown),

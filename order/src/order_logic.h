@@ -14,9 +14,10 @@
 
     StockReleased and PaymentVoided only follow our own OrderCancelled, so
     they never move the state: they add history. The decisions are pure so
-    that they are tested exhaustively here, and order_store turns them into
-    a table its single SQL statement per event indexes (order_logic_state_at
-    enumerates every state).
+    that they are tested exhaustively here (order_logic_state_at enumerates
+    every state); order_store folds a batch of events into each order's
+    state with order_logic_apply, in seq order, between the statement that
+    reads the states and the one that writes them.
 
         order_state_t state = {.status = ORDER_PENDING};
         order_outcome_t outcome = order_logic_apply(state, ORDER_EVENT_STOCK_REJECTED);

@@ -20,7 +20,7 @@ static const bus_service_def_t s_def = {
     .options = NULL,
     .migrations = order_migrations,
     .types = order_server_types,
-    .handler = order_server_apply,
+    .batch_handler = order_server_apply,
     .start = order_server_start,
     .stop = order_server_stop};
 

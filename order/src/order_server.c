@@ -13,10 +13,11 @@
     whose connection is lost hands it back (bus_service_conn_lost) and
     answers 503.
 
-    The handler runs on the writer's thread, so it only touches the
-    immutable store and the thread-safe log and metrics handles. A batch
-    that is rerun runs its handlers again: in that rare case a log line or
-    counter of the handler can repeat, the database cannot.
+    The batch handler runs on the writer's thread, so it only touches the
+    store's writer side (as the units do; the routes use its query side)
+    and the thread-safe log and metrics handles. A batch that is rerun
+    runs its handler again: in that rare case a log line or counter of the
+    handler can repeat, the database cannot.
     =========================================================================
 */
 #include "order_classes.h"
@@ -172,7 +173,8 @@ s_create_replayed(s_create_call_t *call)
     }
     order_view_t view = {0};
     char *error = NULL;
-    order_store_rc_t rc = order_store_get(conn, &call->work.existing_id, &view, &error);
+    order_store_rc_t rc =
+        order_store_get(self->store, conn, &call->work.existing_id, &view, &error);
     if (rc == ORDER_STORE_OK) {
         svc_http_response_header(call->request, "Idempotent-Replayed", "true");
         s_respond_order(call->request, 201, &view);
@@ -392,7 +394,7 @@ s_handle_get(svc_http_request_t *request, void *arg)
     }
     order_view_t view = {0};
     char *message = NULL;
-    order_store_rc_t rc = order_store_get(conn, &order_id, &view, &message);
+    order_store_rc_t rc = order_store_get(self->store, conn, &order_id, &view, &message);
     if (rc == ORDER_STORE_OK) {
         json_t *body = order_api_render(&view, true);
         svc_http_respond_json(request, 200, &body);
@@ -436,8 +438,8 @@ s_handle_list(svc_http_request_t *request, void *arg)
     }
     order_page_t page = {0};
     char *message = NULL;
-    order_store_rc_t rc = order_store_list(conn, customer_id, after_text ? &after : NULL,
-                                           (int) limit, &page, &message);
+    order_store_rc_t rc = order_store_list(
+        self->store, conn, customer_id, after_text ? &after : NULL, (int) limit, &page, &message);
     if (rc == ORDER_STORE_OK) {
         json_t *items = json_array();
         for (size_t index = 0; index < page.count; index++) {
@@ -460,51 +462,62 @@ s_handle_list(svc_http_request_t *request, void *arg)
 }
 
 //  --------------------------------------------------------------------------
-//  The read model's handler.
+//  The read model's handler: the store applies the batch, then each event
+//  is logged and counted.
 
-int
-order_server_apply(bus_apply_t *apply, const Ev__V1__Envelope *event, void *state)
+static void
+s_applied(order_server_t *self, const Ev__V1__Envelope *event, const order_store_applied_t *applied)
 {
-    assert(apply);
-    assert(event);
-    assert(state);
-    order_server_t *self = state;
-    order_store_applied_t applied;
-    if (order_store_apply(self->store, apply, event, &applied) != 0) {
-        return -1;
-    }
-    if (!applied.handled) {
-        return 0;
+    if (!applied->handled) {
+        return;
     }
     char id[SVC_UUID_TEXT_SIZE];
-    svc_uuid_format(&applied.order_id, id);
-    if (!applied.known) {
+    svc_uuid_format(&applied->order_id, id);
+    if (!applied->known) {
         svc_counter_inc(self->unknown_events);
         svc_log_debug(self->log, "order.event.unknown_order", "{s:s, s:s, s:s, s:I}", "order_id",
                       id, "event", event->type, "stream", event->stream, "seq",
                       (json_int_t) event->seq);
-        return 0;
+        return;
     }
-    if (!applied.recorded) {
+    if (!applied->recorded) {
         svc_log_debug(self->log, "order.event.duplicate", "{s:s, s:s, s:s, s:I}", "order_id", id,
                       "event", event->type, "stream", event->stream, "seq",
                       (json_int_t) event->seq);
-        return 0;
+        return;
     }
-    if (applied.after.status != applied.before.status) {
+    if (applied->after.status != applied->before.status) {
         svc_log_info(self->log, "order.status.changed", "{s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
-                     "order_id", id, "trace_id", applied.trace_id, "from",
-                     order_status_name(applied.before.status), "to",
-                     order_status_name(applied.after.status), "event", event->type, "stream",
+                     "order_id", id, "trace_id", applied->trace_id, "from",
+                     order_status_name(applied->before.status), "to",
+                     order_status_name(applied->after.status), "event", event->type, "stream",
                      event->stream, "seq", (json_int_t) event->seq);
     }
-    if (applied.compensated) {
+    if (applied->compensated) {
         svc_counter_inc(self->rejected);
         svc_log_info(self->log, "order.compensated", "{s:s, s:s, s:s, s:s, s:I, s:s}", "order_id",
-                     id, "trace_id", applied.trace_id, "event", event->type, "stream",
-                     event->stream, "seq", (json_int_t) event->seq, "reason", applied.reason);
+                     id, "trace_id", applied->trace_id, "event", event->type, "stream",
+                     event->stream, "seq", (json_int_t) event->seq, "reason", applied->reason);
     }
-    return 0;
+}
+
+int
+order_server_apply(bus_apply_t *apply,
+                   const Ev__V1__Envelope *const *events,
+                   size_t count,
+                   void *state)
+{
+    assert(apply);
+    assert(events);
+    assert(state);
+    order_server_t *self = state;
+    order_store_applied_t *applied = zmalloc(count * sizeof *applied);
+    int rc = order_store_apply(self->store, apply, events, count, applied);
+    for (size_t index = 0; rc == 0 && index < count; index++) {
+        s_applied(self, events[index], &applied[index]);
+    }
+    freen(applied);
+    return rc;
 }
 
 //  --------------------------------------------------------------------------

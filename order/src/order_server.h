@@ -5,7 +5,7 @@
     "order-<i>", the subscriber and the query connection. This class is
     what the definition in order_main.c hands it: start registers the
     routes of docs/http-api.md and creates the state, stop frees it, and
-    apply is the read model's handler. The routes glue order_api (JSON in
+    apply is the read model's batch handler. The routes glue order_api (JSON in
     and out), order_store (units of work submitted with
     bus_service_submit, queries on bus_service_conn) and the logs and
     metrics of every business milestone:
@@ -18,7 +18,7 @@
 
         static const bus_service_def_t s_def = {
             .name = "order", ..., .migrations = order_migrations,
-            .types = order_server_types, .handler = order_server_apply,
+            .types = order_server_types, .batch_handler = order_server_apply,
             .start = order_server_start, .stop = order_server_stop};
     =========================================================================
 */
@@ -39,9 +39,12 @@ void *order_server_start(bus_service_t *service);
 //  def->stop: free the state. Service thread.
 void order_server_stop(bus_service_t *service, void *state);
 
-//  def->handler: apply one subscribed event to the read model (the
-//  writer's thread; `state` is what start returned). Returns 0, or -1 when
-//  the store failed (bus_apply_fail said why).
-int order_server_apply(bus_apply_t *apply, const Ev__V1__Envelope *event, void *state);
+//  def->batch_handler: apply a batch of subscribed events to the read
+//  model (the writer's thread; `state` is what start returned). Returns
+//  0, or -1 when the store failed (bus_apply_fail said why).
+int order_server_apply(bus_apply_t *apply,
+                       const Ev__V1__Envelope *const *events,
+                       size_t count,
+                       void *state);
 
 #endif

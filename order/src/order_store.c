@@ -14,13 +14,21 @@
     statement's snapshot (another replica) is neither visible; a second
     SELECT, with a fresh snapshot, then finds it.
 
-    The read model's statement locks the order row, records the event in
-    the history (ON CONFLICT on the message id: an event is applied at
-    most once, also beyond the inbox's checkpoint), and looks the
-    transition up in arrays built from order_logic for the event's type,
-    indexed by the state's position (order_logic_state_index). The state is
-    read and written in one round trip, and order_logic stays the only
-    place that decides.
+    The read model's handler takes a batch of events of one stream and
+    runs two statements for it, whatever its size: the first locks the
+    batch's orders (in id order) and reads their state and which of the
+    batch's message ids they already recorded; order_logic then folds the
+    events into each order in seq order, here in C (several events of one
+    order may be in one batch); the second writes every new history row
+    (in recorded order, ON CONFLICT on the message id: an event is applied
+    at most once, also beyond the inbox's checkpoint) and every changed
+    order, from arrays through unnest. A row the second statement did not
+    insert (the same message recorded meanwhile by another transaction)
+    fails the batch, which the subscriber then runs again.
+
+    Every statement is prepared once per connection (bus_statements.h):
+    the store keeps one set for the writer's thread (units and the
+    handler) and one for queries.
 
     Parameters are text, except none: uuids, integers and arrays are sent
     in PostgreSQL's text forms and cast in SQL. Times travel as Unix
@@ -35,17 +43,13 @@
 #include <libpq-fe.h>
 #include <time.h>
 
-//  The subscribed events (order_event_t up to, without, CANCEL_REQUESTED).
-#define S_SUBSCRIBED_EVENTS ORDER_EVENT_CANCEL_REQUESTED
-
-//  Longest text of an int64 with its NUL; of one array element.
+//  Longest text of an int64 with its NUL.
 #define S_INT_TEXT_SIZE 24
-#define S_ELEMENT_SIZE (ORDER_SKU_SIZE + S_INT_TEXT_SIZE)
 
 //  $1 order id, $2 customer, $3 currency, $4 total, $5 trace id, $6-$8
 //  skus, quantities and prices, $9 created at, $10 key (NULL: none), $11
 //  canonical command, $12 our stream, $13 OrderCreated's message id.
-static const char *s_create_sql =
+static const char s_create_sql[] =
     "WITH claim AS ("
     "  INSERT INTO order_idempotency (idempotency_key, fingerprint, order_id)"
     "  SELECT $10::text, sha256(convert_to($11::text, 'UTF8')), $1::uuid"
@@ -71,16 +75,16 @@ static const char *s_create_sql =
     "  ON previous.idempotency_key = $10::text";
 
 //  After a claim that lost to a transaction our snapshot did not see.
-static const char *s_claimed_sql =
+static const char s_claimed_sql[] =
     "SELECT order_id::text, fingerprint = sha256(convert_to($2::text, 'UTF8'))"
     " FROM order_idempotency WHERE idempotency_key = $1::text";
 
-static const char *s_lock_sql = "SELECT status, stock_reserved, payment_started FROM orders"
-                                " WHERE order_id = $1::uuid FOR UPDATE";
+static const char s_lock_sql[] = "SELECT status, stock_reserved, payment_started FROM orders"
+                                 " WHERE order_id = $1::uuid FOR UPDATE";
 
 //  $1 order id, $2 new status, $3 reason, $4 our stream, $5 OrderCancelled's
 //  message id, $6 cancelled at.
-static const char *s_cancel_sql =
+static const char s_cancel_sql[] =
     "WITH cancelled AS ("
     "  UPDATE orders SET status = $2::text, cancel_reason = $3::text,"
     "   updated_at = $6::timestamptz"
@@ -89,43 +93,38 @@ static const char *s_cancel_sql =
     " SELECT order_id, 'OrderCancelled', $4::text, $5::uuid, $6::timestamptz, $3::text"
     " FROM cancelled";
 
-//  $1 order id, $2-$6 the event's type, stream, seq, message id and time;
-//  $7 the status names by order_status_t; $8-$11 this event type's
-//  transition by state position (status, stock_reserved, payment_started
-//  and compensate after it); $12 the compensation's reason, $13 our
-//  stream, $14 its message id, $15 now.
-static const char *s_apply_sql =
-    "WITH old AS ("
-    "  SELECT order_id, status, stock_reserved, payment_started, trace_id,"
-    "   (array_position($7::text[], status) - 1) * 4 + stock_reserved::integer * 2"
-    "   + payment_started::integer + 1 AS k"
-    "  FROM orders WHERE order_id = $1::uuid FOR UPDATE),"
-    " recorded AS ("
-    "  INSERT INTO order_history (order_id, event, stream, seq, message_id, occurred_at)"
-    "  SELECT order_id, $2::text, $3::text, $4::bigint, $5::uuid, $6::timestamptz FROM old"
-    "  ON CONFLICT (message_id) DO NOTHING RETURNING order_id),"
-    " next AS ("
-    "  SELECT old.*, ($8::text[])[k] AS status_after, ($9::boolean[])[k] AS reserved_after,"
-    "   ($10::boolean[])[k] AS started_after, ($11::boolean[])[k] AS compensate"
-    "  FROM old JOIN recorded USING (order_id)),"
+//  $1 the batch's order ids, $2 its message ids: lock the orders that
+//  exist, in id order (two writers that lock several never deadlock), and
+//  list which of the message ids each already recorded ("id,id,...").
+static const char s_apply_lock_sql[] =
+    "WITH seen AS ("
+    "  SELECT order_id, string_agg(message_id::text, ',') AS ids FROM order_history"
+    "  WHERE message_id = ANY($2::uuid[]) GROUP BY order_id)"
+    " SELECT o.order_id::text, o.status, o.stock_reserved, o.payment_started, o.trace_id,"
+    "  seen.ids"
+    " FROM orders AS o LEFT JOIN seen ON seen.order_id = o.order_id"
+    " WHERE o.order_id = ANY($1::uuid[]) ORDER BY o.order_id FOR UPDATE OF o";
+
+//  $1-$7 the new history rows in recorded order (order, event, stream,
+//  seq, message id, time, reason); $8-$12 the changed orders (id, status,
+//  stock_reserved, payment_started, cancel reason or NULL to keep it);
+//  $13 now. Returns the rows inserted and the orders updated.
+static const char s_apply_write_sql[] =
+    "WITH recorded AS ("
+    "  INSERT INTO order_history (order_id, event, stream, seq, message_id, occurred_at, reason)"
+    "  SELECT r.order_id, r.event, r.stream, r.seq, r.message_id, r.occurred_at, r.reason"
+    "  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::uuid[],"
+    "   $6::timestamptz[], $7::text[])"
+    "   WITH ORDINALITY AS r (order_id, event, stream, seq, message_id, occurred_at, reason, n)"
+    "  ORDER BY r.n ON CONFLICT (message_id) DO NOTHING RETURNING 1),"
     " changed AS ("
-    "  UPDATE orders AS o SET status = n.status_after, stock_reserved = n.reserved_after,"
-    "   payment_started = n.started_after,"
-    "   cancel_reason = CASE WHEN n.compensate THEN $12::text ELSE o.cancel_reason END,"
-    "   updated_at = $15::timestamptz"
-    "  FROM next AS n WHERE o.order_id = n.order_id"
-    "   AND (n.status_after, n.reserved_after, n.started_after)"
-    "   IS DISTINCT FROM (n.status, n.stock_reserved, n.payment_started)"
-    "  RETURNING o.order_id),"
-    " compensation AS ("
-    "  INSERT INTO order_history (order_id, event, stream, message_id, occurred_at, reason)"
-    "  SELECT order_id, 'OrderCancelled', $13::text, $14::uuid, $15::timestamptz, $12::text"
-    "  FROM next WHERE compensate)"
-    " SELECT old.order_id IS NOT NULL, next.order_id IS NOT NULL,"
-    "  old.status, old.stock_reserved, old.payment_started,"
-    "  next.status_after, next.reserved_after, next.started_after, next.compensate,"
-    "  old.trace_id"
-    " FROM (SELECT) AS one LEFT JOIN old ON true LEFT JOIN next ON true";
+    "  UPDATE orders AS o SET status = c.status, stock_reserved = c.reserved,"
+    "   payment_started = c.started, cancel_reason = coalesce(c.reason, o.cancel_reason),"
+    "   updated_at = $13::timestamptz"
+    "  FROM unnest($8::uuid[], $9::text[], $10::boolean[], $11::boolean[], $12::text[])"
+    "   AS c (order_id, status, reserved, started, reason)"
+    "  WHERE o.order_id = c.order_id RETURNING 1)"
+    " SELECT (SELECT count(*) FROM recorded), (SELECT count(*) FROM changed)";
 
 //  The columns of an order, as s_view_from_row reads them; times as Unix
 //  microseconds (extract gives an exact numeric).
@@ -138,7 +137,7 @@ static const char *s_apply_sql =
     "  FROM order_items AS i WHERE i.order_id = o.order_id)"
 #define S_ORDER_COLUMN_COUNT 12
 
-static const char *s_get_sql =
+static const char s_get_sql[] =
     "SELECT " S_ORDER_COLUMNS ","
     " (SELECT json_agg(json_build_array(h.event, h.stream, h.seq,"
     "   (extract(epoch FROM h.occurred_at) * 1000000)::bigint, h.reason) ORDER BY h.id)"
@@ -146,94 +145,109 @@ static const char *s_get_sql =
     "   ORDER BY id LIMIT $2::integer) AS h)"
     " FROM orders AS o WHERE o.order_id = $1::uuid";
 
-static const char *s_list_sql = "SELECT " S_ORDER_COLUMNS " FROM orders AS o"
-                                " WHERE o.customer_id = $1::text"
-                                " AND ($2::uuid IS NULL OR o.order_id < $2::uuid)"
-                                " ORDER BY o.order_id DESC LIMIT $3::integer";
+static const char s_list_sql[] = "SELECT " S_ORDER_COLUMNS " FROM orders AS o"
+                                 " WHERE o.customer_id = $1::text"
+                                 " AND ($2::uuid IS NULL OR o.order_id < $2::uuid)"
+                                 " ORDER BY o.order_id DESC LIMIT $3::integer";
 
-//  The transition of one event type, as PostgreSQL array literals indexed
-//  by state position.
-typedef struct {
-    char *status;     //  "{RESERVED,...}" (owned)
-    char *reserved;   //  "{t,f,...}" (owned)
-    char *started;    //  (owned)
-    char *compensate; //  (owned)
-} s_transition_t;
+//  The statements, prepared once per connection (bus_statements.h).
+typedef enum {
+    S_CREATE = 0,
+    S_CLAIMED,
+    S_LOCK,
+    S_CANCEL,
+    S_APPLY_LOCK,
+    S_APPLY_WRITE,
+    S_GET,
+    S_LIST
+} s_statement_t;
+
+static const bus_statement_t s_statements[] = {
+    {.name = "order_create", .sql = s_create_sql, .params = 13},
+    {.name = "order_claimed", .sql = s_claimed_sql, .params = 2},
+    {.name = "order_lock", .sql = s_lock_sql, .params = 1},
+    {.name = "order_cancel", .sql = s_cancel_sql, .params = 6},
+    {.name = "order_apply_lock", .sql = s_apply_lock_sql, .params = 2},
+    {.name = "order_apply_write", .sql = s_apply_write_sql, .params = 13},
+    {.name = "order_get", .sql = s_get_sql, .params = 2},
+    {.name = "order_list", .sql = s_list_sql, .params = 3},
+    {.name = NULL}};
 
 struct order_store {
-    char *stream;                                    //  our stream id (owned)
-    char *status_names;                              //  "{PENDING,...}" by order_status_t (owned)
-    s_transition_t transitions[S_SUBSCRIBED_EVENTS]; //  by order_event_t
+    char *stream;              //  our stream id (owned)
+    bus_statements_t *writer;  //  for units and the handler: the writer's thread (owned)
+    bus_statements_t *queries; //  for order_store_get and _list: one other thread (owned)
 };
 
 //  --------------------------------------------------------------------------
-//  A PostgreSQL array literal of `count` elements, each written by
-//  `element` into a buffer of S_ELEMENT_SIZE bytes. Caller owns return
-//  value.
+//  A PostgreSQL array literal, built element by element: {"a","b",NULL}.
+//  Every element is quoted with '"' and '\' escaped, so any text (a SKU or
+//  a reason from another service) arrives intact, and the same form casts
+//  to uuid[], bigint[], boolean[] or timestamptz[].
 
-typedef void(s_element_fn)(size_t index, const void *arg, char *buffer, size_t size);
+typedef struct {
+    char *text;      //  owned
+    size_t size;     //  bytes used, without the closing brace
+    size_t capacity; //  bytes allocated
+    size_t count;    //  elements
+} s_array_t;
 
-static char *
-s_array_literal(size_t count, s_element_fn *element, const void *arg)
+static void
+s_array_reserve(s_array_t *array, size_t more)
 {
-    size_t capacity = count * S_ELEMENT_SIZE + 3;
-    char *text = zmalloc(capacity);
-    size_t used = 0;
-    text[used++] = '{';
-    for (size_t index = 0; index < count; index++) {
-        if (index > 0) {
-            text[used++] = ',';
+    if (array->size + more > array->capacity) {
+        size_t capacity = array->capacity ? array->capacity : 256;
+        while (capacity < array->size + more) {
+            capacity *= 2;
         }
-        char value[S_ELEMENT_SIZE];
-        element(index, arg, value, sizeof value);
-        size_t length = strlen(value);
-        assert(used + length + 2 <= capacity);
-        memcpy(text + used, value, length);
-        used += length;
+        array->text = realloc(array->text, capacity);
+        assert(array->text);
+        array->capacity = capacity;
     }
-    text[used++] = '}';
-    text[used] = '\0';
-    return text;
+}
+
+//  Add an element; NULL is SQL NULL.
+static void
+s_array_add(s_array_t *array, const char *value)
+{
+    size_t length = value ? strlen(value) : 0;
+    s_array_reserve(array, 2 * length + 8);
+    assert(array->text);
+    array->text[array->size++] = array->count++ ? ',' : '{';
+    if (!value) {
+        memcpy(array->text + array->size, "NULL", 4);
+        array->size += 4;
+        return;
+    }
+    array->text[array->size++] = '"';
+    for (size_t index = 0; index < length; index++) {
+        if (value[index] == '"' || value[index] == '\\') {
+            array->text[array->size++] = '\\';
+        }
+        array->text[array->size++] = value[index];
+    }
+    array->text[array->size++] = '"';
+}
+
+//  The literal so far. Borrowed: valid until the next add or the reset.
+static const char *
+s_array_text(s_array_t *array)
+{
+    s_array_reserve(array, 3);
+    if (array->count == 0) {
+        memcpy(array->text, "{}", 3);
+    } else {
+        array->text[array->size] = '}';
+        array->text[array->size + 1] = '\0';
+    }
+    return array->text;
 }
 
 static void
-s_status_name_at(size_t index, const void *arg, char *buffer, size_t size)
+s_array_reset(s_array_t *array)
 {
-    (void) arg;
-    (void) snprintf(buffer, size, "%s", order_status_name((order_status_t) index));
-}
-
-//  The transition tables: what `*arg` (an order_event_t) does to the
-//  state at position `index`.
-
-static order_outcome_t
-s_outcome_at(size_t index, const void *arg)
-{
-    return order_logic_apply(order_logic_state_at(index), *(const order_event_t *) arg);
-}
-
-static void
-s_after_status(size_t index, const void *arg, char *buffer, size_t size)
-{
-    (void) snprintf(buffer, size, "%s", order_status_name(s_outcome_at(index, arg).state.status));
-}
-
-static void
-s_after_reserved(size_t index, const void *arg, char *buffer, size_t size)
-{
-    (void) snprintf(buffer, size, "%s", s_outcome_at(index, arg).state.stock_reserved ? "t" : "f");
-}
-
-static void
-s_after_started(size_t index, const void *arg, char *buffer, size_t size)
-{
-    (void) snprintf(buffer, size, "%s", s_outcome_at(index, arg).state.payment_started ? "t" : "f");
-}
-
-static void
-s_after_compensate(size_t index, const void *arg, char *buffer, size_t size)
-{
-    (void) snprintf(buffer, size, "%s", s_outcome_at(index, arg).compensate ? "t" : "f");
+    freen(array->text);
+    memset(array, 0, sizeof *array);
 }
 
 //  --------------------------------------------------------------------------
@@ -245,15 +259,8 @@ order_store_new(const char *stream)
     assert(stream);
     order_store_t *self = zmalloc(sizeof *self);
     self->stream = strdup(stream);
-    self->status_names = s_array_literal(ORDER_STATUS_COUNT, s_status_name_at, NULL);
-    for (int event = 0; event < S_SUBSCRIBED_EVENTS; event++) {
-        s_transition_t *transition = &self->transitions[event];
-        order_event_t which = (order_event_t) event;
-        transition->status = s_array_literal(ORDER_STATE_COUNT, s_after_status, &which);
-        transition->reserved = s_array_literal(ORDER_STATE_COUNT, s_after_reserved, &which);
-        transition->started = s_array_literal(ORDER_STATE_COUNT, s_after_started, &which);
-        transition->compensate = s_array_literal(ORDER_STATE_COUNT, s_after_compensate, &which);
-    }
+    self->writer = bus_statements_new(s_statements);
+    self->queries = bus_statements_new(s_statements);
     return self;
 }
 
@@ -265,14 +272,8 @@ order_store_destroy(order_store_t **self_p)
     if (!self) {
         return;
     }
-    for (int event = S_SUBSCRIBED_EVENTS - 1; event >= 0; event--) {
-        s_transition_t *transition = &self->transitions[event];
-        zstr_free(&transition->compensate);
-        zstr_free(&transition->started);
-        zstr_free(&transition->reserved);
-        zstr_free(&transition->status);
-    }
-    zstr_free(&self->status_names);
+    bus_statements_destroy(&self->queries);
+    bus_statements_destroy(&self->writer);
     zstr_free(&self->stream);
     freen(self);
     *self_p = NULL;
@@ -314,22 +315,29 @@ s_describe(PGconn *conn, const PGresult *result, const char *what, char *buffer,
     (void) snprintf(buffer, size, "%s: %.*s", what, (int) length, message);
 }
 
-//  Run a statement with text parameters; the result must have `expected`
-//  status (and, for tuples, `rows` rows unless rows < 0). Returns the
-//  result (caller clears it) or NULL with the reason in `error`.
+//  Run prepared statement `which` with text parameters; the result must
+//  have `expected` status (and, for tuples, `rows` rows unless rows < 0).
+//  Returns the result (caller clears it) or NULL with the reason in
+//  `error`.
 
 static PGresult *
-s_run(PGconn *conn,
-      const char *what,
-      const char *sql,
-      int count,
-      const char *const *values,
-      ExecStatusType expected,
-      int rows,
-      char *error,
-      size_t error_size)
+s_exec(bus_statements_t *statements,
+       PGconn *conn,
+       s_statement_t which,
+       const char *what,
+       const char *const *values,
+       ExecStatusType expected,
+       int rows,
+       char *error,
+       size_t error_size)
 {
-    PGresult *result = PQexecParams(conn, sql, count, NULL, values, NULL, NULL, 0);
+    char *failure = NULL;
+    PGresult *result = bus_statements_exec(statements, conn, which, values, &failure);
+    if (!result) {
+        (void) snprintf(error, error_size, "%s: %s", what, failure);
+        zstr_free(&failure);
+        return NULL;
+    }
     if (PQresultStatus(result) != expected) {
         s_describe(conn, result, what, error, error_size);
         PQclear(result);
@@ -391,31 +399,23 @@ typedef struct {
     char total[S_INT_TEXT_SIZE];
     char created_at[ORDER_TIME_TEXT_SIZE];
     char message_id[SVC_UUID_TEXT_SIZE];
-    char *skus;       //  owned
-    char *quantities; //  owned
-    char *prices;     //  owned
+    s_array_t skus;       //  owned
+    s_array_t quantities; //  owned
+    s_array_t prices;     //  owned
 } s_create_params_t;
 
-//  SKUs are [A-Za-z0-9._-]; quoting keeps a SKU named NULL a string.
 static void
-s_sku_at(size_t index, const void *arg, char *buffer, size_t size)
+s_create_lines(const order_create_t *command, s_create_params_t *params)
 {
-    const order_create_t *command = arg;
-    (void) snprintf(buffer, size, "\"%s\"", command->items[index].sku);
-}
-
-static void
-s_quantity_at(size_t index, const void *arg, char *buffer, size_t size)
-{
-    const order_create_t *command = arg;
-    (void) snprintf(buffer, size, "%" PRIu32, command->items[index].quantity);
-}
-
-static void
-s_price_at(size_t index, const void *arg, char *buffer, size_t size)
-{
-    const order_create_t *command = arg;
-    (void) snprintf(buffer, size, "%" PRId64, command->items[index].unit_price_minor);
+    for (size_t index = 0; index < command->item_count; index++) {
+        char quantity[S_INT_TEXT_SIZE];
+        char price[S_INT_TEXT_SIZE];
+        (void) snprintf(quantity, sizeof quantity, "%" PRIu32, command->items[index].quantity);
+        (void) snprintf(price, sizeof price, "%" PRId64, command->items[index].unit_price_minor);
+        s_array_add(&params->skus, command->items[index].sku);
+        s_array_add(&params->quantities, quantity);
+        s_array_add(&params->prices, price);
+    }
 }
 
 //  --------------------------------------------------------------------------
@@ -474,8 +474,8 @@ s_create_settle_key(PGconn *conn, order_store_create_t *create, PGresult *create
     int column = 1;
     if (PQgetisnull(created, 0, 1)) {
         const char *values[] = {create->idempotency_key, create->fingerprint};
-        claimed = s_run(conn, "idempotency record", s_claimed_sql, 2, values, PGRES_TUPLES_OK, 1,
-                        create->error, sizeof create->error);
+        claimed = s_exec(create->store->writer, conn, S_CLAIMED, "idempotency record", values,
+                         PGRES_TUPLES_OK, 1, create->error, sizeof create->error);
         if (!claimed) {
             return -1;
         }
@@ -511,26 +511,30 @@ order_store_create(bus_tx_t *tx, void *arg)
     memset(&create->existing_id, 0, sizeof create->existing_id);
     create->error[0] = '\0';
 
-    s_create_params_t params;
+    s_create_params_t params = {0};
     svc_uuid_format(&create->order_id, params.order_id);
     (void) snprintf(params.total, sizeof params.total, "%" PRId64, command->total_minor);
     order_api_format_time(create->created_at_us, params.created_at);
     svc_uuid_t message_id;
     svc_uuid_v7(&message_id);
     svc_uuid_format(&message_id, params.message_id);
-    params.skus = s_array_literal(command->item_count, s_sku_at, command);
-    params.quantities = s_array_literal(command->item_count, s_quantity_at, command);
-    params.prices = s_array_literal(command->item_count, s_price_at, command);
-    const char *values[] = {params.order_id,     command->customer_id,
-                            command->currency,   params.total,
-                            create->trace_id,    params.skus,
-                            params.quantities,   params.prices,
-                            params.created_at,   create->idempotency_key,
-                            create->fingerprint, create->store->stream,
+    s_create_lines(command, &params);
+    const char *values[] = {params.order_id,
+                            command->customer_id,
+                            command->currency,
+                            params.total,
+                            create->trace_id,
+                            s_array_text(&params.skus),
+                            s_array_text(&params.quantities),
+                            s_array_text(&params.prices),
+                            params.created_at,
+                            create->idempotency_key,
+                            create->fingerprint,
+                            create->store->stream,
                             params.message_id};
     PGconn *conn = bus_tx_conn(tx);
-    PGresult *result = s_run(conn, "create order", s_create_sql, 13, values, PGRES_TUPLES_OK, 1,
-                             create->error, sizeof create->error);
+    PGresult *result = s_exec(create->store->writer, conn, S_CREATE, "create order", values,
+                              PGRES_TUPLES_OK, 1, create->error, sizeof create->error);
     int rc = -1;
     if (!result) {
         goto cleanup;
@@ -546,14 +550,18 @@ order_store_create(bus_tx_t *tx, void *arg)
     rc = 0;
 cleanup:
     PQclear(result);
-    zstr_free(&params.prices);
-    zstr_free(&params.quantities);
-    zstr_free(&params.skus);
+    s_array_reset(&params.prices);
+    s_array_reset(&params.quantities);
+    s_array_reset(&params.skus);
     return rc;
 }
 
-static order_store_rc_t s_read_order(
-    PGconn *conn, const svc_uuid_t *order_id, order_view_t *view, char *error, size_t size);
+static order_store_rc_t s_read_order(bus_statements_t *statements,
+                                     PGconn *conn,
+                                     const svc_uuid_t *order_id,
+                                     order_view_t *view,
+                                     char *error,
+                                     size_t size);
 
 //  --------------------------------------------------------------------------
 //  The OrderCancelled event, of a cancel request or a compensation.
@@ -597,8 +605,8 @@ s_cancelled_envelope_append(bus_tx_t *tx,
 static int
 s_cancel_read_back(PGconn *conn, order_store_cancel_t *cancel)
 {
-    order_store_rc_t rc =
-        s_read_order(conn, &cancel->order_id, &cancel->view, cancel->error, sizeof cancel->error);
+    order_store_rc_t rc = s_read_order(cancel->store->writer, conn, &cancel->order_id,
+                                       &cancel->view, cancel->error, sizeof cancel->error);
     if (rc == ORDER_STORE_NOT_FOUND) {
         (void) snprintf(cancel->error, sizeof cancel->error, "read back: order not found");
     }
@@ -624,8 +632,8 @@ order_store_cancel(bus_tx_t *tx, void *arg)
     svc_uuid_format(&cancel->order_id, order_id);
 
     const char *lock_values[] = {order_id};
-    PGresult *result = s_run(conn, "lock order", s_lock_sql, 1, lock_values, PGRES_TUPLES_OK, -1,
-                             cancel->error, sizeof cancel->error);
+    PGresult *result = s_exec(cancel->store->writer, conn, S_LOCK, "lock order", lock_values,
+                              PGRES_TUPLES_OK, -1, cancel->error, sizeof cancel->error);
     if (!result) {
         return -1;
     }
@@ -657,8 +665,8 @@ order_store_cancel(bus_tx_t *tx, void *arg)
     const char *values[] = {order_id,       order_status_name(outcome.state.status),
                             cancel->reason, cancel->store->stream,
                             message_text,   at};
-    result = s_run(conn, "cancel order", s_cancel_sql, 6, values, PGRES_COMMAND_OK, -1,
-                   cancel->error, sizeof cancel->error);
+    result = s_exec(cancel->store->writer, conn, S_CANCEL, "cancel order", values, PGRES_COMMAND_OK,
+                    -1, cancel->error, sizeof cancel->error);
     if (!result) {
         return -1;
     }
@@ -717,57 +725,202 @@ s_rejection_reason(const Ev__V1__StockRejected *rejected, char reason[ORDER_REAS
 }
 
 //  --------------------------------------------------------------------------
-//  Read the apply statement's row into *applied. Returns 0, or -1.
+//  The read model's handler: a batch of events in four steps (read the
+//  events, lock their orders, fold the events into the orders in C,
+//  write), then the compensations' events.
 
-static int
-s_apply_read(const PGresult *result, order_store_applied_t *applied)
+//  One order of a batch: as locked, and as the batch's events leave it.
+typedef struct {
+    order_state_t locked;             //  its state when locked
+    order_state_t state;              //  after the events folded so far
+    const char *reason;               //  its compensation's reason (borrowed), or NULL
+    char trace_id[SVC_TRACE_ID_SIZE]; //  the order's trace id
+} s_order_t;
+
+//  The new history rows of a batch, column by column, in recorded order.
+typedef struct {
+    s_array_t order_id;    //  (owned, as each)
+    s_array_t event;       //
+    s_array_t stream;      //
+    s_array_t seq;         //  NULL for our own events (the trigger fills it)
+    s_array_t message_id;  //
+    s_array_t occurred_at; //
+    s_array_t reason;      //
+    size_t rows;           //  rows added
+} s_history_t;
+
+//  A batch on its way through the four steps.
+typedef struct {
+    order_store_t *store;                  //  (borrowed)
+    bus_apply_t *apply;                    //  (borrowed)
+    const Ev__V1__Envelope *const *events; //  the batch (borrowed)
+    size_t count;                          //  its events
+    order_store_applied_t *applied;        //  one per event (borrowed)
+    svc_uuid_t *compensations;             //  each event's compensation id (owned array)
+    zhashx_t *orders;                      //  order id text -> s_order_t (owned)
+    zhashx_t *messages;                    //  message id texts recorded, before or now (owned)
+    s_history_t history;                   //  the rows to insert (owned)
+    int64_t now_us;                        //  the batch's time
+    char now[ORDER_TIME_TEXT_SIZE];        //  as text
+    char error[ORDER_STORE_ERROR_SIZE];    //  why a statement failed
+} s_batch_t;
+
+static void
+s_order_free(void **item)
 {
-    applied->known = s_value_bool(result, 0, 0);
-    applied->recorded = s_value_bool(result, 0, 1);
-    if (!applied->recorded) {
-        return 0;
+    freen(*item);
+}
+
+static bool
+s_state_equal(order_state_t one, order_state_t other)
+{
+    return one.status == other.status && one.stock_reserved == other.stock_reserved &&
+           one.payment_started == other.payment_started;
+}
+
+static void
+s_history_add(s_history_t *history,
+              const char *order_id,
+              const char *event,
+              const char *stream,
+              const char *seq,
+              const char *message_id,
+              const char *occurred_at,
+              const char *reason)
+{
+    s_array_add(&history->order_id, order_id);
+    s_array_add(&history->event, event);
+    s_array_add(&history->stream, stream);
+    s_array_add(&history->seq, seq);
+    s_array_add(&history->message_id, message_id);
+    s_array_add(&history->occurred_at, occurred_at);
+    s_array_add(&history->reason, reason);
+    history->rows++;
+}
+
+static void
+s_history_reset(s_history_t *history)
+{
+    s_array_reset(&history->order_id);
+    s_array_reset(&history->event);
+    s_array_reset(&history->stream);
+    s_array_reset(&history->seq);
+    s_array_reset(&history->message_id);
+    s_array_reset(&history->occurred_at);
+    s_array_reset(&history->reason);
+    history->rows = 0;
+}
+
+//  Step 1: what each event is about. Adds the order and message ids of
+//  the subscribed events to `ids` and `messages`; returns how many.
+static size_t
+s_batch_read(s_batch_t *batch, s_array_t *ids, s_array_t *messages)
+{
+    size_t handled = 0;
+    for (size_t index = 0; index < batch->count; index++) {
+        const Ev__V1__Envelope *event = batch->events[index];
+        order_store_applied_t *applied = &batch->applied[index];
+        memset(applied, 0, sizeof *applied);
+        const ProtobufCBinaryData *order_id = s_event_order_id(event);
+        if (!order_id || order_event_of_type(event->type, &applied->event) != 0 ||
+            order_id->len != sizeof applied->order_id.bytes ||
+            event->message_id.len != BUS_ID_SIZE) {
+            continue;
+        }
+        applied->handled = true;
+        memcpy(applied->order_id.bytes, order_id->data, order_id->len);
+        svc_trace_id(event->traceparent, applied->trace_id);
+        if (applied->event == ORDER_EVENT_STOCK_REJECTED) {
+            s_rejection_reason(event->stock_rejected, applied->reason);
+        }
+        char text[SVC_UUID_TEXT_SIZE];
+        svc_uuid_format(&applied->order_id, text);
+        s_array_add(ids, text);
+        svc_uuid_t message_id;
+        memcpy(message_id.bytes, event->message_id.data, BUS_ID_SIZE);
+        svc_uuid_format(&message_id, text);
+        s_array_add(messages, text);
+        handled++;
     }
-    if (s_value_state(result, 0, 2, &applied->before) != 0 ||
-        s_value_state(result, 0, 5, &applied->after) != 0) {
+    return handled;
+}
+
+//  Step 2, one locked row: the order, and the message ids it recorded
+//  ("id,id,..." or NULL). Returns 0, or -1 if the row does not parse.
+static int
+s_batch_take_row(s_batch_t *batch, const PGresult *result, int row)
+{
+    svc_uuid_t order_id;
+    s_order_t *order = zmalloc(sizeof *order);
+    const char *trace_id = PQgetvalue(result, row, 4);
+    if (svc_uuid_parse(PQgetvalue(result, row, 0), &order_id) != 0 ||
+        s_value_state(result, row, 1, &order->locked) != 0 ||
+        strlen(trace_id) >= sizeof order->trace_id) {
+        freen(order);
         return -1;
     }
-    applied->compensated = s_value_bool(result, 0, 8);
-    if (!*applied->trace_id) {
-        (void) snprintf(applied->trace_id, sizeof applied->trace_id, "%s",
-                        PQgetvalue(result, 0, 9));
+    order->state = order->locked;
+    (void) snprintf(order->trace_id, sizeof order->trace_id, "%s", trace_id);
+    char text[SVC_UUID_TEXT_SIZE];
+    svc_uuid_format(&order_id, text);
+    if (zhashx_insert(batch->orders, text, order) != 0) {
+        freen(order); //  the same row twice: not from this statement
+        return -1;
+    }
+    const char *seen = PQgetvalue(result, row, 5);
+    while (*seen) {
+        svc_uuid_t message_id;
+        char one[SVC_UUID_TEXT_SIZE];
+        size_t length = strcspn(seen, ",");
+        if (length != SVC_UUID_TEXT_SIZE - 1) {
+            return -1;
+        }
+        memcpy(one, seen, length);
+        one[length] = '\0';
+        if (svc_uuid_parse(one, &message_id) != 0) {
+            return -1;
+        }
+        svc_uuid_format(&message_id, one);
+        zhashx_insert(batch->messages, one, batch);
+        seen += length + (seen[length] == ',' ? 1 : 0);
     }
     return 0;
 }
 
-//  --------------------------------------------------------------------------
-//  The read model's handler body.
-
-int
-order_store_apply(const order_store_t *self,
-                  bus_apply_t *apply,
-                  const Ev__V1__Envelope *event,
-                  order_store_applied_t *applied_out)
+//  Step 2: lock the batch's orders. Returns 0, or -1 with batch->error.
+static int
+s_batch_lock(s_batch_t *batch, s_array_t *ids, s_array_t *messages)
 {
-    assert(self);
-    assert(apply);
-    assert(event);
-    assert(applied_out);
-    memset(applied_out, 0, sizeof *applied_out);
-    const ProtobufCBinaryData *order_id = s_event_order_id(event);
-    if (!order_id || order_event_of_type(event->type, &applied_out->event) != 0 ||
-        order_id->len != sizeof applied_out->order_id.bytes ||
-        event->message_id.len != BUS_ID_SIZE) {
-        return 0;
+    const char *values[] = {s_array_text(ids), s_array_text(messages)};
+    PGresult *result =
+        s_exec(batch->store->writer, bus_apply_conn(batch->apply), S_APPLY_LOCK, "lock orders",
+               values, PGRES_TUPLES_OK, -1, batch->error, sizeof batch->error);
+    if (!result) {
+        return -1;
     }
-    applied_out->handled = true;
-    memcpy(applied_out->order_id.bytes, order_id->data, order_id->len);
-    svc_trace_id(event->traceparent, applied_out->trace_id);
-    if (applied_out->event == ORDER_EVENT_STOCK_REJECTED) {
-        s_rejection_reason(event->stock_rejected, applied_out->reason);
+    int rc = 0;
+    for (int row = 0; rc == 0 && row < PQntuples(result); row++) {
+        rc = s_batch_take_row(batch, result, row);
     }
+    PQclear(result);
+    if (rc != 0) {
+        (void) snprintf(batch->error, sizeof batch->error, "lock orders: a row did not parse");
+    }
+    return rc;
+}
 
-    char order_text[SVC_UUID_TEXT_SIZE];
-    svc_uuid_format(&applied_out->order_id, order_text);
+//  Step 3, one event of a known order that was not recorded before: its
+//  transition, its history row and, for a rejection, the compensation.
+static void
+s_batch_fold_event(s_batch_t *batch, size_t index, s_order_t *order, const char *order_text)
+{
+    const Ev__V1__Envelope *event = batch->events[index];
+    order_store_applied_t *applied = &batch->applied[index];
+    order_outcome_t outcome = order_logic_apply(order->state, applied->event);
+    applied->recorded = true;
+    applied->before = order->state;
+    applied->after = outcome.state;
+    order->state = outcome.state;
     char seq[S_INT_TEXT_SIZE];
     (void) snprintf(seq, sizeof seq, "%" PRIu64, event->seq);
     svc_uuid_t message_id;
@@ -776,53 +929,181 @@ order_store_apply(const order_store_t *self,
     svc_uuid_format(&message_id, message_text);
     char occurred_at[ORDER_TIME_TEXT_SIZE];
     order_api_format_time(event->occurred_at_us, occurred_at);
-    svc_uuid_t compensation_id;
-    svc_uuid_v7(&compensation_id);
-    char compensation_text[SVC_UUID_TEXT_SIZE];
-    svc_uuid_format(&compensation_id, compensation_text);
-    int64_t now_us = order_store_now_us();
-    char now_text[ORDER_TIME_TEXT_SIZE];
-    order_api_format_time(now_us, now_text);
-    const s_transition_t *transition = &self->transitions[applied_out->event];
-    const char *values[] = {order_text,
-                            event->type,
-                            event->stream,
-                            seq,
-                            message_text,
-                            occurred_at,
-                            self->status_names,
-                            transition->status,
-                            transition->reserved,
-                            transition->started,
-                            transition->compensate,
-                            *applied_out->reason ? applied_out->reason : NULL,
-                            self->stream,
-                            compensation_text,
-                            now_text};
-    char error[ORDER_STORE_ERROR_SIZE];
-    PGresult *result = s_run(bus_apply_conn(apply), "apply event", s_apply_sql, 15, values,
-                             PGRES_TUPLES_OK, 1, error, sizeof error);
-    if (!result) {
-        bus_apply_fail(apply, "%s", error);
-        return -1;
+    s_history_add(&batch->history, order_text, event->type, event->stream, seq, message_text,
+                  occurred_at, NULL);
+    if (outcome.compensate) {
+        svc_uuid_v7(&batch->compensations[index]);
+        svc_uuid_format(&batch->compensations[index], message_text);
+        s_history_add(&batch->history, order_text, "OrderCancelled", batch->store->stream, NULL,
+                      message_text, batch->now, applied->reason);
+        applied->compensated = true;
+        order->reason = applied->reason;
     }
-    int rc = s_apply_read(result, applied_out);
+}
+
+//  Step 3: the events in seq order, each on its order's state so far.
+//  Unknown orders and message ids recorded before (or earlier in this
+//  batch) are left out.
+static void
+s_batch_fold(s_batch_t *batch)
+{
+    for (size_t index = 0; index < batch->count; index++) {
+        order_store_applied_t *applied = &batch->applied[index];
+        if (!applied->handled) {
+            continue;
+        }
+        char order_text[SVC_UUID_TEXT_SIZE];
+        svc_uuid_format(&applied->order_id, order_text);
+        s_order_t *order = zhashx_lookup(batch->orders, order_text);
+        if (!order) {
+            continue;
+        }
+        applied->known = true;
+        if (!*applied->trace_id) {
+            (void) snprintf(applied->trace_id, sizeof applied->trace_id, "%s", order->trace_id);
+        }
+        svc_uuid_t message_id;
+        memcpy(message_id.bytes, batch->events[index]->message_id.data, BUS_ID_SIZE);
+        char message_text[SVC_UUID_TEXT_SIZE];
+        svc_uuid_format(&message_id, message_text);
+        if (zhashx_insert(batch->messages, message_text, batch) != 0) {
+            continue; //  recorded before: a duplicate
+        }
+        s_batch_fold_event(batch, index, order, order_text);
+    }
+}
+
+//  Step 4: every new history row and every changed order in one
+//  statement. Returns 0, or -1 with batch->error.
+static int
+s_batch_write(s_batch_t *batch)
+{
+    s_array_t ids = {0}, statuses = {0}, reserved = {0}, started = {0}, reasons = {0};
+    size_t changed = 0;
+    for (s_order_t *order = zhashx_first(batch->orders); order;
+         order = zhashx_next(batch->orders)) {
+        if (s_state_equal(order->state, order->locked) && !order->reason) {
+            continue;
+        }
+        s_array_add(&ids, zhashx_cursor(batch->orders));
+        s_array_add(&statuses, order_status_name(order->state.status));
+        s_array_add(&reserved, order->state.stock_reserved ? "t" : "f");
+        s_array_add(&started, order->state.payment_started ? "t" : "f");
+        s_array_add(&reasons, order->reason);
+        changed++;
+    }
+    s_history_t *history = &batch->history;
+    const char *values[] = {s_array_text(&history->order_id),
+                            s_array_text(&history->event),
+                            s_array_text(&history->stream),
+                            s_array_text(&history->seq),
+                            s_array_text(&history->message_id),
+                            s_array_text(&history->occurred_at),
+                            s_array_text(&history->reason),
+                            s_array_text(&ids),
+                            s_array_text(&statuses),
+                            s_array_text(&reserved),
+                            s_array_text(&started),
+                            s_array_text(&reasons),
+                            batch->now};
+    PGresult *result =
+        s_exec(batch->store->writer, bus_apply_conn(batch->apply), S_APPLY_WRITE, "apply events",
+               values, PGRES_TUPLES_OK, 1, batch->error, sizeof batch->error);
+    int rc = result ? 0 : -1;
+    int64_t rows = 0, updated = 0;
+    if (result &&
+        (s_value_int64(result, 0, 0, &rows) != 0 || s_value_int64(result, 0, 1, &updated) != 0 ||
+         rows != (int64_t) history->rows || updated != (int64_t) changed)) {
+        //  A message id recorded by a transaction our lock's snapshot did
+        //  not see: run again, it is then seen as a duplicate.
+        (void) snprintf(batch->error, sizeof batch->error,
+                        "apply events: %" PRId64 " of %zu history rows and %" PRId64
+                        " of %zu orders written",
+                        rows, history->rows, updated, changed);
+        rc = -1;
+    }
     PQclear(result);
-    if (rc != 0) {
-        bus_apply_fail(apply, "apply event: bad state in the order's row");
-        return -1;
-    }
-    if (applied_out->compensated) {
+    s_array_reset(&reasons);
+    s_array_reset(&started);
+    s_array_reset(&reserved);
+    s_array_reset(&statuses);
+    s_array_reset(&ids);
+    return rc;
+}
+
+//  After the write: the compensations' OrderCancelled, in event order.
+static int
+s_batch_compensate(s_batch_t *batch)
+{
+    for (size_t index = 0; index < batch->count; index++) {
+        const Ev__V1__Envelope *event = batch->events[index];
+        order_store_applied_t *applied = &batch->applied[index];
+        if (!applied->compensated) {
+            continue;
+        }
         char traceparent[SVC_TRACEPARENT_SIZE];
         svc_trace_from_header(event->traceparent, traceparent);
-        if (s_cancelled_envelope_append(NULL, apply, &applied_out->order_id, applied_out->reason,
-                                        now_us, &compensation_id, &event->message_id,
-                                        traceparent) != 0) {
-            bus_apply_fail(apply, "compensating OrderCancelled refused by the bus");
+        if (s_cancelled_envelope_append(NULL, batch->apply, &applied->order_id, applied->reason,
+                                        batch->now_us, &batch->compensations[index],
+                                        &event->message_id, traceparent) != 0) {
+            (void) snprintf(batch->error, sizeof batch->error,
+                            "compensating OrderCancelled refused by the bus");
             return -1;
         }
     }
     return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  The read model's handler body.
+
+int
+order_store_apply(order_store_t *self,
+                  bus_apply_t *apply,
+                  const Ev__V1__Envelope *const *events,
+                  size_t count,
+                  order_store_applied_t *applied_out)
+{
+    assert(self);
+    assert(apply);
+    assert(events);
+    assert(count >= 1);
+    assert(applied_out);
+    s_batch_t batch = {.store = self,
+                       .apply = apply,
+                       .events = events,
+                       .count = count,
+                       .applied = applied_out,
+                       .now_us = order_store_now_us()};
+    order_api_format_time(batch.now_us, batch.now);
+    s_array_t ids = {0}, messages = {0};
+    int rc = 0;
+    if (s_batch_read(&batch, &ids, &messages) == 0) {
+        goto cleanup; //  nothing subscribed: no SQL
+    }
+    batch.compensations = zmalloc(count * sizeof *batch.compensations);
+    batch.orders = zhashx_new();
+    zhashx_set_destructor(batch.orders, s_order_free);
+    batch.messages = zhashx_new();
+    rc = s_batch_lock(&batch, &ids, &messages);
+    if (rc == 0) {
+        s_batch_fold(&batch);
+        rc = batch.history.rows > 0 ? s_batch_write(&batch) : 0;
+    }
+    if (rc == 0) {
+        rc = s_batch_compensate(&batch);
+    }
+    if (rc != 0) {
+        bus_apply_fail(apply, "%s", batch.error);
+    }
+cleanup:
+    s_history_reset(&batch.history);
+    zhashx_destroy(&batch.messages);
+    zhashx_destroy(&batch.orders);
+    freen(batch.compensations);
+    s_array_reset(&messages);
+    s_array_reset(&ids);
+    return rc;
 }
 
 //  --------------------------------------------------------------------------
@@ -949,7 +1230,12 @@ s_view_from_row(const PGresult *result, int row, bool with_history, order_view_t
 //  OK, NOT_FOUND, or UNAVAILABLE/FAILED with the reason in `error`.
 
 static order_store_rc_t
-s_read_order(PGconn *conn, const svc_uuid_t *order_id, order_view_t *view, char *error, size_t size)
+s_read_order(bus_statements_t *statements,
+             PGconn *conn,
+             const svc_uuid_t *order_id,
+             order_view_t *view,
+             char *error,
+             size_t size)
 {
     char order_text[SVC_UUID_TEXT_SIZE];
     svc_uuid_format(order_id, order_text);
@@ -957,7 +1243,7 @@ s_read_order(PGconn *conn, const svc_uuid_t *order_id, order_view_t *view, char 
     (void) snprintf(limit, sizeof limit, "%d", ORDER_HISTORY_MAX);
     const char *values[] = {order_text, limit};
     PGresult *result =
-        s_run(conn, "get order", s_get_sql, 2, values, PGRES_TUPLES_OK, -1, error, size);
+        s_exec(statements, conn, S_GET, "get order", values, PGRES_TUPLES_OK, -1, error, size);
     if (!result) {
         return PQstatus(conn) == CONNECTION_OK ? ORDER_STORE_FAILED : ORDER_STORE_UNAVAILABLE;
     }
@@ -977,16 +1263,19 @@ s_read_order(PGconn *conn, const svc_uuid_t *order_id, order_view_t *view, char 
 //  Query: one order.
 
 order_store_rc_t
-order_store_get(struct pg_conn *conn,
+order_store_get(order_store_t *self,
+                struct pg_conn *conn,
                 const svc_uuid_t *order_id,
                 order_view_t *view_out,
                 char **error_out)
 {
+    assert(self);
     assert(conn);
     assert(order_id);
     assert(view_out);
     char error[ORDER_STORE_ERROR_SIZE];
-    order_store_rc_t rc = s_read_order(conn, order_id, view_out, error, sizeof error);
+    order_store_rc_t rc =
+        s_read_order(self->queries, conn, order_id, view_out, error, sizeof error);
     if (rc == ORDER_STORE_UNAVAILABLE || rc == ORDER_STORE_FAILED) {
         rc = s_query_failed(conn, error, error_out);
     }
@@ -998,13 +1287,15 @@ order_store_get(struct pg_conn *conn,
 //  whether another page follows.
 
 order_store_rc_t
-order_store_list(struct pg_conn *conn,
+order_store_list(order_store_t *self,
+                 struct pg_conn *conn,
                  const char *customer_id,
                  const svc_uuid_t *after,
                  int limit,
                  order_page_t *page_out,
                  char **error_out)
 {
+    assert(self);
     assert(conn);
     assert(customer_id);
     assert(limit >= 1 && limit <= ORDER_LIST_LIMIT_MAX);
@@ -1017,8 +1308,8 @@ order_store_list(struct pg_conn *conn,
     (void) snprintf(limit_text, sizeof limit_text, "%d", limit + 1);
     const char *values[] = {customer_id, after ? after_text : NULL, limit_text};
     char error[ORDER_STORE_ERROR_SIZE];
-    PGresult *result =
-        s_run(conn, "list orders", s_list_sql, 3, values, PGRES_TUPLES_OK, -1, error, sizeof error);
+    PGresult *result = s_exec(self->queries, conn, S_LIST, "list orders", values, PGRES_TUPLES_OK,
+                              -1, error, sizeof error);
     if (!result) {
         return s_query_failed(conn, error, error_out);
     }

@@ -13,15 +13,22 @@
     OrderCancelled. A unit may run more than once (its batch is retried
     without a failed unit), so each run starts its results afresh.
 
-    The read model's handler, order_store_apply: ONE statement per event
-    records it in the history (at most once per message id), applies the
-    transition order_logic decides for the order's current state (passed
-    as a table indexed in SQL, so the state is read and changed in the same
-    round trip), and, for a StockRejected that rejects the order, records
-    and appends the compensating OrderCancelled.
+    The read model's handler, order_store_apply: a batch of events of one
+    stream in TWO statements, whatever its size: lock the batch's orders
+    and read which of its message ids they recorded; fold the events into
+    the orders in seq order with order_logic (several events of one order
+    may be in one batch; a message id is applied at most once); write
+    every history row and changed order; append the compensating
+    OrderCancelled of each order a StockRejected rejected.
 
     Queries on the service's query connection: order_store_get (one query,
     lines and history aggregated as JSON in SQL) and order_store_list.
+
+    Every statement is prepared once per connection (bus_statements.h),
+    from one of two sets the store keeps. Threads: the units and the
+    handler share one set, so they must run on one thread at a time
+    (bus_service runs both on the stream's writer); the queries use the
+    other, on one other thread (the service thread).
 
         order_store_t *store = order_store_new("order-0");
         order_store_create_t create = {.store = store, .command = &command, ...};
@@ -29,7 +36,7 @@
         bus_service_submit(service, order_store_create, &create, s_created, call);
         ...
         order_view_t view = {0};
-        if (order_store_get(conn, &order_id, &view, &error) == ORDER_STORE_OK) ...
+        if (order_store_get(store, conn, &order_id, &view, &error) == ORDER_STORE_OK) ...
         order_view_clear(&view);
     =========================================================================
 */
@@ -78,7 +85,7 @@ typedef enum {
 //  A create unit's argument: the caller fills the inputs, the unit the
 //  results. Borrowed by the writer until the completion.
 typedef struct {
-    const order_store_t *store;             //  in: the store (stream id)
+    order_store_t *store;                   //  in: the store (stream id, statements)
     const order_create_t *command;          //  in: the validated command (borrowed)
     const char *idempotency_key;            //  in: the key, or NULL
     const char *fingerprint;                //  in: order_api_fingerprint with a key, else NULL
@@ -100,7 +107,7 @@ typedef enum {
 
 //  A cancel unit's argument, as order_store_create_t.
 typedef struct {
-    const order_store_t *store;             //  in: the store (stream id)
+    order_store_t *store;                   //  in: the store (stream id, statements)
     svc_uuid_t order_id;                    //  in: the order
     const char *reason;                     //  in: 1-200 characters (borrowed)
     char traceparent[SVC_TRACEPARENT_SIZE]; //  in: the request's child traceparent
@@ -129,9 +136,9 @@ typedef struct {
 } order_store_applied_t;
 
 //  Create the store for the stream `stream` (copied), whose own events it
-//  records. Builds the read model's transition tables from order_logic.
-//  Immutable afterwards: the writer's thread and the service thread may
-//  share it. Caller owns return value.
+//  records. Its units and handler use one set of prepared statements
+//  (one thread: the stream's writer), its queries another (one other
+//  thread). Caller owns return value.
 order_store_t *order_store_new(const char *stream);
 
 //  Destroy; accepts NULL and nulls the pointer.
@@ -154,14 +161,18 @@ int order_store_create(bus_tx_t *tx, void *arg);
 //  ->outcome), or -1 with ->error.
 int order_store_cancel(bus_tx_t *tx, void *arg);
 
-//  The read model's handler body (inside the subscriber's transaction):
-//  apply `event`, filling *applied_out. An event for an order this
-//  database does not know is not an error (known false, nothing written).
-//  Returns 0, or -1 after bus_apply_fail when a statement failed or the
-//  compensation could not be appended.
-int order_store_apply(const order_store_t *self,
+//  The read model's batch handler body (inside the subscriber's
+//  transaction): apply `count` events (one stream, seq order), filling
+//  applied_out[i] for events[i] (an array of `count`). An event for an
+//  order this database does not know is not an error (known false,
+//  nothing written); nor is one whose message id was recorded before
+//  (recorded false). Returns 0, or -1 after bus_apply_fail when a
+//  statement failed or a compensation could not be appended (the
+//  entries are then meaningless).
+int order_store_apply(order_store_t *self,
                       bus_apply_t *apply,
-                      const Ev__V1__Envelope *event,
+                      const Ev__V1__Envelope *const *events,
+                      size_t count,
                       order_store_applied_t *applied_out);
 
 //  Read one order with its lines and history (the oldest
@@ -169,7 +180,8 @@ int order_store_apply(const order_store_t *self,
 //  Returns OK, NOT_FOUND, UNAVAILABLE or FAILED; on other than OK the view
 //  is left empty and, on UNAVAILABLE and FAILED, *error_out gets a message
 //  (caller owns it, zstr_free).
-order_store_rc_t order_store_get(struct pg_conn *conn,
+order_store_rc_t order_store_get(order_store_t *self,
+                                 struct pg_conn *conn,
                                  const svc_uuid_t *order_id,
                                  order_view_t *view_out,
                                  char **error_out);
@@ -185,7 +197,8 @@ typedef struct {
 //  newest first, after the order `after` (NULL for the first page), into
 //  `page_out` (zeroed). Returns OK, UNAVAILABLE or FAILED (page left
 //  empty, *error_out as order_store_get).
-order_store_rc_t order_store_list(struct pg_conn *conn,
+order_store_rc_t order_store_list(order_store_t *self,
+                                  struct pg_conn *conn,
                                   const char *customer_id,
                                   const svc_uuid_t *after,
                                   int limit,

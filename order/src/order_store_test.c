@@ -63,6 +63,8 @@ typedef struct {
     atomic_int known;
     atomic_int recorded;
     atomic_int compensated;
+    atomic_int batches;    //  calls of the batch handler
+    atomic_size_t largest; //  the most events in one call
 } counts_t;
 
 typedef struct {
@@ -293,7 +295,7 @@ s_get(fixture_t *fixture, const svc_uuid_t *order_id, order_view_t *view)
 {
     memset(view, 0, sizeof *view);
     char *error = NULL;
-    order_store_rc_t rc = order_store_get(fixture->conn, order_id, view, &error);
+    order_store_rc_t rc = order_store_get(fixture->store, fixture->conn, order_id, view, &error);
     if (rc != ORDER_STORE_OK) {
         fail_msg("get: %d %s", rc, error ? error : "");
     }
@@ -406,12 +408,19 @@ s_publish_unit(bus_tx_t *tx, void *arg)
     return bus_tx_append(tx, &envelope, publish->order_id.bytes, 16);
 }
 
+//  Publish with the message id the caller set (a duplicate, on purpose).
+static void
+s_publish_as(fixture_t *fixture, publish_t *publish)
+{
+    assert_int_equal(bus_producer_call(fixture->inventory_producer, s_publish_unit, publish, NULL),
+                     BUS_OK);
+}
+
 static void
 s_publish(fixture_t *fixture, publish_t *publish)
 {
     svc_uuid_v7(&publish->message_id);
-    assert_int_equal(bus_producer_call(fixture->inventory_producer, s_publish_unit, publish, NULL),
-                     BUS_OK);
+    s_publish_as(fixture, publish);
 }
 
 static void
@@ -428,17 +437,23 @@ s_publish_simple(fixture_t *fixture,
 //  order stream's writer with order_store_apply.
 
 static int
-s_handler(bus_apply_t *apply, const Ev__V1__Envelope *event, void *arg)
+s_handler(bus_apply_t *apply, const Ev__V1__Envelope *const *events, size_t count, void *arg)
 {
     fixture_t *fixture = arg;
-    order_store_applied_t applied;
-    int rc = order_store_apply(fixture->store, apply, event, &applied);
-    if (rc == 0) {
-        atomic_fetch_add(&fixture->counts.handled, applied.handled);
-        atomic_fetch_add(&fixture->counts.known, applied.known);
-        atomic_fetch_add(&fixture->counts.recorded, applied.recorded);
-        atomic_fetch_add(&fixture->counts.compensated, applied.compensated);
+    counts_t *counts = &fixture->counts;
+    atomic_fetch_add(&counts->batches, 1);
+    size_t largest = atomic_load(&counts->largest);
+    while (count > largest && !atomic_compare_exchange_weak(&counts->largest, &largest, count)) {
     }
+    order_store_applied_t *applied = zmalloc(count * sizeof *applied);
+    int rc = order_store_apply(fixture->store, apply, events, count, applied);
+    for (size_t index = 0; rc == 0 && index < count; index++) {
+        atomic_fetch_add(&counts->handled, applied[index].handled);
+        atomic_fetch_add(&counts->known, applied[index].known);
+        atomic_fetch_add(&counts->recorded, applied[index].recorded);
+        atomic_fetch_add(&counts->compensated, applied[index].compensated);
+    }
+    freen(applied);
     return rc;
 }
 
@@ -451,7 +466,7 @@ s_subscribe(fixture_t *fixture)
                                       .stream = fixture->stream,
                                       .publishers = publishers,
                                       .types = s_types,
-                                      .handler = s_handler,
+                                      .batch_handler = s_handler,
                                       .handler_arg = fixture,
                                       .log = fixture->log,
                                       .metrics = fixture->metrics};
@@ -940,6 +955,183 @@ test_rejected_compensates_once(void **state)
     s_create_fini(&create);
 }
 
+//  --------------------------------------------------------------------------
+//  Several events in one batch: published before the read model starts,
+//  they reach it in one replay reply, so in one call of the handler.
+
+//  Create an order of BODY_A; returns its id.
+static svc_uuid_t
+s_order(fixture_t *fixture)
+{
+    order_create_t command;
+    s_command(BODY_A, &command);
+    order_store_create_t create;
+    s_create_init(fixture, &create, &command, NULL);
+    assert_int_equal(s_create(fixture, &create, NULL), BUS_OK);
+    s_create_fini(&create);
+    return create.order_id;
+}
+
+//  Start the read model and wait until it applied `count` events in ONE
+//  call of the handler.
+static void
+s_subscribe_one_batch(fixture_t *fixture, int count)
+{
+    int batches = atomic_load(&fixture->counts.batches);
+    s_subscribe(fixture);
+    s_wait_applied(fixture, (uint64_t) count);
+    assert_int_equal(atomic_load(&fixture->counts.batches), batches + 1);
+    assert_int_equal(atomic_load(&fixture->counts.largest), count);
+}
+
+//  The history events of an order, oldest first, as "A,B,C".
+static void
+s_assert_history(fixture_t *fixture, const svc_uuid_t *order_id, const char *expected)
+{
+    order_view_t view;
+    s_get(fixture, order_id, &view);
+    char events[512] = "";
+    for (size_t index = 0; index < view.history_count; index++) {
+        size_t used = strlen(events);
+        (void) snprintf(events + used, sizeof events - used, "%s%s", index ? "," : "",
+                        view.history[index].event);
+    }
+    assert_string_equal(events, expected);
+    order_view_clear(&view);
+}
+
+//  Two events of one order (and one of another) in one batch: each moves
+//  the state the one before it left, in seq order.
+static void
+test_batch_same_order(void **state)
+{
+    fixture_t *fixture = *state;
+    svc_uuid_t first = s_order(fixture);
+    svc_uuid_t second = s_order(fixture);
+    s_publish_simple(fixture, EV__V1__ENVELOPE__PAYLOAD_STOCK_RESERVED, &first);
+    s_publish_simple(fixture, EV__V1__ENVELOPE__PAYLOAD_STOCK_RESERVED, &second);
+    s_publish_simple(fixture, EV__V1__ENVELOPE__PAYLOAD_PAYMENT_STARTED, &first);
+    s_subscribe_one_batch(fixture, 3);
+
+    order_view_t view;
+    s_get(fixture, &first, &view);
+    assert_int_equal(view.state.status, ORDER_PAYMENT_STARTED);
+    assert_true(view.state.stock_reserved);
+    assert_true(view.state.payment_started);
+    assert_int_equal(view.history_count, 3);
+    assert_string_equal(view.history[1].event, "StockReserved");
+    assert_int_equal(view.history[1].seq, 1);
+    assert_string_equal(view.history[2].event, "PaymentStarted");
+    assert_int_equal(view.history[2].seq, 3);
+    order_view_clear(&view);
+    s_get(fixture, &second, &view);
+    assert_int_equal(view.state.status, ORDER_RESERVED);
+    assert_int_equal(view.history_count, 2);
+    assert_int_equal(view.history[1].seq, 2);
+    order_view_clear(&view);
+    assert_int_equal(atomic_load(&fixture->counts.recorded), 3);
+    assert_int_equal(s_events(fixture), 2); //  nothing appended
+}
+
+//  A rejection and a payment for one order in one batch, in both orders,
+//  and two rejections of one order: each rejected order is compensated
+//  once, right after its rejection in the history, and a payment after
+//  the rejection only adds history. The SKU (another service's text, in
+//  the reason) has a quote and a backslash, which the arrays must keep.
+static void
+test_batch_rejection_and_payment(void **state)
+{
+    fixture_t *fixture = *state;
+    svc_uuid_t paid_first = s_order(fixture);
+    svc_uuid_t rejected_first = s_order(fixture);
+    svc_uuid_t twice = s_order(fixture);
+    publish_t rejection = {.payload_case = EV__V1__ENVELOPE__PAYLOAD_STOCK_REJECTED,
+                           .sku = "SKU-\"2\"\\",
+                           .requested = 1,
+                           .available = 0};
+    s_publish_simple(fixture, EV__V1__ENVELOPE__PAYLOAD_PAYMENT_STARTED, &paid_first);
+    rejection.order_id = paid_first;
+    s_publish(fixture, &rejection);
+    rejection.order_id = rejected_first;
+    s_publish(fixture, &rejection);
+    s_publish_simple(fixture, EV__V1__ENVELOPE__PAYLOAD_PAYMENT_STARTED, &rejected_first);
+    rejection.order_id = twice;
+    s_publish(fixture, &rejection);
+    svc_uuid_t first_rejection = rejection.message_id;
+    s_publish(fixture, &rejection);
+    s_subscribe_one_batch(fixture, 6);
+
+    const char *reason = "out of stock: SKU-\"2\"\\ (requested 1, available 0)";
+    order_view_t view;
+    s_get(fixture, &paid_first, &view);
+    assert_int_equal(view.state.status, ORDER_REJECTED);
+    assert_true(view.state.payment_started);
+    assert_string_equal(view.cancel_reason, reason);
+    order_view_clear(&view);
+    s_assert_history(fixture, &paid_first,
+                     "OrderCreated,PaymentStarted,StockRejected,OrderCancelled");
+    s_get(fixture, &rejected_first, &view);
+    assert_int_equal(view.state.status, ORDER_REJECTED);
+    assert_false(view.state.payment_started);
+    order_view_clear(&view);
+    s_assert_history(fixture, &rejected_first,
+                     "OrderCreated,StockRejected,OrderCancelled,PaymentStarted");
+    s_assert_history(fixture, &twice, "OrderCreated,StockRejected,OrderCancelled,StockRejected");
+    assert_int_equal(atomic_load(&fixture->counts.compensated), 3);
+
+    //  Three OrderCancelled after the three OrderCreated, in event order,
+    //  each caused by the first rejection of its order; the history rows
+    //  of the compensations got their seqs.
+    assert_int_equal(s_events(fixture), 6);
+    const svc_uuid_t *orders[] = {&paid_first, &rejected_first, &twice};
+    for (uint64_t seq = 4; seq <= 6; seq++) {
+        Ev__V1__Envelope *event = s_event(fixture, seq);
+        assert_int_equal(event->payload_case, EV__V1__ENVELOPE__PAYLOAD_ORDER_CANCELLED);
+        assert_memory_equal(event->order_cancelled->order_id.data, orders[seq - 4]->bytes, 16);
+        assert_string_equal(event->order_cancelled->reason, reason);
+        if (seq == 6) {
+            assert_memory_equal(event->causation_id.data, first_rejection.bytes, 16);
+        }
+        bus_envelope_destroy(&event);
+    }
+    assert_int_equal(s_count(fixture,
+                             "SELECT count(*) FROM order_history WHERE event = 'OrderCancelled'"
+                             " AND seq BETWEEN 4 AND 6",
+                             0, NULL),
+                     3);
+}
+
+//  Duplicates by message id: one recorded by an earlier batch, and one
+//  twice in the same batch. Each is recorded and applied once.
+static void
+test_batch_duplicates(void **state)
+{
+    fixture_t *fixture = *state;
+    svc_uuid_t order_id = s_order(fixture);
+    publish_t reserved = {.payload_case = EV__V1__ENVELOPE__PAYLOAD_STOCK_RESERVED,
+                          .order_id = order_id};
+    s_publish(fixture, &reserved);
+    s_subscribe(fixture);
+    s_wait_applied(fixture, 1);
+    bus_subscriber_destroy(&fixture->subscriber);
+
+    s_publish_as(fixture, &reserved); //  seen in the earlier batch
+    publish_t started = {.payload_case = EV__V1__ENVELOPE__PAYLOAD_PAYMENT_STARTED,
+                         .order_id = order_id};
+    s_publish(fixture, &started);
+    s_publish_as(fixture, &started); //  twice in this batch
+    s_subscribe_one_batch(fixture, 3);
+
+    assert_int_equal(atomic_load(&fixture->counts.handled), 4);
+    assert_int_equal(atomic_load(&fixture->counts.known), 4);
+    assert_int_equal(atomic_load(&fixture->counts.recorded), 2);
+    order_view_t view;
+    s_get(fixture, &order_id, &view);
+    assert_int_equal(view.state.status, ORDER_PAYMENT_STARTED);
+    order_view_clear(&view);
+    s_assert_history(fixture, &order_id, "OrderCreated,StockReserved,PaymentStarted");
+}
+
 //  A cancel after a rejection is refused; a rejection after a cancel does
 //  not compensate.
 static void
@@ -1022,8 +1214,9 @@ test_list(void **state)
     for (int page_number = 0; page_number < 3; page_number++) {
         order_page_t page = {0};
         char *error = NULL;
-        assert_int_equal(order_store_list(fixture->conn, "c-42", after, 2, &page, &error),
-                         ORDER_STORE_OK);
+        assert_int_equal(
+            order_store_list(fixture->store, fixture->conn, "c-42", after, 2, &page, &error),
+            ORDER_STORE_OK);
         assert_int_equal(page.count, page_number < 2 ? 2 : 1);
         assert_int_equal(page.more, page_number < 2);
         for (size_t index = 0; index < page.count; index++) {
@@ -1037,8 +1230,9 @@ test_list(void **state)
     }
     assert_int_equal(seen, LISTED);
     order_page_t page = {0};
-    assert_int_equal(order_store_list(fixture->conn, "nobody", NULL, 20, &page, NULL),
-                     ORDER_STORE_OK);
+    assert_int_equal(
+        order_store_list(fixture->store, fixture->conn, "nobody", NULL, 20, &page, NULL),
+        ORDER_STORE_OK);
     assert_int_equal(page.count, 0);
     assert_false(page.more);
     order_page_clear(&page);
@@ -1054,7 +1248,7 @@ test_query_failures(void **state)
     svc_uuid_v7(&unknown);
     order_view_t view = {0};
     char *error = NULL;
-    assert_int_equal(order_store_get(fixture->conn, &unknown, &view, &error),
+    assert_int_equal(order_store_get(fixture->store, fixture->conn, &unknown, &view, &error),
                      ORDER_STORE_NOT_FOUND);
     assert_null(error);
 
@@ -1068,12 +1262,12 @@ test_query_failures(void **state)
     assert_int_equal(PQresultStatus(result), PGRES_TUPLES_OK);
     PQclear(result);
     PQfinish(other);
-    assert_int_equal(order_store_get(fixture->conn, &unknown, &view, &error),
+    assert_int_equal(order_store_get(fixture->store, fixture->conn, &unknown, &view, &error),
                      ORDER_STORE_UNAVAILABLE);
     assert_non_null(error);
     zstr_free(&error);
     order_page_t page = {0};
-    assert_int_equal(order_store_list(fixture->conn, "c", NULL, 1, &page, &error),
+    assert_int_equal(order_store_list(fixture->store, fixture->conn, "c", NULL, 1, &page, &error),
                      ORDER_STORE_UNAVAILABLE);
     zstr_free(&error);
 }
@@ -1090,6 +1284,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_cancel, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_read_model, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_rejected_compensates_once, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_same_order, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_rejection_and_payment, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_duplicates, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_final_states, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_list, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_query_failures, s_setup, s_teardown),
