@@ -1,13 +1,14 @@
 /*  =========================================================================
     billing_server - the billing service inside bus_service
 
-    Glue only: the handler turns events into one store call each and the
-    outcome into an event, a log line and a counter; the route turns a GET
-    into a store call. Nothing here speaks SQL.
+    Glue only: the handler turns a batch of events into one store call and
+    each event's outcome into an event, a log line and a counter; the
+    route turns a GET into a store call. Nothing here speaks SQL.
 
     The handler runs on the writer's thread while the route runs on the
     service thread, so the state they share is read-only after start: the
-    log (thread-safe), the counter handles (atomic) and the service.
+    log (thread-safe), the counter handles (atomic) and the service. Each
+    side has its own store (its own connection's prepared statements).
     =========================================================================
 */
 #include "billing_classes.h"
@@ -16,11 +17,12 @@
 #include "billing_store.h"
 
 typedef struct {
-    bus_service_t *service; //  the host (borrowed)
-    svc_log_t *log;         //  the process log (borrowed, thread-safe)
-    svc_counter_t *started; //  billing_payments_started_total (owned by the registry)
-    svc_counter_t *voided;  //  billing_payments_voided_total (owned by the registry)
-    billing_store_t *store; //  the handler's prepared statements (owned; writer's thread)
+    bus_service_t *service;   //  the host (borrowed)
+    svc_log_t *log;           //  the process log (borrowed, thread-safe)
+    svc_counter_t *started;   //  billing_payments_started_total (owned by the registry)
+    svc_counter_t *voided;    //  billing_payments_voided_total (owned by the registry)
+    billing_store_t *store;   //  the handler's prepared statements (owned; writer's thread)
+    billing_store_t *queries; //  the route's prepared statements (owned; service thread)
 } s_state_t;
 
 //  What every step about one order needs: its id, and the trace of the
@@ -31,6 +33,7 @@ typedef struct {
     char order_text[SVC_UUID_TEXT_SIZE];    //  its text form, for logs
     char traceparent[SVC_TRACEPARENT_SIZE]; //  for the appended envelope
     char trace_id[SVC_TRACE_ID_SIZE];       //  for logs and the payment row
+    int digits;                             //  OrderCreated: the total's minor digits
 } s_order_t;
 
 const char *const billing_server_types[] = {"OrderCreated", "OrderCancelled", NULL};
@@ -124,108 +127,134 @@ s_publish_started(
 }
 
 //  --------------------------------------------------------------------------
-//  OrderCreated: start a payment for the order total (or fill a tombstone).
+//  Append PaymentVoided, count and log it.
 
 static int
-s_apply_created(s_state_t *self, bus_apply_t *apply, const Ev__V1__Envelope *event)
+s_publish_voided(s_state_t *self, bus_apply_t *apply, s_order_t *order)
 {
-    const Ev__V1__OrderCreated *created = event->order_created;
-    s_order_t order;
-    if (s_order_init(&order, apply, event, created->order_id) != 0) {
+    Ev__V1__PaymentVoided voided;
+    ev__v1__payment_voided__init(&voided);
+    voided.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, order->order_id.bytes};
+    Ev__V1__Envelope envelope;
+    ev__v1__envelope__init(&envelope);
+    envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_PAYMENT_VOIDED;
+    envelope.payment_voided = &voided;
+    if (s_append(apply, order, &envelope) != 0) {
         return -1;
     }
-    const Ev__V1__Money *total = created->total;
-    int digits = 0;
-    const char *why = "the order has no total";
-    if (!total ||
-        billing_logic_check_total(total->currency, total->amount_minor, &digits, &why) != 0) {
-        bus_apply_fail(apply, "OrderCreated %s: %s", order.order_text, why);
-        return -1;
-    }
-    billing_outcome_t outcome = BILLING_UNCHANGED;
-    char *error = NULL;
-    if (billing_store_start(self->store, bus_apply_conn(apply), &order.order_id,
-                            total->amount_minor, total->currency, order.trace_id, &outcome,
-                            &error) != BUS_OK) {
-        return s_store_failed(apply, &error);
-    }
-    if (outcome == BILLING_STARTED) {
-        return s_publish_started(self, apply, &order, total, digits);
-    }
-    if (outcome == BILLING_FILLED) {
-        svc_log_info(self->log, "billing.payment.filled", "{s:s, s:s, s:s}", "msg",
-                     "Order arrived after its cancel: payment stays voided, never started",
-                     "order_id", order.order_text, "trace_id", order.trace_id);
-    } else {
-        svc_log_debug(self->log, "billing.payment.unchanged", "{s:s, s:s, s:s}", "msg",
-                      "Order already has a payment", "order_id", order.order_text, "trace_id",
-                      order.trace_id);
-    }
+    svc_counter_inc(self->voided);
+    svc_log_info(self->log, "billing.payment.voided", "{s:s, s:s, s:s}", "msg", "Payment voided",
+                 "order_id", order->order_text, "trace_id", order->trace_id);
     return 0;
 }
 
 //  --------------------------------------------------------------------------
-//  OrderCancelled: void a started payment (or leave a tombstone).
+//  Publish and log what one event did.
 
 static int
-s_apply_cancelled(s_state_t *self, bus_apply_t *apply, const Ev__V1__Envelope *event)
+s_publish(s_state_t *self, bus_apply_t *apply, s_order_t *order, billing_outcome_t outcome)
 {
-    const Ev__V1__OrderCancelled *cancelled = event->order_cancelled;
-    s_order_t order;
-    if (s_order_init(&order, apply, event, cancelled->order_id) != 0) {
-        return -1;
-    }
-    billing_outcome_t outcome = BILLING_UNCHANGED;
-    char *error = NULL;
-    if (billing_store_void(self->store, bus_apply_conn(apply), &order.order_id, order.trace_id,
-                           &outcome, &error) != BUS_OK) {
-        return s_store_failed(apply, &error);
-    }
-    if (outcome == BILLING_VOIDED) {
-        Ev__V1__PaymentVoided voided;
-        ev__v1__payment_voided__init(&voided);
-        voided.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, order.order_id.bytes};
-        Ev__V1__Envelope envelope;
-        ev__v1__envelope__init(&envelope);
-        envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_PAYMENT_VOIDED;
-        envelope.payment_voided = &voided;
-        if (s_append(apply, &order, &envelope) != 0) {
-            return -1;
-        }
-        svc_counter_inc(self->voided);
-        svc_log_info(self->log, "billing.payment.voided", "{s:s, s:s, s:s}", "msg",
-                     "Payment voided", "order_id", order.order_text, "trace_id", order.trace_id);
-    } else if (outcome == BILLING_TOMBSTONE) {
-        svc_log_info(self->log, "billing.payment.tombstone", "{s:s, s:s, s:s}", "msg",
-                     "Order cancelled before it arrived: its payment will never start", "order_id",
-                     order.order_text, "trace_id", order.trace_id);
-    } else {
-        svc_log_debug(self->log, "billing.payment.unchanged", "{s:s, s:s, s:s}", "msg",
-                      "Payment already voided", "order_id", order.order_text, "trace_id",
-                      order.trace_id);
-    }
-    return 0;
-}
-
-//  --------------------------------------------------------------------------
-//  The handler.
-
-int
-billing_server_apply(bus_apply_t *apply, const Ev__V1__Envelope *event, void *arg)
-{
-    assert(apply);
-    assert(event);
-    assert(arg);
-    s_state_t *self = arg;
-    switch (event->payload_case) {
-        case EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED:
-            return s_apply_created(self, apply, event);
-        case EV__V1__ENVELOPE__PAYLOAD_ORDER_CANCELLED:
-            return s_apply_cancelled(self, apply, event);
+    switch (outcome) {
+        case BILLING_STARTED:
+            return s_publish_started(self, apply, order, order->cause->order_created->total,
+                                     order->digits);
+        case BILLING_VOIDED:
+            return s_publish_voided(self, apply, order);
+        case BILLING_FILLED:
+            svc_log_info(self->log, "billing.payment.filled", "{s:s, s:s, s:s}", "msg",
+                         "Order arrived after its cancel: payment stays voided, never started",
+                         "order_id", order->order_text, "trace_id", order->trace_id);
+            return 0;
+        case BILLING_TOMBSTONE:
+            svc_log_info(self->log, "billing.payment.tombstone", "{s:s, s:s, s:s}", "msg",
+                         "Order cancelled before it arrived: its payment will never start",
+                         "order_id", order->order_text, "trace_id", order->trace_id);
+            return 0;
         default:
-            //  Only the subscribed types arrive; anything else is not ours.
+            svc_log_debug(self->log, "billing.payment.unchanged", "{s:s, s:s, s:s}", "msg",
+                          "Event changes nothing: the payment has seen it", "order_id",
+                          order->order_text, "trace_id", order->trace_id);
             return 0;
     }
+}
+
+//  --------------------------------------------------------------------------
+//  One event as the store takes it, and its order context. Returns 0, or
+//  -1 after bus_apply_fail for an order total no payment can be made of.
+
+static int
+s_read_event(bus_apply_t *apply,
+             const Ev__V1__Envelope *event,
+             s_order_t *order,
+             billing_event_t *row)
+{
+    bool created = event->payload_case == EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED;
+    ProtobufCBinaryData order_id =
+        created ? event->order_created->order_id : event->order_cancelled->order_id;
+    if (s_order_init(order, apply, event, order_id) != 0) {
+        return -1;
+    }
+    *row = (billing_event_t){
+        .order_id = order->order_id, .created = created, .trace_id = order->trace_id};
+    if (!created) {
+        return 0;
+    }
+    const Ev__V1__Money *total = event->order_created->total;
+    const char *why = "the order has no total";
+    if (!total || billing_logic_check_total(total->currency, total->amount_minor, &order->digits,
+                                            &why) != 0) {
+        bus_apply_fail(apply, "OrderCreated %s: %s", order->order_text, why);
+        return -1;
+    }
+    row->amount_minor = total->amount_minor;
+    row->currency = total->currency;
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  The handler: the batch's events in one store call, then each event's
+//  answer in seq order.
+
+int
+billing_server_apply(bus_apply_t *apply,
+                     const Ev__V1__Envelope *const *events,
+                     size_t count,
+                     void *arg)
+{
+    assert(apply);
+    assert(events);
+    assert(arg);
+    s_state_t *self = arg;
+    s_order_t *orders = zmalloc(count * sizeof *orders);
+    billing_event_t *rows = zmalloc(count * sizeof *rows);
+    billing_outcome_t *outcomes = zmalloc(count * sizeof *outcomes);
+    size_t handled = 0;
+    char *error = NULL;
+    int rc = 0;
+    for (size_t index = 0; rc == 0 && index < count; index++) {
+        //  Only the subscribed types arrive; anything else is not ours.
+        if (events[index]->payload_case == EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED ||
+            events[index]->payload_case == EV__V1__ENVELOPE__PAYLOAD_ORDER_CANCELLED) {
+            rc = s_read_event(apply, events[index], &orders[handled], &rows[handled]);
+            handled++;
+        }
+    }
+    if (rc != 0 || handled == 0) {
+        goto cleanup;
+    }
+    if (billing_store_apply(self->store, bus_apply_conn(apply), rows, handled, outcomes, &error) !=
+        BUS_OK) {
+        rc = s_store_failed(apply, &error);
+        goto cleanup;
+    }
+    for (size_t index = 0; rc == 0 && index < handled; index++) {
+        rc = s_publish(self, apply, &orders[index], outcomes[index]);
+    }
+cleanup:
+    freen(outcomes);
+    freen(rows);
+    freen(orders);
+    return rc;
 }
 
 //  --------------------------------------------------------------------------
@@ -249,7 +278,7 @@ s_handle_get_payment(svc_http_request_t *request, void *arg)
     }
     json_t *payment = NULL;
     char *error = NULL;
-    bus_rc_t rc = billing_store_payment(conn, &order_id, &payment, &error);
+    bus_rc_t rc = billing_store_payment(self->queries, conn, &order_id, &payment, &error);
     if (rc == BUS_OK) {
         svc_http_respond_json(request, 200, &payment);
     } else if (rc == BUS_NOT_FOUND) {
@@ -278,6 +307,7 @@ billing_server_start(bus_service_t *service)
     self->service = service;
     self->log = bus_service_log(service);
     self->store = billing_store_new();
+    self->queries = billing_store_new();
     svc_metrics_t *metrics = bus_service_metrics(service);
     self->started = svc_metrics_counter(metrics, "billing_payments_started_total",
                                         "Payments started for orders", NULL);
@@ -296,6 +326,7 @@ billing_server_stop(bus_service_t *service, void *state)
 {
     assert(service);
     s_state_t *self = state;
+    billing_store_destroy(&self->queries);
     billing_store_destroy(&self->store);
     freen(self);
 }

@@ -3,8 +3,10 @@
 
     The hooks of the service's bus_service_def_t (billing_main.c): start
     registers GET /payments/{orderId} and creates the state, stop frees
-    it, and apply is the handler of the subscribed events, running in the
-    subscriber's transaction on the stream writer's thread:
+    it, and apply is the batch handler of the subscribed events, running in
+    the subscriber's transaction on the stream writer's thread. A batch is
+    one statement (billing_store_apply); each event has the effect it would
+    have alone, after the events before it:
 
       OrderCreated    no payment: STARTED with the order total, the log
                       line billing.payment.started ("Payment started for
@@ -16,7 +18,8 @@
                       tombstone without amount. VOIDED: nothing.
 
     An OrderCreated whose total is missing or in a currency this build does
-    not know fails (and is dead-lettered after the retries). Appended
+    not know fails its batch (which the subscriber then applies one event
+    at a time: that event alone is dead-lettered after the retries). Appended
     envelopes carry correlation_id = the order id, causation_id = the
     incoming event's message_id, traceparent = a child of the incoming one,
     and the order id as partition key. Every log line about an order has
@@ -26,7 +29,7 @@
 
         static const bus_service_def_t s_def = {
             .name = "billing", ..., .migrations = billing_migrations,
-            .types = billing_server_types, .handler = billing_server_apply,
+            .types = billing_server_types, .batch_handler = billing_server_apply,
             .start = billing_server_start, .stop = billing_server_stop};
     =========================================================================
 */
@@ -46,9 +49,14 @@ void *billing_server_start(bus_service_t *service);
 //  def->stop: free the state billing_server_start returned.
 void billing_server_stop(bus_service_t *service, void *state);
 
-//  def->handler: apply one OrderCreated or OrderCancelled (`arg` is the
-//  state). Returns 0, or -1 after bus_apply_fail (database failure, or an
-//  event that breaks the contract).
-int billing_server_apply(bus_apply_t *apply, const Ev__V1__Envelope *event, void *arg);
+//  def->batch_handler: apply a batch of OrderCreated and OrderCancelled
+//  events of one stream, in seq order (`arg` is the state), with one
+//  statement. Returns 0, or -1 after bus_apply_fail (database failure, or
+//  an event that breaks the contract; the subscriber then applies the
+//  events one per call).
+int billing_server_apply(bus_apply_t *apply,
+                         const Ev__V1__Envelope *const *events,
+                         size_t count,
+                         void *arg);
 
 #endif

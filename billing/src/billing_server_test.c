@@ -45,7 +45,7 @@ static const bus_service_def_t s_def = {.name = "billing",
                                         .database = "",
                                         .migrations = billing_migrations,
                                         .types = billing_server_types,
-                                        .handler = billing_server_apply,
+                                        .batch_handler = billing_server_apply,
                                         .start = billing_server_start,
                                         .stop = billing_server_stop};
 
@@ -67,36 +67,109 @@ typedef struct {
 //  --------------------------------------------------------------------------
 //  The "order service": publish events on order-0.
 
+//  An OrderCreated or OrderCancelled to publish, with the storage of its
+//  envelope.
 typedef struct {
-    Ev__V1__Envelope *envelope; //  borrowed
-    const uint8_t *key;         //  partition key: the order id (borrowed)
+    Ev__V1__Envelope envelope;        //  what is appended
+    Ev__V1__OrderCreated created;     //  its payload, or
+    Ev__V1__OrderCancelled cancelled; //  this one
+    Ev__V1__Money total;              //  the order's total and its one item's price
+    Ev__V1__OrderItem item;           //  the one item
+    Ev__V1__OrderItem *items[1];      //  its pointer
+    svc_uuid_t order_id;              //  the order, the partition key
+    svc_uuid_t message_id;            //  a fresh message id
+} event_t;
+
+//  Fill `event` as an OrderCreated of one item costing `amount_minor` of
+//  `currency`.
+static void
+s_event_created(event_t *event,
+                const svc_uuid_t *order_id,
+                const char *currency,
+                int64_t amount_minor)
+{
+    memset(event, 0, sizeof *event);
+    event->order_id = *order_id;
+    ev__v1__money__init(&event->total);
+    event->total.currency = (char *) currency;
+    event->total.amount_minor = amount_minor;
+    ev__v1__order_item__init(&event->item);
+    event->item.sku = "SKU-1";
+    event->item.quantity = 1;
+    event->item.unit_price = &event->total;
+    event->items[0] = &event->item;
+    ev__v1__order_created__init(&event->created);
+    event->created.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, event->order_id.bytes};
+    event->created.customer_id = "c-42";
+    event->created.total = &event->total;
+    event->created.n_items = 1;
+    event->created.items = event->items;
+    event->created.created_at_us = zclock_time() * 1000;
+    ev__v1__envelope__init(&event->envelope);
+    event->envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED;
+    event->envelope.order_created = &event->created;
+}
+
+//  Fill `event` as an OrderCancelled for `order_id`.
+static void
+s_event_cancelled(event_t *event, const svc_uuid_t *order_id)
+{
+    memset(event, 0, sizeof *event);
+    event->order_id = *order_id;
+    ev__v1__order_cancelled__init(&event->cancelled);
+    event->cancelled.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, event->order_id.bytes};
+    event->cancelled.reason = "customer request";
+    event->cancelled.cancelled_at_us = zclock_time() * 1000;
+    ev__v1__envelope__init(&event->envelope);
+    event->envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_ORDER_CANCELLED;
+    event->envelope.order_cancelled = &event->cancelled;
+}
+
+//  A unit that appends prepared events, in one transaction of order-0.
+typedef struct {
+    event_t *events; //  borrowed
+    size_t count;    //  how many
 } append_unit_t;
 
 static int
 s_append_unit(bus_tx_t *tx, void *arg)
 {
     append_unit_t *unit = arg;
-    return bus_tx_append(tx, unit->envelope, unit->key, BUS_ID_SIZE);
+    for (size_t index = 0; index < unit->count; index++) {
+        event_t *event = &unit->events[index];
+        if (bus_tx_append(tx, &event->envelope, event->order_id.bytes, BUS_ID_SIZE) != 0) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
-//  Append `envelope` about `order_id` with a fresh message id (returned in
-//  *message_id_out) and the test's traceparent. Returns the event's seq.
+//  Append `count` events in one unit, each with a fresh message id (kept
+//  in the event) and the test's traceparent. Returns the last one's seq.
 static uint64_t
-s_publish(fixture_t *fixture,
-          Ev__V1__Envelope *envelope,
-          const svc_uuid_t *order_id,
-          svc_uuid_t *message_id_out)
+s_publish_events(fixture_t *fixture, event_t *events, size_t count)
 {
-    svc_uuid_t message_id;
-    svc_uuid_v7(&message_id);
-    envelope->message_id = (ProtobufCBinaryData){BUS_ID_SIZE, message_id.bytes};
-    envelope->correlation_id = (ProtobufCBinaryData){BUS_ID_SIZE, (uint8_t *) order_id->bytes};
-    envelope->traceparent = TRACEPARENT;
-    append_unit_t unit = {envelope, order_id->bytes};
+    for (size_t index = 0; index < count; index++) {
+        event_t *event = &events[index];
+        svc_uuid_v7(&event->message_id);
+        event->envelope.message_id = (ProtobufCBinaryData){BUS_ID_SIZE, event->message_id.bytes};
+        event->envelope.correlation_id = (ProtobufCBinaryData){BUS_ID_SIZE, event->order_id.bytes};
+        event->envelope.traceparent = TRACEPARENT;
+    }
+    append_unit_t unit = {events, count};
     uint64_t seq = 0;
     assert_int_equal(bus_producer_call(fixture->producer, s_append_unit, &unit, &seq), BUS_OK);
+    return seq;
+}
+
+//  Publish one prepared event; its message id in *message_id_out if asked.
+//  Returns its seq.
+static uint64_t
+s_publish(fixture_t *fixture, event_t *event, svc_uuid_t *message_id_out)
+{
+    uint64_t seq = s_publish_events(fixture, event, 1);
     if (message_id_out) {
-        *message_id_out = message_id;
+        *message_id_out = event->message_id;
     }
     return seq;
 }
@@ -110,45 +183,18 @@ s_publish_created(fixture_t *fixture,
                   int64_t amount_minor,
                   svc_uuid_t *message_id_out)
 {
-    Ev__V1__Money total;
-    ev__v1__money__init(&total);
-    total.currency = (char *) currency;
-    total.amount_minor = amount_minor;
-    Ev__V1__OrderItem item;
-    ev__v1__order_item__init(&item);
-    item.sku = "SKU-1";
-    item.quantity = 1;
-    item.unit_price = &total;
-    Ev__V1__OrderItem *items[] = {&item};
-    Ev__V1__OrderCreated created;
-    ev__v1__order_created__init(&created);
-    created.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, (uint8_t *) order_id->bytes};
-    created.customer_id = "c-42";
-    created.total = &total;
-    created.n_items = 1;
-    created.items = items;
-    created.created_at_us = zclock_time() * 1000;
-    Ev__V1__Envelope envelope;
-    ev__v1__envelope__init(&envelope);
-    envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED;
-    envelope.order_created = &created;
-    return s_publish(fixture, &envelope, order_id, message_id_out);
+    event_t event;
+    s_event_created(&event, order_id, currency, amount_minor);
+    return s_publish(fixture, &event, message_id_out);
 }
 
 //  Publish OrderCancelled for `order_id`. Returns its seq.
 static uint64_t
 s_publish_cancelled(fixture_t *fixture, const svc_uuid_t *order_id, svc_uuid_t *message_id_out)
 {
-    Ev__V1__OrderCancelled cancelled;
-    ev__v1__order_cancelled__init(&cancelled);
-    cancelled.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, (uint8_t *) order_id->bytes};
-    cancelled.reason = "customer request";
-    cancelled.cancelled_at_us = zclock_time() * 1000;
-    Ev__V1__Envelope envelope;
-    ev__v1__envelope__init(&envelope);
-    envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_ORDER_CANCELLED;
-    envelope.order_cancelled = &cancelled;
-    return s_publish(fixture, &envelope, order_id, message_id_out);
+    event_t event;
+    s_event_cancelled(&event, order_id);
+    return s_publish(fixture, &event, message_id_out);
 }
 
 //  --------------------------------------------------------------------------
@@ -559,6 +605,83 @@ test_cancel_before_create(void **state)
 }
 
 //  --------------------------------------------------------------------------
+//  Events committed in one transaction of the order stream (so the
+//  subscriber takes them as one batch) have the effects of one
+//  transaction each, in seq order: an order created, cancelled and
+//  created again is started and voided once, each answer caused by its
+//  own event; an order cancelled before it is created is a tombstone
+//  filled in, and publishes nothing. An order billing cannot take fails
+//  the batch: the subscriber applies its events one at a time, that one
+//  is dead-lettered and every other one applied exactly once.
+
+static void
+test_batch_in_seq_order(void **state)
+{
+    fixture_t *fixture = *state;
+    svc_uuid_t voided, tombstone, bad, good;
+    svc_uuid_v7(&voided);
+    svc_uuid_v7(&tombstone);
+    svc_uuid_v7(&bad);
+    svc_uuid_v7(&good);
+    event_t events[7];
+    s_event_created(&events[0], &voided, "EUR", 5997);
+    s_event_cancelled(&events[1], &voided);
+    s_event_created(&events[2], &voided, "EUR", 1);
+    s_event_cancelled(&events[3], &tombstone);
+    s_event_created(&events[4], &tombstone, "JPY", 100);
+    s_event_created(&events[5], &bad, "XXX", 100);
+    s_event_created(&events[6], &good, "EUR", 250);
+    uint64_t seq = s_publish_events(fixture, events, 7);
+    s_wait_applied(fixture, &good, seq);
+
+    json_t *payment = s_payment(fixture, &voided);
+    assert_string_equal(s_field(payment, "status"), "VOIDED");
+    assert_string_equal(s_field(payment, "amount"), "59.97");
+    assert_non_null(s_field(payment, "startedAt"));
+    json_decref(payment);
+    payment = s_payment(fixture, &tombstone);
+    assert_string_equal(s_field(payment, "status"), "VOIDED");
+    assert_string_equal(s_field(payment, "amount"), "100");
+    assert_string_equal(s_field(payment, "currency"), "JPY");
+    assert_true(s_null(payment, "startedAt"));
+    json_decref(payment);
+    payment = s_payment(fixture, &good);
+    assert_string_equal(s_field(payment, "status"), "STARTED");
+    json_decref(payment);
+
+    Ev__V1__Envelope *envelope = NULL;
+    assert_int_equal(s_published(fixture, "PaymentStarted", &voided, &envelope), 1);
+    s_assert_caused(envelope, &voided, &events[0].message_id);
+    bus_envelope_destroy(&envelope);
+    assert_int_equal(s_published(fixture, "PaymentVoided", &voided, &envelope), 1);
+    s_assert_caused(envelope, &voided, &events[1].message_id);
+    bus_envelope_destroy(&envelope);
+    assert_int_equal(s_published(fixture, "PaymentStarted", &tombstone, NULL), 0);
+    assert_int_equal(s_published(fixture, "PaymentStarted", &good, &envelope), 1);
+    s_assert_caused(envelope, &good, &events[6].message_id);
+    bus_envelope_destroy(&envelope);
+
+    char order_text[SVC_UUID_TEXT_SIZE];
+    svc_uuid_format(&voided, order_text);
+    assert_int_equal(s_log_lines(fixture, "billing.payment.started", order_text, NULL), 1);
+    assert_int_equal(s_log_lines(fixture, "billing.payment.voided", order_text, NULL), 1);
+    svc_uuid_format(&tombstone, order_text);
+    assert_int_equal(s_log_lines(fixture, "billing.payment.tombstone", order_text, NULL), 1);
+    assert_int_equal(s_log_lines(fixture, "billing.payment.filled", order_text, NULL), 1);
+    assert_int_equal(s_counter(fixture, "billing_payments_started_total"), 2);
+    assert_int_equal(s_counter(fixture, "billing_payments_voided_total"), 1);
+
+    json_t *letters = NULL;
+    assert_int_equal(s_http(fixture, "GET", "/dead-letters?consumer=billing", &letters), 200);
+    assert_int_equal(json_array_size(json_object_get(letters, "items")), 1);
+    json_decref(letters);
+    svc_uuid_format(&bad, order_text);
+    char path[128];
+    (void) snprintf(path, sizeof path, "/payments/%s", order_text);
+    s_assert_error(fixture, "GET", path, 404, "not_found", "orderId");
+}
+
+//  --------------------------------------------------------------------------
 //  An order in a currency billing does not know (XXX passes the bus's
 //  shape check) is refused and dead-lettered with the reason; no payment
 //  is made, and the next order is not held up.
@@ -631,6 +754,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_usage, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_void_once, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_before_create, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_in_seq_order, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_currency_dead_lettered, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_http_errors, s_setup, s_teardown),
     };

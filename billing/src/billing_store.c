@@ -1,12 +1,27 @@
 /*  =========================================================================
     billing_store - billing's SQL: one payment row per order
 
-    Each transition is an INSERT ... ON CONFLICT DO UPDATE ... WHERE: the
-    insert covers "no row yet", the guarded update covers the one state
-    the event may change, and RETURNING says which of the two happened (no
-    row returned: the guard refused, nothing changed). One round trip per
-    event, a prepared statement, and the row lock the upsert takes orders
-    two events of one order even across replicas.
+    A batch of events is one statement. Its CTEs lock the rows the batch's
+    orders already have (in order id order), then say, with window
+    functions over each order's events in seq order, which transition each
+    event makes. The state machine is small enough for that: from an
+    order's state before the batch, only its first event, its first
+    cancel and its first create can change anything:
+
+      no row     the first event starts the payment (create) or leaves a
+                 tombstone (cancel); after a start, the first cancel voids
+                 it; after a tombstone, the first create fills it in
+      STARTED    the first cancel voids it
+      tombstone  the first create fills it in
+      otherwise  nothing
+
+    Then one insert for the orders that had no row (their final state at
+    once) and one update for the others, and the outcome of every event, in
+    seq order. The insert does nothing for a row another transaction
+    inserted since the statement began; the counts tell, and the batch
+    fails instead of writing over it (the subscriber then applies its
+    events one at a time, and sees the row). The statements, the query
+    too, are prepared once per connection through bus_statements.
     =========================================================================
 */
 #include "billing_classes.h"
@@ -19,53 +34,80 @@
 //  RFC 3339 UTC with microseconds, as to_char writes it.
 #define S_UTC_FORMAT "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'"
 
-//  No row: STARTED. A tombstone without amount: fill it in, keep VOIDED.
-static const char s_start_sql[] =
-    "INSERT INTO billing_payments (order_id, status, amount_minor, currency, trace_id,"
-    " started_at) VALUES ($1::uuid, 'STARTED', $2::bigint, $3::text, $4::text, now())"
-    " ON CONFLICT (order_id) DO UPDATE SET amount_minor = EXCLUDED.amount_minor,"
-    " currency = EXCLUDED.currency, trace_id = COALESCE(EXCLUDED.trace_id,"
-    " billing_payments.trace_id), updated_at = now()"
-    " WHERE billing_payments.status = 'VOIDED' AND billing_payments.amount_minor IS NULL"
-    " RETURNING status";
+//  The events as arrays in seq order: order ids, created?, amounts,
+//  currencies, trace ids (NULL for none). State before the batch: N (no
+//  row), S (STARTED), T (tombstone without amount), D (anything else:
+//  final). Returns each event's outcome in seq order, with the rows
+//  written and the rows that had to be.
+static const char s_apply_sql[] =
+    "WITH event AS ("
+    " SELECT * FROM unnest($1::uuid[], $2::boolean[], $3::bigint[], $4::text[], $5::text[])"
+    " WITH ORDINALITY AS event(order_id, created, amount_minor, currency, trace_id, ord)),"
+    " locked AS MATERIALIZED ("
+    " SELECT order_id, CASE WHEN status = 'STARTED' THEN 'S'"
+    " WHEN amount_minor IS NULL THEN 'T' ELSE 'D' END AS state"
+    " FROM billing_payments WHERE order_id IN (SELECT order_id FROM event)"
+    " ORDER BY order_id FOR UPDATE),"
+    " step AS MATERIALIZED ("
+    " SELECT event.*, coalesce(locked.state, 'N') AS state,"
+    " row_number() OVER (PARTITION BY event.order_id ORDER BY event.ord) AS nth,"
+    " row_number() OVER (PARTITION BY event.order_id, event.created ORDER BY event.ord)"
+    " AS nth_kind,"
+    " first_value(event.created) OVER (PARTITION BY event.order_id ORDER BY event.ord)"
+    " AS first_created"
+    " FROM event LEFT JOIN locked ON locked.order_id = event.order_id),"
+    " outcome AS MATERIALIZED ("
+    " SELECT step.*, CASE"
+    " WHEN state = 'N' AND nth = 1 THEN CASE WHEN created THEN 'STARTED' ELSE 'TOMBSTONE' END"
+    " WHEN NOT created AND nth_kind = 1 AND (state = 'S' OR (state = 'N' AND first_created))"
+    " THEN 'VOIDED'"
+    " WHEN created AND nth_kind = 1 AND (state = 'T' OR (state = 'N' AND NOT first_created))"
+    " THEN 'FILLED'"
+    " ELSE 'UNCHANGED' END AS outcome FROM step),"
+    " final AS ("
+    " SELECT order_id, min(state) AS state, bool_or(outcome = 'STARTED') AS started,"
+    " bool_or(outcome IN ('VOIDED', 'TOMBSTONE')) AS voided,"
+    " max(amount_minor) FILTER (WHERE outcome IN ('STARTED', 'FILLED')) AS amount_minor,"
+    " max(currency) FILTER (WHERE outcome IN ('STARTED', 'FILLED')) AS currency,"
+    " coalesce(max(trace_id) FILTER (WHERE outcome = 'FILLED'),"
+    " max(trace_id) FILTER (WHERE outcome IN ('STARTED', 'TOMBSTONE'))) AS trace_id"
+    " FROM outcome GROUP BY order_id HAVING bool_or(outcome <> 'UNCHANGED')),"
+    " inserted AS ("
+    " INSERT INTO billing_payments (order_id, status, amount_minor, currency, trace_id,"
+    " started_at, voided_at)"
+    " SELECT order_id, CASE WHEN voided THEN 'VOIDED' ELSE 'STARTED' END, amount_minor,"
+    " currency, trace_id, CASE WHEN started THEN now() END, CASE WHEN voided THEN now() END"
+    " FROM final WHERE state = 'N'"
+    " ON CONFLICT (order_id) DO NOTHING RETURNING order_id),"
+    " updated AS ("
+    " UPDATE billing_payments payment SET"
+    " status = CASE WHEN final.voided THEN 'VOIDED' ELSE payment.status END,"
+    " voided_at = CASE WHEN final.voided THEN now() ELSE payment.voided_at END,"
+    " amount_minor = coalesce(final.amount_minor, payment.amount_minor),"
+    " currency = coalesce(final.currency, payment.currency),"
+    " trace_id = coalesce(final.trace_id, payment.trace_id), updated_at = now()"
+    " FROM final WHERE payment.order_id = final.order_id AND final.state <> 'N'"
+    " RETURNING payment.order_id)"
+    " SELECT outcome, (SELECT count(*) FROM inserted) + (SELECT count(*) FROM updated),"
+    " (SELECT count(*) FROM final) FROM outcome ORDER BY ord";
 
-//  STARTED: VOIDED. No row: a VOIDED tombstone. Returns whether it had
-//  started.
-static const char s_void_sql[] =
-    "INSERT INTO billing_payments (order_id, status, trace_id, voided_at)"
-    " VALUES ($1::uuid, 'VOIDED', $2::text, now())"
-    " ON CONFLICT (order_id) DO UPDATE SET status = 'VOIDED', voided_at = now(),"
-    " updated_at = now() WHERE billing_payments.status = 'STARTED'"
-    " RETURNING started_at IS NOT NULL";
-
-//  The statements of the event steps, prepared once per connection.
-typedef enum { S_START = 0, S_VOID, S_PREPARED_COUNT } s_prepared_t;
-
-static const struct {
-    const char *name; //  prepared statement name
-    const char *sql;  //  its text
-    int params;       //  its parameter count
-} s_prepared[S_PREPARED_COUNT] = {{"billing_start", s_start_sql, 4},
-                                  {"billing_void", s_void_sql, 2}};
-
-//  Which of them a connection already has: one round trip, once per
-//  connection.
-static const char *s_prepared_sql =
-    "SELECT name FROM pg_prepared_statements WHERE name LIKE 'billing\\_%'";
-
-//  SQLSTATE of "prepared statement does not exist".
-#define S_NO_SUCH_STATEMENT "26000"
-
-struct billing_store {
-    PGconn *conn; //  the connection the statements are known to exist on (not owned), or NULL
-    int pid;      //  its backend's pid then (a new connection at the same address differs)
-};
-
-static const char *s_payment_sql =
+static const char s_payment_sql[] =
     "SELECT order_id::text, status, amount_minor, currency,"
     " to_char(started_at AT TIME ZONE 'UTC', " S_UTC_FORMAT "),"
     " to_char(voided_at AT TIME ZONE 'UTC', " S_UTC_FORMAT "), trace_id"
     " FROM billing_payments WHERE order_id = $1::uuid";
+
+//  The service's statements, by index.
+typedef enum { S_APPLY = 0, S_PAYMENT } s_statement_t;
+
+static const bus_statement_t s_statements[] = {
+    [S_APPLY] = {.name = "billing_batch_apply", .sql = s_apply_sql, .params = 5},
+    [S_PAYMENT] = {.name = "billing_payment", .sql = s_payment_sql, .params = 1},
+    {.name = NULL}};
+
+struct billing_store {
+    bus_statements_t *statements; //  the table, prepared on one connection (owned)
+};
 
 //  --------------------------------------------------------------------------
 //  Give the caller a message, if it asked for one.
@@ -84,46 +126,40 @@ s_set_error(char **error_out, const char *format, ...)
 }
 
 //  --------------------------------------------------------------------------
-//  Explain a failed statement: its error without the trailing newline,
+//  Run statement `id` with text parameters; it must end with
+//  PGRES_TUPLES_OK. Returns BUS_OK and the result in *result_out (caller
+//  clears it), or BUS_DB_UNAVAILABLE with a message naming `what`,
 //  marked when the connection is gone.
 
-static void
-s_result_error(PGconn *conn, const PGresult *result, const char *what, char **error_out)
-{
-    const char *message = result ? PQresultErrorMessage(result) : PQerrorMessage(conn);
-    if (!*message) {
-        message = PQresStatus(PQresultStatus(result));
-    }
-    int length = (int) strlen(message);
-    while (length > 0 && (message[length - 1] == '\n' || message[length - 1] == ' ')) {
-        length--;
-    }
-    s_set_error(error_out, "%s: %s%.*s", what,
-                PQstatus(conn) == CONNECTION_OK ? "" : "connection lost: ", length, message);
-}
-
-//  --------------------------------------------------------------------------
-//  Run one statement with text parameters that must end with
-//  PGRES_TUPLES_OK. Returns BUS_OK and the result in *result_out (caller
-//  clears it), or BUS_DB_UNAVAILABLE with a message naming `what`.
-
 static bus_rc_t
-s_run(PGconn *conn,
+s_run(billing_store_t *self,
+      PGconn *conn,
+      s_statement_t id,
       const char *what,
-      const char *sql,
-      int count,
       const char *const *values,
       PGresult **result_out,
       char **error_out)
 {
     *result_out = NULL;
-    if (PQstatus(conn) != CONNECTION_OK) {
-        s_set_error(error_out, "%s: connection lost: %s", what, PQerrorMessage(conn));
+    char *error = NULL;
+    PGresult *result = bus_statements_exec(self->statements, conn, id, values, &error);
+    if (!result) {
+        //  bus_statements says why (the connection is lost, or preparing failed).
+        s_set_error(error_out, "%s: %s", what, error ? error : "no result");
+        zstr_free(&error);
         return BUS_DB_UNAVAILABLE;
     }
-    PGresult *result = PQexecParams(conn, sql, count, NULL, values, NULL, NULL, 0);
     if (PQresultStatus(result) != PGRES_TUPLES_OK) {
-        s_result_error(conn, result, what, error_out);
+        const char *message = PQresultErrorMessage(result);
+        if (!*message) {
+            message = PQresStatus(PQresultStatus(result));
+        }
+        int length = (int) strlen(message);
+        while (length > 0 && (message[length - 1] == '\n' || message[length - 1] == ' ')) {
+            length--;
+        }
+        s_set_error(error_out, "%s: %s%.*s", what,
+                    PQstatus(conn) == CONNECTION_OK ? "" : "connection lost: ", length, message);
         PQclear(result);
         return BUS_DB_UNAVAILABLE;
     }
@@ -138,6 +174,7 @@ billing_store_t *
 billing_store_new(void)
 {
     billing_store_t *self = zmalloc(sizeof *self);
+    self->statements = bus_statements_new(s_statements);
     return self;
 }
 
@@ -145,150 +182,188 @@ void
 billing_store_destroy(billing_store_t **self_p)
 {
     assert(self_p);
-    freen(*self_p);
+    billing_store_t *self = *self_p;
+    if (self) {
+        bus_statements_destroy(&self->statements);
+        freen(*self_p);
+    }
 }
 
 //  --------------------------------------------------------------------------
-//  Make sure `conn` has the event steps' statements: ask which it has and
-//  prepare the others. Preparing is not transactional, so statements made
-//  in a transaction that rolls back stay. Returns BUS_OK or
-//  BUS_DB_UNAVAILABLE.
+//  A PostgreSQL array literal, built element by element: {"a","b",NULL}.
+//  Every element is quoted with '"' and '\' escaped, and the same form
+//  casts to uuid[], boolean[] or bigint[].
 
-static bus_rc_t
-s_prepare(billing_store_t *self, PGconn *conn, char **error_out)
+typedef struct {
+    char *text;      //  owned
+    size_t size;     //  bytes used, without the closing brace
+    size_t capacity; //  bytes allocated
+    size_t count;    //  elements
+} s_array_t;
+
+static void
+s_array_reserve(s_array_t *array, size_t more)
 {
-    if (self->conn == conn && self->pid == PQbackendPID(conn)) {
-        return BUS_OK;
-    }
-    PGresult *result = NULL;
-    bus_rc_t rc =
-        s_run(conn, "listing prepared statements", s_prepared_sql, 0, NULL, &result, error_out);
-    for (int index = 0; rc == BUS_OK && index < S_PREPARED_COUNT; index++) {
-        bool exists = false;
-        for (int row = 0; row < PQntuples(result); row++) {
-            exists = exists || streq(PQgetvalue(result, row, 0), s_prepared[index].name);
+    if (array->size + more > array->capacity) {
+        size_t capacity = array->capacity ? array->capacity : 256;
+        while (capacity < array->size + more) {
+            capacity *= 2;
         }
-        if (!exists) {
-            PGresult *prepared = PQprepare(conn, s_prepared[index].name, s_prepared[index].sql,
-                                           s_prepared[index].params, NULL);
-            if (PQresultStatus(prepared) != PGRES_COMMAND_OK) {
-                s_set_error(error_out, "preparing %s: %s", s_prepared[index].name,
-                            PQresultErrorMessage(prepared));
-                rc = BUS_DB_UNAVAILABLE;
-            }
-            PQclear(prepared);
-        }
+        array->text = realloc(array->text, capacity);
+        assert(array->text);
+        array->capacity = capacity;
     }
-    PQclear(result);
-    if (rc == BUS_OK) {
-        self->conn = conn;
-        self->pid = PQbackendPID(conn);
-    }
-    return rc;
 }
 
-//  --------------------------------------------------------------------------
-//  Run prepared statement `id` (preparing it on a new connection), as
-//  s_run does. If the server no longer knows the statement, it is
-//  prepared again on the next call.
-
-static bus_rc_t
-s_run_prepared(billing_store_t *self,
-               PGconn *conn,
-               s_prepared_t id,
-               const char *what,
-               const char *const *values,
-               PGresult **result_out,
-               char **error_out)
+//  Add an element; NULL is SQL NULL.
+static void
+s_array_add(s_array_t *array, const char *value)
 {
-    *result_out = NULL;
-    if (PQstatus(conn) != CONNECTION_OK) {
-        s_set_error(error_out, "%s: connection lost: %s", what, PQerrorMessage(conn));
-        return BUS_DB_UNAVAILABLE;
+    size_t length = value ? strlen(value) : 0;
+    s_array_reserve(array, 2 * length + 8);
+    array->text[array->size++] = array->count++ ? ',' : '{';
+    if (!value) {
+        memcpy(array->text + array->size, "NULL", 4);
+        array->size += 4;
+        return;
     }
-    bus_rc_t rc = s_prepare(self, conn, error_out);
-    if (rc != BUS_OK) {
-        return rc;
-    }
-    PGresult *result =
-        PQexecPrepared(conn, s_prepared[id].name, s_prepared[id].params, values, NULL, NULL, 0);
-    if (PQresultStatus(result) != PGRES_TUPLES_OK) {
-        const char *sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
-        if (sqlstate && streq(sqlstate, S_NO_SUCH_STATEMENT)) {
-            self->conn = NULL;
+    array->text[array->size++] = '"';
+    for (size_t index = 0; index < length; index++) {
+        if (value[index] == '"' || value[index] == '\\') {
+            array->text[array->size++] = '\\';
         }
-        s_result_error(conn, result, what, error_out);
-        PQclear(result);
-        return BUS_DB_UNAVAILABLE;
+        array->text[array->size++] = value[index];
     }
-    *result_out = result;
-    return BUS_OK;
+    array->text[array->size++] = '"';
+}
+
+//  The literal so far. Borrowed: valid until the next add or the reset.
+static const char *
+s_array_text(s_array_t *array)
+{
+    s_array_reserve(array, 3);
+    if (array->count == 0) {
+        memcpy(array->text, "{}", 3);
+    } else {
+        array->text[array->size] = '}';
+        array->text[array->size + 1] = '\0';
+    }
+    return array->text;
+}
+
+static void
+s_array_reset(s_array_t *array)
+{
+    freen(array->text);
+    memset(array, 0, sizeof *array);
 }
 
 //  --------------------------------------------------------------------------
-//  OrderCreated's transition.
+//  The outcome an s_apply_sql row names; -1 for none.
+
+static int
+s_outcome(const char *text)
+{
+    static const struct {
+        const char *name;          //  as the statement writes it
+        billing_outcome_t outcome; //  its value
+    } outcomes[] = {{"STARTED", BILLING_STARTED},
+                    {"FILLED", BILLING_FILLED},
+                    {"VOIDED", BILLING_VOIDED},
+                    {"TOMBSTONE", BILLING_TOMBSTONE},
+                    {"UNCHANGED", BILLING_UNCHANGED}};
+    for (size_t index = 0; index < sizeof outcomes / sizeof outcomes[0]; index++) {
+        if (streq(text, outcomes[index].name)) {
+            return (int) outcomes[index].outcome;
+        }
+    }
+    return -1;
+}
+
+//  Read the statement's rows into outcomes_out. Returns false (with the
+//  reason) if they are not one outcome per event with every row written.
+static bool
+s_read_outcomes(const PGresult *result,
+                size_t count,
+                billing_outcome_t *outcomes_out,
+                char **error_out)
+{
+    if ((size_t) PQntuples(result) != count) {
+        s_set_error(error_out, "applying payments: %d outcomes for %zu events", PQntuples(result),
+                    count);
+        return false;
+    }
+    if (!streq(PQgetvalue(result, 0, 1), PQgetvalue(result, 0, 2))) {
+        s_set_error(error_out,
+                    "applying payments: %s of %s payment rows written: another transaction"
+                    " wrote one meanwhile",
+                    PQgetvalue(result, 0, 1), PQgetvalue(result, 0, 2));
+        return false;
+    }
+    for (size_t index = 0; index < count; index++) {
+        int outcome = s_outcome(PQgetvalue(result, (int) index, 0));
+        if (outcome < 0) {
+            s_set_error(error_out, "applying payments: unknown outcome %s",
+                        PQgetvalue(result, (int) index, 0));
+            return false;
+        }
+        outcomes_out[index] = (billing_outcome_t) outcome;
+    }
+    return true;
+}
+
+//  --------------------------------------------------------------------------
+//  Every event's transition, in one statement.
 
 bus_rc_t
-billing_store_start(billing_store_t *self,
+billing_store_apply(billing_store_t *self,
                     PGconn *conn,
-                    const svc_uuid_t *order_id,
-                    int64_t amount_minor,
-                    const char *currency,
-                    const char *trace_id,
-                    billing_outcome_t *outcome_out,
+                    const billing_event_t *events,
+                    size_t count,
+                    billing_outcome_t *outcomes_out,
                     char **error_out)
 {
     assert(self);
     assert(conn);
-    assert(order_id);
-    assert(amount_minor >= 0);
-    assert(currency);
-    assert(trace_id);
-    assert(outcome_out);
-    *outcome_out = BILLING_UNCHANGED;
-    char id_text[SVC_UUID_TEXT_SIZE];
-    svc_uuid_format(order_id, id_text);
-    char amount_text[24];
-    (void) snprintf(amount_text, sizeof amount_text, "%" PRId64, amount_minor);
-    const char *values[] = {id_text, amount_text, currency, *trace_id ? trace_id : NULL};
+    assert(events);
+    assert(count >= 1);
+    assert(outcomes_out);
+    s_array_t ids = {0};
+    s_array_t created = {0};
+    s_array_t amounts = {0};
+    s_array_t currencies = {0};
+    s_array_t trace_ids = {0};
+    for (size_t index = 0; index < count; index++) {
+        const billing_event_t *event = &events[index];
+        assert(event->trace_id);
+        assert(!event->created || (event->currency && event->amount_minor >= 0));
+        outcomes_out[index] = BILLING_UNCHANGED;
+        char id_text[SVC_UUID_TEXT_SIZE];
+        svc_uuid_format(&event->order_id, id_text);
+        char amount_text[24];
+        (void) snprintf(amount_text, sizeof amount_text, "%" PRId64, event->amount_minor);
+        s_array_add(&ids, id_text);
+        s_array_add(&created, event->created ? "t" : "f");
+        s_array_add(&amounts, event->created ? amount_text : NULL);
+        s_array_add(&currencies, event->created ? event->currency : NULL);
+        s_array_add(&trace_ids, *event->trace_id ? event->trace_id : NULL);
+    }
+    const char *values[] = {s_array_text(&ids), s_array_text(&created), s_array_text(&amounts),
+                            s_array_text(&currencies), s_array_text(&trace_ids)};
     PGresult *result = NULL;
-    bus_rc_t rc =
-        s_run_prepared(self, conn, S_START, "starting a payment", values, &result, error_out);
-    if (rc == BUS_OK && PQntuples(result) == 1) {
-        *outcome_out =
-            streq(PQgetvalue(result, 0, 0), "STARTED") ? BILLING_STARTED : BILLING_FILLED;
+    bus_rc_t rc = s_run(self, conn, S_APPLY, "applying payments", values, &result, error_out);
+    if (rc == BUS_OK && !s_read_outcomes(result, count, outcomes_out, error_out)) {
+        for (size_t index = 0; index < count; index++) {
+            outcomes_out[index] = BILLING_UNCHANGED;
+        }
+        rc = BUS_DB_UNAVAILABLE;
     }
     PQclear(result);
-    return rc;
-}
-
-//  --------------------------------------------------------------------------
-//  OrderCancelled's transition.
-
-bus_rc_t
-billing_store_void(billing_store_t *self,
-                   PGconn *conn,
-                   const svc_uuid_t *order_id,
-                   const char *trace_id,
-                   billing_outcome_t *outcome_out,
-                   char **error_out)
-{
-    assert(self);
-    assert(conn);
-    assert(order_id);
-    assert(trace_id);
-    assert(outcome_out);
-    *outcome_out = BILLING_UNCHANGED;
-    char id_text[SVC_UUID_TEXT_SIZE];
-    svc_uuid_format(order_id, id_text);
-    const char *values[] = {id_text, *trace_id ? trace_id : NULL};
-    PGresult *result = NULL;
-    bus_rc_t rc =
-        s_run_prepared(self, conn, S_VOID, "voiding a payment", values, &result, error_out);
-    if (rc == BUS_OK && PQntuples(result) == 1) {
-        *outcome_out = streq(PQgetvalue(result, 0, 0), "t") ? BILLING_VOIDED : BILLING_TOMBSTONE;
-    }
-    PQclear(result);
+    s_array_reset(&trace_ids);
+    s_array_reset(&currencies);
+    s_array_reset(&amounts);
+    s_array_reset(&created);
+    s_array_reset(&ids);
     return rc;
 }
 
@@ -331,8 +406,10 @@ s_amount_json(const PGresult *result, int row)
 //  GET /payments/{orderId}
 
 bus_rc_t
-billing_store_payment(PGconn *conn, const svc_uuid_t *order_id, json_t **out, char **error_out)
+billing_store_payment(
+    billing_store_t *self, PGconn *conn, const svc_uuid_t *order_id, json_t **out, char **error_out)
 {
+    assert(self);
     assert(conn);
     assert(order_id);
     assert(out);
@@ -341,7 +418,7 @@ billing_store_payment(PGconn *conn, const svc_uuid_t *order_id, json_t **out, ch
     svc_uuid_format(order_id, id_text);
     const char *values[] = {id_text};
     PGresult *result = NULL;
-    bus_rc_t rc = s_run(conn, "reading a payment", s_payment_sql, 1, values, &result, error_out);
+    bus_rc_t rc = s_run(self, conn, S_PAYMENT, "reading a payment", values, &result, error_out);
     if (rc == BUS_OK && PQntuples(result) == 0) {
         s_set_error(error_out, "reading a payment: no such order");
         rc = BUS_NOT_FOUND;

@@ -2,15 +2,18 @@
     inventory_server - the inventory service inside bus_service
 
     Glue only: the routes turn HTTP into store calls and store results into
-    answers, the handler turns events into store calls, decisions
-    (inventory_logic) and appended events. Nothing here speaks SQL.
+    answers, the handler turns a batch of events into one inventory_batch,
+    two store calls around its decision, and each event's outcome into an
+    appended event, a log line and a counter. Nothing here speaks SQL.
 
     The handler runs on the writer's thread while the routes run on the
     service thread, so the state they share is read-only after start: the
-    log (thread-safe), the counter handles (atomic) and the service.
+    log (thread-safe), the counter handles (atomic) and the service. Each
+    side has its own store (its own connection's prepared statements).
     =========================================================================
 */
 #include "inventory_classes.h"
+#include "inventory_batch.h"
 #include "inventory_logic.h"
 #include "inventory_server.h"
 #include "inventory_store.h"
@@ -18,12 +21,13 @@
 #include <inttypes.h>
 
 typedef struct {
-    bus_service_t *service;   //  the host (borrowed)
-    svc_log_t *log;           //  the process log (borrowed, thread-safe)
-    svc_counter_t *reserved;  //  inventory_reserved_total (owned by the registry)
-    svc_counter_t *rejected;  //  inventory_rejected_total (owned by the registry)
-    svc_counter_t *released;  //  inventory_released_total (owned by the registry)
-    inventory_store_t *store; //  the handler's prepared statements (owned; writer's thread)
+    bus_service_t *service;     //  the host (borrowed)
+    svc_log_t *log;             //  the process log (borrowed, thread-safe)
+    svc_counter_t *reserved;    //  inventory_reserved_total (owned by the registry)
+    svc_counter_t *rejected;    //  inventory_rejected_total (owned by the registry)
+    svc_counter_t *released;    //  inventory_released_total (owned by the registry)
+    inventory_store_t *store;   //  the handler's prepared statements (owned; writer's thread)
+    inventory_store_t *queries; //  the routes' prepared statements (owned; service thread)
 } s_state_t;
 
 //  What every step about one order needs: its id, and the trace of the
@@ -39,26 +43,16 @@ typedef struct {
 const char *const inventory_server_types[] = {"OrderCreated", "OrderCancelled", NULL};
 
 //  --------------------------------------------------------------------------
-//  Fill the order context from the event's order id. Returns 0, or -1
-//  after bus_apply_fail if the id is not a UUID (the decoder refuses such
-//  events; this keeps the handler safe on its own).
+//  Fill the order context of an event about `order_id`.
 
-static int
-s_order_init(s_order_t *order,
-             bus_apply_t *apply,
-             const Ev__V1__Envelope *event,
-             ProtobufCBinaryData order_id)
+static void
+s_order_init(s_order_t *order, const Ev__V1__Envelope *event, const svc_uuid_t *order_id)
 {
-    if (order_id.len != BUS_ID_SIZE) {
-        bus_apply_fail(apply, "%s: order_id of %zu bytes", event->type, order_id.len);
-        return -1;
-    }
     order->cause = event;
-    memcpy(order->order_id.bytes, order_id.data, BUS_ID_SIZE);
+    order->order_id = *order_id;
     svc_uuid_format(&order->order_id, order->order_text);
     svc_trace_from_header(event->traceparent, order->traceparent);
     svc_trace_id(order->traceparent, order->trace_id);
-    return 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -97,9 +91,9 @@ static int
 s_publish_decision(s_state_t *self,
                    bus_apply_t *apply,
                    s_order_t *order,
-                   const inventory_line_t *lines,
-                   const inventory_decision_t *decision)
+                   const inventory_event_t *event)
 {
+    const inventory_decision_t *decision = &event->decision;
     Ev__V1__Envelope envelope;
     ev__v1__envelope__init(&envelope);
     Ev__V1__StockReserved reserved;
@@ -114,7 +108,7 @@ s_publish_decision(s_state_t *self,
     } else {
         rejected.order_id = order_id;
         //  The store and the event carry the SKU the order named.
-        rejected.sku = (char *) lines[decision->line].sku;
+        rejected.sku = (char *) event->lines[decision->line].sku;
         rejected.requested =
             decision->requested > UINT32_MAX ? UINT32_MAX : (uint32_t) decision->requested;
         rejected.available =
@@ -140,117 +134,149 @@ s_publish_decision(s_state_t *self,
 }
 
 //  --------------------------------------------------------------------------
-//  OrderCreated: seen -> nothing; else lock, decide, record, publish.
+//  Append StockReleased, count and log it.
 
 static int
-s_apply_created(s_state_t *self, bus_apply_t *apply, const Ev__V1__Envelope *event)
+s_publish_released(s_state_t *self, bus_apply_t *apply, s_order_t *order)
 {
-    const Ev__V1__OrderCreated *created = event->order_created;
-    s_order_t order;
-    if (s_order_init(&order, apply, event, created->order_id) != 0) {
+    Ev__V1__StockReleased released;
+    ev__v1__stock_released__init(&released);
+    released.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, order->order_id.bytes};
+    Ev__V1__Envelope envelope;
+    ev__v1__envelope__init(&envelope);
+    envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_STOCK_RELEASED;
+    envelope.stock_released = &released;
+    if (s_append(apply, order, &envelope) != 0) {
         return -1;
     }
-    //  No items: an order bridged from a .NET contract that carries only
-    //  the total. There is nothing to reserve; it is recorded RESERVED with
-    //  no lines, and StockReserved lets the order go on.
-    if (created->n_items > BUS_ITEMS_MAX) {
-        bus_apply_fail(apply, "OrderCreated %s: %zu items", order.order_text, created->n_items);
-        return -1;
-    }
-    inventory_line_t lines[BUS_ITEMS_MAX];
-    for (size_t index = 0; index < created->n_items; index++) {
-        lines[index] =
-            (inventory_line_t){created->items[index]->sku, created->items[index]->quantity};
-    }
-    size_t count = inventory_logic_merge(lines, created->n_items);
-    struct pg_conn *conn = bus_apply_conn(apply);
-    int64_t available[BUS_ITEMS_MAX];
-    bool seen = false;
-    char *error = NULL;
-    if (inventory_store_lock(self->store, conn, &order.order_id, lines, count, &seen, available,
-                             &error) != BUS_OK) {
-        return s_store_failed(apply, &error);
-    }
-    if (seen) {
-        svc_log_debug(self->log, "inventory.order.seen", "{s:s, s:s, s:s}", "msg",
-                      "Order already handled", "order_id", order.order_text, "trace_id",
-                      order.trace_id);
-        return 0;
-    }
-    inventory_decision_t decision = inventory_logic_decide(lines, available, count);
-    char *reason = decision.reserved ? NULL : inventory_logic_reject_reason(lines, &decision);
-    bus_rc_t rc =
-        inventory_store_record(self->store, conn, &order.order_id, lines, count, reason, &error);
-    zstr_free(&reason);
-    if (rc != BUS_OK) {
-        return s_store_failed(apply, &error);
-    }
-    return s_publish_decision(self, apply, &order, lines, &decision);
-}
-
-//  --------------------------------------------------------------------------
-//  OrderCancelled: RESERVED -> RELEASED + StockReleased; unknown ->
-//  tombstone; else nothing.
-
-static int
-s_apply_cancelled(s_state_t *self, bus_apply_t *apply, const Ev__V1__Envelope *event)
-{
-    const Ev__V1__OrderCancelled *cancelled = event->order_cancelled;
-    s_order_t order;
-    if (s_order_init(&order, apply, event, cancelled->order_id) != 0) {
-        return -1;
-    }
-    inventory_cancel_t outcome = INVENTORY_CANCEL_NONE;
-    char *error = NULL;
-    if (inventory_store_cancel(self->store, bus_apply_conn(apply), &order.order_id,
-                               cancelled->reason, &outcome, &error) != BUS_OK) {
-        return s_store_failed(apply, &error);
-    }
-    if (outcome == INVENTORY_CANCEL_RELEASED) {
-        Ev__V1__StockReleased released;
-        ev__v1__stock_released__init(&released);
-        released.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, order.order_id.bytes};
-        Ev__V1__Envelope envelope;
-        ev__v1__envelope__init(&envelope);
-        envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_STOCK_RELEASED;
-        envelope.stock_released = &released;
-        if (s_append(apply, &order, &envelope) != 0) {
-            return -1;
-        }
-        svc_counter_inc(self->released);
-        svc_log_info(self->log, "inventory.stock.released", "{s:s, s:s, s:s}", "msg",
-                     "Stock released", "order_id", order.order_text, "trace_id", order.trace_id);
-    } else if (outcome == INVENTORY_CANCEL_TOMBSTONE) {
-        svc_log_info(self->log, "inventory.reservation.tombstone", "{s:s, s:s, s:s}", "msg",
-                     "Order cancelled before it arrived: it will reserve nothing", "order_id",
-                     order.order_text, "trace_id", order.trace_id);
-    } else {
-        svc_log_debug(self->log, "inventory.order.unchanged", "{s:s, s:s, s:s}", "msg",
-                      "Cancel changes nothing", "order_id", order.order_text, "trace_id",
-                      order.trace_id);
-    }
+    svc_counter_inc(self->released);
+    svc_log_info(self->log, "inventory.stock.released", "{s:s, s:s, s:s}", "msg", "Stock released",
+                 "order_id", order->order_text, "trace_id", order->trace_id);
     return 0;
 }
 
 //  --------------------------------------------------------------------------
-//  The handler.
+//  Publish and log what one event of the decided batch did.
 
-int
-inventory_server_apply(bus_apply_t *apply, const Ev__V1__Envelope *event, void *arg)
+static int
+s_publish(s_state_t *self,
+          bus_apply_t *apply,
+          const Ev__V1__Envelope *cause,
+          const inventory_event_t *event)
 {
-    assert(apply);
-    assert(event);
-    assert(arg);
-    s_state_t *self = arg;
-    switch (event->payload_case) {
-        case EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED:
-            return s_apply_created(self, apply, event);
-        case EV__V1__ENVELOPE__PAYLOAD_ORDER_CANCELLED:
-            return s_apply_cancelled(self, apply, event);
+    s_order_t order;
+    s_order_init(&order, cause, &event->order_id);
+    switch (event->outcome) {
+        case INVENTORY_OUTCOME_RESERVED:
+        case INVENTORY_OUTCOME_REJECTED:
+            return s_publish_decision(self, apply, &order, event);
+        case INVENTORY_OUTCOME_RELEASED:
+            return s_publish_released(self, apply, &order);
+        case INVENTORY_OUTCOME_TOMBSTONE:
+            svc_log_info(self->log, "inventory.reservation.tombstone", "{s:s, s:s, s:s}", "msg",
+                         "Order cancelled before it arrived: it will reserve nothing", "order_id",
+                         order.order_text, "trace_id", order.trace_id);
+            return 0;
+        case INVENTORY_OUTCOME_SEEN:
+            svc_log_debug(self->log, "inventory.order.seen", "{s:s, s:s, s:s}", "msg",
+                          "Order already handled", "order_id", order.order_text, "trace_id",
+                          order.trace_id);
+            return 0;
         default:
-            //  Only the subscribed types arrive; anything else is not ours.
+            svc_log_debug(self->log, "inventory.order.unchanged", "{s:s, s:s, s:s}", "msg",
+                          "Cancel changes nothing", "order_id", order.order_text, "trace_id",
+                          order.trace_id);
             return 0;
     }
+}
+
+//  --------------------------------------------------------------------------
+//  Add one event to the batch. Returns 0, or -1 after bus_apply_fail for
+//  an event that breaks the contract (the decoder refuses such events;
+//  this keeps the handler safe on its own).
+
+static int
+s_add_event(inventory_batch_t *batch, bus_apply_t *apply, const Ev__V1__Envelope *event)
+{
+    bool created = event->payload_case == EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED;
+    ProtobufCBinaryData id =
+        created ? event->order_created->order_id : event->order_cancelled->order_id;
+    if (id.len != BUS_ID_SIZE) {
+        bus_apply_fail(apply, "%s: order_id of %zu bytes", event->type, id.len);
+        return -1;
+    }
+    svc_uuid_t order_id;
+    memcpy(order_id.bytes, id.data, BUS_ID_SIZE);
+    if (!created) {
+        inventory_batch_add_cancelled(batch, &order_id, event->order_cancelled->reason);
+        return 0;
+    }
+    //  No items: an order bridged from a .NET contract that carries only
+    //  the total. There is nothing to reserve; it is recorded RESERVED with
+    //  no lines, and StockReserved lets the order go on.
+    const Ev__V1__OrderCreated *order = event->order_created;
+    if (order->n_items > BUS_ITEMS_MAX) {
+        char text[SVC_UUID_TEXT_SIZE];
+        svc_uuid_format(&order_id, text);
+        bus_apply_fail(apply, "OrderCreated %s: %zu items", text, order->n_items);
+        return -1;
+    }
+    inventory_line_t lines[BUS_ITEMS_MAX];
+    for (size_t index = 0; index < order->n_items; index++) {
+        lines[index] = (inventory_line_t){order->items[index]->sku, order->items[index]->quantity};
+    }
+    inventory_batch_add_created(batch, &order_id, lines, order->n_items);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  The handler: the batch's events into one batch, two statements, then
+//  each event's answer in seq order.
+
+int
+inventory_server_apply(bus_apply_t *apply,
+                       const Ev__V1__Envelope *const *events,
+                       size_t count,
+                       void *arg)
+{
+    assert(apply);
+    assert(events);
+    assert(arg);
+    s_state_t *self = arg;
+    inventory_batch_t *batch = inventory_batch_new();
+    //  Which events went into the batch, by batch index.
+    const Ev__V1__Envelope **causes = zmalloc(count * sizeof *causes);
+    struct pg_conn *conn = bus_apply_conn(apply);
+    char *error = NULL;
+    int rc = 0;
+    for (size_t index = 0; rc == 0 && index < count; index++) {
+        const Ev__V1__Envelope *event = events[index];
+        //  Only the subscribed types arrive; anything else is not ours.
+        if (event->payload_case == EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED ||
+            event->payload_case == EV__V1__ENVELOPE__PAYLOAD_ORDER_CANCELLED) {
+            causes[inventory_batch_size(batch)] = event;
+            rc = s_add_event(batch, apply, event);
+        }
+    }
+    if (rc != 0 || inventory_batch_size(batch) == 0) {
+        goto cleanup;
+    }
+    if (inventory_store_lock(self->store, conn, batch, &error) != BUS_OK) {
+        rc = s_store_failed(apply, &error);
+        goto cleanup;
+    }
+    inventory_batch_decide(batch);
+    if (inventory_store_write(self->store, conn, batch, &error) != BUS_OK) {
+        rc = s_store_failed(apply, &error);
+        goto cleanup;
+    }
+    for (size_t index = 0; rc == 0 && index < inventory_batch_size(batch); index++) {
+        rc = s_publish(self, apply, causes[index], inventory_batch_event(batch, index));
+    }
+cleanup:
+    freen(causes);
+    inventory_batch_destroy(&batch);
+    return rc;
 }
 
 //  --------------------------------------------------------------------------
@@ -333,7 +359,7 @@ s_handle_put_stock(svc_http_request_t *request, void *arg)
     }
     json_t *row = NULL;
     char *error = NULL;
-    bus_rc_t rc = inventory_store_put_stock(conn, sku, available, &row, &error);
+    bus_rc_t rc = inventory_store_put_stock(self->queries, conn, sku, available, &row, &error);
     s_respond(self, request, conn, rc, &row, &error, "sku", "no such SKU");
 }
 
@@ -355,7 +381,7 @@ s_handle_get_stock(svc_http_request_t *request, void *arg)
     }
     json_t *row = NULL;
     char *error = NULL;
-    bus_rc_t rc = inventory_store_stock(conn, sku, &row, &error);
+    bus_rc_t rc = inventory_store_stock(self->queries, conn, sku, &row, &error);
     s_respond(self, request, conn, rc, &row, &error, "sku", "no such SKU");
 }
 
@@ -383,7 +409,8 @@ s_handle_list_stock(svc_http_request_t *request, void *arg)
     }
     json_t *page = NULL;
     char *error = NULL;
-    bus_rc_t rc = inventory_store_stock_page(conn, after, (int) limit, &page, &error);
+    bus_rc_t rc =
+        inventory_store_stock_page(self->queries, conn, after, (int) limit, &page, &error);
     s_respond(self, request, conn, rc, &page, &error, NULL, NULL);
 }
 
@@ -406,7 +433,7 @@ s_handle_get_reservation(svc_http_request_t *request, void *arg)
     }
     json_t *reservation = NULL;
     char *error = NULL;
-    bus_rc_t rc = inventory_store_reservation(conn, &order_id, &reservation, &error);
+    bus_rc_t rc = inventory_store_reservation(self->queries, conn, &order_id, &reservation, &error);
     s_respond(self, request, conn, rc, &reservation, &error, "orderId",
               "inventory has not seen this order");
 }
@@ -422,6 +449,7 @@ inventory_server_start(bus_service_t *service)
     self->service = service;
     self->log = bus_service_log(service);
     self->store = inventory_store_new();
+    self->queries = inventory_store_new();
     svc_metrics_t *metrics = bus_service_metrics(service);
     self->reserved = svc_metrics_counter(metrics, "inventory_reserved_total",
                                          "Orders whose items were all reserved", NULL);
@@ -445,6 +473,7 @@ inventory_server_stop(bus_service_t *service, void *state)
 {
     assert(service);
     s_state_t *self = state;
+    inventory_store_destroy(&self->queries);
     inventory_store_destroy(&self->store);
     freen(self);
 }

@@ -46,7 +46,7 @@ static const bus_service_def_t s_def = {.name = "inventory",
                                         .database = "",
                                         .migrations = inventory_migrations,
                                         .types = inventory_server_types,
-                                        .handler = inventory_server_apply,
+                                        .batch_handler = inventory_server_apply,
                                         .start = inventory_server_start,
                                         .stop = inventory_server_stop};
 
@@ -116,43 +116,118 @@ typedef struct {
     uint32_t quantity; //  item quantity
 } item_spec_t;
 
-//  A unit that appends one prepared envelope.
+//  An OrderCreated or OrderCancelled to publish, with the storage of its
+//  envelope.
 typedef struct {
-    Ev__V1__Envelope *envelope; //  borrowed
-    const uint8_t *key;         //  partition key: the order id (borrowed)
+    Ev__V1__Envelope envelope;                       //  what is appended
+    Ev__V1__OrderCreated created;                    //  its payload, or
+    Ev__V1__OrderCancelled cancelled;                //  this one
+    Ev__V1__Money price;                             //  every item's unit price
+    Ev__V1__Money total;                             //  the order's total
+    Ev__V1__OrderItem items[BUS_ITEMS_MAX];          //  the items
+    Ev__V1__OrderItem *item_pointers[BUS_ITEMS_MAX]; //  and their pointers
+    svc_uuid_t order_id;                             //  the order, the partition key
+    svc_uuid_t message_id;                           //  a fresh message id
+} event_t;
+
+//  Fill `event` as an OrderCreated for `order_id` with `count` items (unit
+//  price 1.00 EUR each).
+static void
+s_event_created(event_t *event, const svc_uuid_t *order_id, const item_spec_t *specs, size_t count)
+{
+    memset(event, 0, sizeof *event);
+    ev__v1__money__init(&event->price);
+    event->price.currency = "EUR";
+    event->price.amount_minor = 100;
+    ev__v1__money__init(&event->total);
+    event->total.currency = "EUR";
+    assert_true(count <= BUS_ITEMS_MAX);
+    for (size_t index = 0; index < count; index++) {
+        ev__v1__order_item__init(&event->items[index]);
+        event->items[index].sku = (char *) specs[index].sku;
+        event->items[index].quantity = specs[index].quantity;
+        event->items[index].unit_price = &event->price;
+        event->item_pointers[index] = &event->items[index];
+        event->total.amount_minor += 100 * (int64_t) specs[index].quantity;
+    }
+    event->order_id = *order_id;
+    ev__v1__order_created__init(&event->created);
+    event->created.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, event->order_id.bytes};
+    event->created.customer_id = "c-42";
+    event->created.total = &event->total;
+    event->created.n_items = count;
+    event->created.items = event->item_pointers;
+    event->created.created_at_us = zclock_time() * 1000;
+    ev__v1__envelope__init(&event->envelope);
+    event->envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED;
+    event->envelope.order_created = &event->created;
+}
+
+//  Fill `event` as an OrderCancelled for `order_id`.
+static void
+s_event_cancelled(event_t *event, const svc_uuid_t *order_id)
+{
+    memset(event, 0, sizeof *event);
+    event->order_id = *order_id;
+    ev__v1__order_cancelled__init(&event->cancelled);
+    event->cancelled.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, event->order_id.bytes};
+    event->cancelled.reason = "customer request";
+    event->cancelled.cancelled_at_us = zclock_time() * 1000;
+    ev__v1__envelope__init(&event->envelope);
+    event->envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_ORDER_CANCELLED;
+    event->envelope.order_cancelled = &event->cancelled;
+}
+
+//  A unit that appends prepared events, in one transaction of order-0.
+typedef struct {
+    event_t *events; //  borrowed
+    size_t count;    //  how many
 } append_unit_t;
 
 static int
 s_append_unit(bus_tx_t *tx, void *arg)
 {
     append_unit_t *unit = arg;
-    return bus_tx_append(tx, unit->envelope, unit->key, BUS_ID_SIZE);
+    for (size_t index = 0; index < unit->count; index++) {
+        event_t *event = &unit->events[index];
+        if (bus_tx_append(tx, &event->envelope, event->order_id.bytes, BUS_ID_SIZE) != 0) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
-//  Append `envelope` about `order_id` with a fresh message id (returned in
-//  *message_id_out) and the test's traceparent. Returns the event's seq.
+//  Append `count` events in one unit, each with a fresh message id (kept
+//  in the event) and the test's traceparent. Returns the last one's seq.
 static uint64_t
-s_publish(fixture_t *fixture,
-          Ev__V1__Envelope *envelope,
-          const svc_uuid_t *order_id,
-          svc_uuid_t *message_id_out)
+s_publish_events(fixture_t *fixture, event_t *events, size_t count)
 {
-    svc_uuid_t message_id;
-    svc_uuid_v7(&message_id);
-    envelope->message_id = (ProtobufCBinaryData){BUS_ID_SIZE, message_id.bytes};
-    envelope->correlation_id = (ProtobufCBinaryData){BUS_ID_SIZE, (uint8_t *) order_id->bytes};
-    envelope->traceparent = TRACEPARENT;
-    append_unit_t unit = {envelope, order_id->bytes};
+    for (size_t index = 0; index < count; index++) {
+        event_t *event = &events[index];
+        svc_uuid_v7(&event->message_id);
+        event->envelope.message_id = (ProtobufCBinaryData){BUS_ID_SIZE, event->message_id.bytes};
+        event->envelope.correlation_id = (ProtobufCBinaryData){BUS_ID_SIZE, event->order_id.bytes};
+        event->envelope.traceparent = TRACEPARENT;
+    }
+    append_unit_t unit = {events, count};
     uint64_t seq = 0;
     assert_int_equal(bus_producer_call(fixture->producer, s_append_unit, &unit, &seq), BUS_OK);
+    return seq;
+}
+
+//  Publish one event; its message id in *message_id_out if asked. Returns
+//  its seq.
+static uint64_t
+s_publish(fixture_t *fixture, event_t *event, svc_uuid_t *message_id_out)
+{
+    uint64_t seq = s_publish_events(fixture, event, 1);
     if (message_id_out) {
-        *message_id_out = message_id;
+        *message_id_out = event->message_id;
     }
     return seq;
 }
 
-//  Publish OrderCreated for `order_id` with `count` items (unit price
-//  1.00 EUR each). Returns its seq.
+//  Publish OrderCreated for `order_id` with `count` items. Returns its seq.
 static uint64_t
 s_publish_created(fixture_t *fixture,
                   const svc_uuid_t *order_id,
@@ -160,53 +235,22 @@ s_publish_created(fixture_t *fixture,
                   size_t count,
                   svc_uuid_t *message_id_out)
 {
-    Ev__V1__Money price;
-    ev__v1__money__init(&price);
-    price.currency = "EUR";
-    price.amount_minor = 100;
-    Ev__V1__Money total;
-    ev__v1__money__init(&total);
-    total.currency = "EUR";
-    Ev__V1__OrderItem items[BUS_ITEMS_MAX];
-    Ev__V1__OrderItem *item_pointers[BUS_ITEMS_MAX];
-    assert_true(count <= BUS_ITEMS_MAX);
-    for (size_t index = 0; index < count; index++) {
-        ev__v1__order_item__init(&items[index]);
-        items[index].sku = (char *) specs[index].sku;
-        items[index].quantity = specs[index].quantity;
-        items[index].unit_price = &price;
-        item_pointers[index] = &items[index];
-        total.amount_minor += 100 * (int64_t) specs[index].quantity;
-    }
-    Ev__V1__OrderCreated created;
-    ev__v1__order_created__init(&created);
-    created.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, (uint8_t *) order_id->bytes};
-    created.customer_id = "c-42";
-    created.total = &total;
-    created.n_items = count;
-    created.items = item_pointers;
-    created.created_at_us = zclock_time() * 1000;
-    Ev__V1__Envelope envelope;
-    ev__v1__envelope__init(&envelope);
-    envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED;
-    envelope.order_created = &created;
-    return s_publish(fixture, &envelope, order_id, message_id_out);
+    event_t *event = zmalloc(sizeof *event);
+    s_event_created(event, order_id, specs, count);
+    uint64_t seq = s_publish(fixture, event, message_id_out);
+    freen(event);
+    return seq;
 }
 
 //  Publish OrderCancelled for `order_id`. Returns its seq.
 static uint64_t
 s_publish_cancelled(fixture_t *fixture, const svc_uuid_t *order_id, svc_uuid_t *message_id_out)
 {
-    Ev__V1__OrderCancelled cancelled;
-    ev__v1__order_cancelled__init(&cancelled);
-    cancelled.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, (uint8_t *) order_id->bytes};
-    cancelled.reason = "customer request";
-    cancelled.cancelled_at_us = zclock_time() * 1000;
-    Ev__V1__Envelope envelope;
-    ev__v1__envelope__init(&envelope);
-    envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_ORDER_CANCELLED;
-    envelope.order_cancelled = &cancelled;
-    return s_publish(fixture, &envelope, order_id, message_id_out);
+    event_t *event = zmalloc(sizeof *event);
+    s_event_cancelled(event, order_id);
+    uint64_t seq = s_publish(fixture, event, message_id_out);
+    freen(event);
+    return seq;
 }
 
 //  --------------------------------------------------------------------------
@@ -729,6 +773,89 @@ test_cancel_before_create(void **state)
 }
 
 //  --------------------------------------------------------------------------
+//  Events committed in one transaction of the order stream (so the
+//  subscriber takes them as one batch, or as several) have the effects of
+//  one transaction each, in seq order: of two orders for the last unit the
+//  first wins; an order created and cancelled is released, and each of
+//  its answers is caused by its own event; an order cancelled before it is
+//  created is a tombstone and publishes nothing; SKUs repeat within and
+//  across orders.
+
+//  Check the one event of `type` published about `order_id` and its cause.
+static void
+s_assert_one(fixture_t *fixture, const char *type, const svc_uuid_t *order_id, const event_t *cause)
+{
+    Ev__V1__Envelope *envelope = NULL;
+    assert_int_equal(s_published(fixture, type, order_id, &envelope), 1);
+    s_assert_caused(envelope, order_id, &cause->message_id);
+    bus_envelope_destroy(&envelope);
+}
+
+static void
+test_batch_in_seq_order(void **state)
+{
+    fixture_t *fixture = *state;
+    s_start(fixture, 0, 1);
+    s_put_stock(fixture, "SKU-1", 1);
+    s_put_stock(fixture, "SKU-2", 4);
+    long total = s_total_units(fixture);
+    svc_uuid_t first, second, released, tombstone, last;
+    svc_uuid_v7(&first);
+    svc_uuid_v7(&second);
+    svc_uuid_v7(&released);
+    svc_uuid_v7(&tombstone);
+    svc_uuid_v7(&last);
+    item_spec_t one[] = {{"SKU-1", 1}};
+    item_spec_t three[] = {{"SKU-2", 2}, {"SKU-2", 1}};
+    item_spec_t four[] = {{"SKU-2", 3}, {"SKU-2", 1}};
+    event_t *events = zmalloc(7 * sizeof *events);
+    s_event_created(&events[0], &first, one, 1);
+    s_event_created(&events[1], &second, one, 1);     //  the unit is gone
+    s_event_created(&events[2], &released, three, 2); //  3 of SKU-2's 4
+    s_event_cancelled(&events[3], &released);
+    s_event_created(&events[4], &last, four, 2); //  all 4: only with 3 back
+    s_event_cancelled(&events[5], &tombstone);
+    s_event_created(&events[6], &tombstone, one, 1);
+    uint64_t seq = s_publish_events(fixture, events, 7);
+    s_wait_applied(fixture, &tombstone, seq);
+
+    s_assert_status(fixture, &first, "RESERVED");
+    s_assert_status(fixture, &second, "REJECTED");
+    s_assert_status(fixture, &released, "RELEASED");
+    s_assert_status(fixture, &last, "RESERVED");
+    s_assert_status(fixture, &tombstone, "CANCELLED");
+    assert_int_equal(s_available(fixture, "SKU-1"), 0);
+    assert_int_equal(s_reserved(fixture, "SKU-1"), 1);
+    assert_int_equal(s_available(fixture, "SKU-2"), 0);
+    assert_int_equal(s_reserved(fixture, "SKU-2"), 4);
+    assert_int_equal(s_total_units(fixture), total);
+
+    s_assert_one(fixture, "StockReserved", &first, &events[0]);
+    s_assert_one(fixture, "StockRejected", &second, &events[1]);
+    Ev__V1__Envelope *rejected = NULL;
+    (void) s_published(fixture, "StockRejected", &second, &rejected);
+    assert_string_equal(rejected->stock_rejected->sku, "SKU-1");
+    assert_int_equal(rejected->stock_rejected->requested, 1);
+    assert_int_equal(rejected->stock_rejected->available, 0);
+    bus_envelope_destroy(&rejected);
+    s_assert_one(fixture, "StockReserved", &released, &events[2]);
+    s_assert_one(fixture, "StockReleased", &released, &events[3]);
+    s_assert_one(fixture, "StockReserved", &last, &events[4]);
+    assert_int_equal(s_published(fixture, "StockReserved", &tombstone, NULL), 0);
+    assert_int_equal(s_published(fixture, "StockRejected", &tombstone, NULL), 0);
+    assert_int_equal(s_counter(fixture, "inventory_reserved_total"), 3);
+    assert_int_equal(s_counter(fixture, "inventory_rejected_total"), 1);
+    assert_int_equal(s_counter(fixture, "inventory_released_total"), 1);
+    //  Published in the order the events came: seq order of the answers.
+    assert_true(
+        s_number(fixture->conn,
+                 "SELECT count(*) FROM bus_events WHERE type = 'StockReleased'"
+                 " AND seq > (SELECT max(seq) FROM bus_events WHERE type = 'StockRejected')",
+                 NULL) == 1);
+    freen(events);
+}
+
+//  --------------------------------------------------------------------------
 //  Two replicas share the database and race for the last unit: two orders
 //  in partitions owned by different replicas, one unit. Exactly one wins,
 //  the stock never goes negative, and the units are conserved.
@@ -914,6 +1041,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_order_without_items, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_release_once, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_before_create, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_in_seq_order, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_replicas_race_for_last_unit, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_http_api, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_query_connection_lost, s_setup, s_teardown),

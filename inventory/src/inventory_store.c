@@ -2,19 +2,22 @@
     inventory_store - the inventory's SQL: stock, reservations, queries
 
     Round trips are what limits a handler that runs inside the writer's
-    batch transaction, so each step is one statement: the lock (which also
-    answers "seen before?"), the record (stock update and reservation
-    insert as one statement with data-modifying CTEs), the cancel (state
-    change, give-back and tombstone in one), each a prepared statement so
-    the server does not plan its CTEs for every event. Arrays travel as
-    text array literals ({"SKU-1","SKU-2"}), still as parameters, never
-    spliced in.
+    batch transaction, so a whole batch of events is two statements: the
+    lock (reservation rows and stock rows, which also answers "seen
+    before?" for every order) and the write (stock moves, new rows and
+    releases as data-modifying CTEs). The decisions between them are the
+    pure inventory_batch's. Every statement, the HTTP queries too, is
+    prepared once per connection through bus_statements. Arrays travel as
+    array literals ({"SKU-1","SKU-2"}), still as parameters, never spliced
+    in.
 
-    Lock order: every statement that locks stock rows locks them in SKU
-    order (ORDER BY under FOR UPDATE takes the locks in that order), so two
-    replicas reserving overlapping orders queue up instead of deadlocking.
-    The UPDATE that follows a lock only touches rows this transaction
-    already holds.
+    Lock order: reservation rows first, in order id order, then stock rows
+    in SKU order (ORDER BY under FOR UPDATE takes the locks in that order),
+    so two replicas applying overlapping batches queue up instead of
+    deadlocking, and the one that locks a SKU second sees what the first
+    left. The write only updates rows the lock holds; a row it inserts
+    that another transaction inserted meanwhile fails the batch, which the
+    subscriber then applies one event at a time.
     =========================================================================
 */
 #include "inventory_classes.h"
@@ -27,102 +30,96 @@
 //  RFC 3339 UTC with microseconds, as to_char writes it.
 #define S_UTC_FORMAT "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'"
 
-//  The reservation row of the order, if any; else the order's stock rows,
-//  locked in SKU order. MATERIALIZED keeps each CTE evaluated once, before
-//  the rows are returned.
+//  The reservation rows of the batch's orders ($1), with the items of the
+//  RESERVED ones it cancels ($2); then the stock rows of the SKUs of its
+//  creates ($3) and of those items, each set locked in its order.
+//  MATERIALIZED keeps each CTE evaluated once, before the rows are
+//  returned. Rows: (order_id, status, items, NULL, NULL) then (NULL, NULL,
+//  NULL, sku, available).
 static const char s_lock_sql[] =
     "WITH seen AS MATERIALIZED ("
-    " SELECT status FROM inventory_reservations WHERE order_id = $1::uuid),"
+    " SELECT order_id, status, CASE WHEN status = 'RESERVED' AND order_id = ANY($2::uuid[])"
+    " THEN items END AS items FROM inventory_reservations"
+    " WHERE order_id = ANY($1::uuid[]) ORDER BY order_id FOR UPDATE),"
+    " wanted AS ("
+    " SELECT line.sku FROM unnest($3::text[]) AS line(sku)"
+    " UNION SELECT item.sku FROM seen,"
+    " jsonb_to_recordset(seen.items) AS item(sku text, quantity bigint)),"
     " locked AS MATERIALIZED ("
-    " SELECT sku, available FROM inventory_stock"
-    " WHERE sku = ANY($2::text[]) AND NOT EXISTS (SELECT 1 FROM seen)"
+    " SELECT sku, available FROM inventory_stock WHERE sku IN (SELECT sku FROM wanted)"
     " ORDER BY sku FOR UPDATE)"
-    " SELECT status, NULL::text, NULL::bigint FROM seen"
-    " UNION ALL SELECT NULL::text, sku, available FROM locked";
+    " SELECT order_id::text, status, items::text, NULL::text, NULL::bigint FROM seen"
+    " UNION ALL SELECT NULL, NULL, NULL, sku, available FROM locked";
 
-//  Move the units (only for RESERVED) and insert the row; the insert only
-//  happens if the update found every locked row ($6 of them), so a lost
-//  row fails the step instead of reserving part of an order.
-static const char s_record_sql[] =
-    "WITH demand AS ("
-    " SELECT sku, quantity FROM unnest($2::text[], $3::bigint[]) AS line(sku, quantity)),"
-    " taken AS ("
-    " UPDATE inventory_stock stock SET available = stock.available - demand.quantity,"
-    " reserved = stock.reserved + demand.quantity, updated_at = now()"
-    " FROM demand WHERE stock.sku = demand.sku AND $4::text = 'RESERVED'"
-    " RETURNING stock.sku)"
+//  Units taken per SKU ($1, $2; negative gives back), new rows ($3-$5)
+//  with their items ($6-$8, one element per line), releases ($9, $10).
+//  Returns how many stock rows, inserts and releases happened.
+static const char s_write_sql[] =
+    "WITH moved AS ("
+    " UPDATE inventory_stock stock SET available = stock.available - delta.taken,"
+    " reserved = stock.reserved + delta.taken, updated_at = now()"
+    " FROM unnest($1::text[], $2::bigint[]) AS delta(sku, taken)"
+    " WHERE stock.sku = delta.sku RETURNING stock.sku),"
+    " items AS ("
+    " SELECT line.order_id, jsonb_agg(jsonb_build_object('sku', line.sku,"
+    " 'quantity', line.quantity) ORDER BY line.sku COLLATE \"C\") AS items"
+    " FROM unnest($6::uuid[], $7::text[], $8::bigint[]) AS line(order_id, sku, quantity)"
+    " GROUP BY line.order_id),"
+    " inserted AS ("
     " INSERT INTO inventory_reservations (order_id, status, items, reason)"
-    " SELECT $1::uuid, $4::text, coalesce((SELECT jsonb_agg(jsonb_build_object('sku', sku,"
-    " 'quantity', quantity) ORDER BY sku COLLATE \"C\") FROM demand), '[]'), $5::text"
-    " WHERE (SELECT count(*) FROM taken) = $6::bigint";
-
-//  RESERVED -> RELEASED with its items given back (locked in SKU order
-//  first), no row -> CANCELLED tombstone, else nothing (no row returned).
-//  Returns the new status, the stock rows given back and the items.
-static const char s_cancel_sql[] =
-    "WITH changed AS ("
-    " INSERT INTO inventory_reservations (order_id, status, reason)"
-    " VALUES ($1::uuid, 'CANCELLED', $2::text)"
-    " ON CONFLICT (order_id) DO UPDATE SET status = 'RELEASED',"
-    " reason = EXCLUDED.reason, updated_at = now()"
-    " WHERE inventory_reservations.status = 'RESERVED'"
-    " RETURNING status, items),"
-    " given AS ("
-    " SELECT item.sku, item.quantity FROM changed,"
-    " jsonb_to_recordset(changed.items) AS item(sku text, quantity bigint)"
-    " WHERE changed.status = 'RELEASED'),"
-    " locked AS MATERIALIZED ("
-    " SELECT stock.sku, given.quantity FROM inventory_stock stock"
-    " JOIN given ON given.sku = stock.sku ORDER BY stock.sku FOR UPDATE OF stock),"
-    " returned AS ("
-    " UPDATE inventory_stock stock SET available = stock.available + locked.quantity,"
-    " reserved = stock.reserved - locked.quantity, updated_at = now()"
-    " FROM locked WHERE stock.sku = locked.sku RETURNING stock.sku)"
-    " SELECT status, (SELECT count(*) FROM returned), (SELECT count(*) FROM given)"
-    " FROM changed";
-
-//  The statements of the event steps, prepared once per connection.
-typedef enum { S_LOCK = 0, S_RECORD, S_CANCEL, S_PREPARED_COUNT } s_prepared_t;
-
-static const struct {
-    const char *name; //  prepared statement name
-    const char *sql;  //  its text
-    int params;       //  its parameter count
-} s_prepared[S_PREPARED_COUNT] = {{"inventory_lock", s_lock_sql, 2},
-                                  {"inventory_record", s_record_sql, 6},
-                                  {"inventory_cancel", s_cancel_sql, 2}};
-
-//  Which of them a connection already has: one round trip, once per
-//  connection.
-static const char *s_prepared_sql =
-    "SELECT name FROM pg_prepared_statements WHERE name LIKE 'inventory\\_%'";
-
-//  SQLSTATE of "prepared statement does not exist".
-#define S_NO_SUCH_STATEMENT "26000"
-
-struct inventory_store {
-    PGconn *conn; //  the connection the statements are known to exist on (not owned), or NULL
-    int pid;      //  its backend's pid then (a new connection at the same address differs)
-};
+    " SELECT entry.order_id, entry.status, coalesce(items.items, '[]'), entry.reason"
+    " FROM unnest($3::uuid[], $4::text[], $5::text[]) AS entry(order_id, status, reason)"
+    " LEFT JOIN items ON items.order_id = entry.order_id RETURNING order_id),"
+    " released AS ("
+    " UPDATE inventory_reservations reservation SET status = 'RELEASED',"
+    " reason = entry.reason, updated_at = now()"
+    " FROM unnest($9::uuid[], $10::text[]) AS entry(order_id, reason)"
+    " WHERE reservation.order_id = entry.order_id AND reservation.status = 'RESERVED'"
+    " RETURNING reservation.order_id)"
+    " SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM inserted),"
+    " (SELECT count(*) FROM released)";
 
 #define S_STOCK_COLUMNS                                                                            \
     "sku, available, reserved, to_char(updated_at AT TIME ZONE 'UTC', " S_UTC_FORMAT ")"
 
-static const char *s_put_stock_sql =
+static const char s_put_stock_sql[] =
     "INSERT INTO inventory_stock (sku, available) VALUES ($1, $2::bigint)"
     " ON CONFLICT (sku) DO UPDATE SET available = EXCLUDED.available, updated_at = now()"
     " RETURNING " S_STOCK_COLUMNS;
 
-static const char *s_stock_sql = "SELECT " S_STOCK_COLUMNS " FROM inventory_stock WHERE sku = $1";
+static const char s_stock_sql[] = "SELECT " S_STOCK_COLUMNS " FROM inventory_stock WHERE sku = $1";
 
-static const char *s_stock_page_sql =
+static const char s_stock_page_sql[] =
     "SELECT " S_STOCK_COLUMNS " FROM inventory_stock"
     " WHERE $1::text IS NULL OR sku > $1::text ORDER BY sku LIMIT $2::int";
 
-static const char *s_reservation_sql = "SELECT order_id::text, status, items::text, reason,"
-                                       " to_char(created_at AT TIME ZONE 'UTC', " S_UTC_FORMAT "),"
-                                       " to_char(updated_at AT TIME ZONE 'UTC', " S_UTC_FORMAT ")"
-                                       " FROM inventory_reservations WHERE order_id = $1::uuid";
+static const char s_reservation_sql[] = "SELECT order_id::text, status, items::text, reason,"
+                                        " to_char(created_at AT TIME ZONE 'UTC', " S_UTC_FORMAT "),"
+                                        " to_char(updated_at AT TIME ZONE 'UTC', " S_UTC_FORMAT ")"
+                                        " FROM inventory_reservations WHERE order_id = $1::uuid";
+
+//  The service's statements, by index.
+typedef enum {
+    S_LOCK = 0,
+    S_WRITE,
+    S_PUT_STOCK,
+    S_STOCK,
+    S_STOCK_PAGE,
+    S_RESERVATION
+} s_statement_t;
+
+static const bus_statement_t s_statements[] = {
+    [S_LOCK] = {.name = "inventory_batch_lock", .sql = s_lock_sql, .params = 3},
+    [S_WRITE] = {.name = "inventory_batch_write", .sql = s_write_sql, .params = 10},
+    [S_PUT_STOCK] = {.name = "inventory_put_stock", .sql = s_put_stock_sql, .params = 2},
+    [S_STOCK] = {.name = "inventory_stock", .sql = s_stock_sql, .params = 1},
+    [S_STOCK_PAGE] = {.name = "inventory_stock_page", .sql = s_stock_page_sql, .params = 2},
+    [S_RESERVATION] = {.name = "inventory_reservation", .sql = s_reservation_sql, .params = 1},
+    {.name = NULL}};
+
+struct inventory_store {
+    bus_statements_t *statements; //  the table, prepared on one connection (owned)
+};
 
 //  --------------------------------------------------------------------------
 //  Give the caller a message, if it asked for one.
@@ -141,47 +138,41 @@ s_set_error(char **error_out, const char *format, ...)
 }
 
 //  --------------------------------------------------------------------------
-//  Explain a failed statement: its error without the trailing newline,
-//  marked when the connection is gone.
-
-static void
-s_result_error(PGconn *conn, const PGresult *result, const char *what, char **error_out)
-{
-    const char *message = result ? PQresultErrorMessage(result) : PQerrorMessage(conn);
-    if (!*message) {
-        message = PQresStatus(PQresultStatus(result));
-    }
-    int length = (int) strlen(message);
-    while (length > 0 && (message[length - 1] == '\n' || message[length - 1] == ' ')) {
-        length--;
-    }
-    s_set_error(error_out, "%s: %s%.*s", what,
-                PQstatus(conn) == CONNECTION_OK ? "" : "connection lost: ", length, message);
-}
-
-//  --------------------------------------------------------------------------
-//  Run one statement with text parameters that must end with `expected`.
+//  Run statement `id` with text parameters; it must end with `expected`.
 //  Returns BUS_OK and the result in *result_out (caller clears it), or
-//  BUS_DB_UNAVAILABLE with a message naming `what`.
+//  BUS_DB_UNAVAILABLE with a message naming `what`, marked when the
+//  connection is gone.
 
 static bus_rc_t
-s_run(PGconn *conn,
+s_run(inventory_store_t *self,
+      PGconn *conn,
+      s_statement_t id,
       const char *what,
-      const char *sql,
-      int count,
       const char *const *values,
       ExecStatusType expected,
       PGresult **result_out,
       char **error_out)
 {
     *result_out = NULL;
-    if (PQstatus(conn) != CONNECTION_OK) {
-        s_set_error(error_out, "%s: connection lost: %s", what, PQerrorMessage(conn));
+    char *error = NULL;
+    PGresult *result = bus_statements_exec(self->statements, conn, id, values, &error);
+    if (!result) {
+        //  bus_statements says why (the connection is lost, or preparing failed).
+        s_set_error(error_out, "%s: %s", what, error ? error : "no result");
+        zstr_free(&error);
         return BUS_DB_UNAVAILABLE;
     }
-    PGresult *result = PQexecParams(conn, sql, count, NULL, values, NULL, NULL, 0);
     if (PQresultStatus(result) != expected) {
-        s_result_error(conn, result, what, error_out);
+        const char *message = PQresultErrorMessage(result);
+        if (!*message) {
+            message = PQresStatus(PQresultStatus(result));
+        }
+        int length = (int) strlen(message);
+        while (length > 0 && (message[length - 1] == '\n' || message[length - 1] == ' ')) {
+            length--;
+        }
+        s_set_error(error_out, "%s: %s%.*s", what,
+                    PQstatus(conn) == CONNECTION_OK ? "" : "connection lost: ", length, message);
         PQclear(result);
         return BUS_DB_UNAVAILABLE;
     }
@@ -196,6 +187,7 @@ inventory_store_t *
 inventory_store_new(void)
 {
     inventory_store_t *self = zmalloc(sizeof *self);
+    self->statements = bus_statements_new(s_statements);
     return self;
 }
 
@@ -203,134 +195,98 @@ void
 inventory_store_destroy(inventory_store_t **self_p)
 {
     assert(self_p);
-    freen(*self_p);
+    inventory_store_t *self = *self_p;
+    if (self) {
+        bus_statements_destroy(&self->statements);
+        freen(*self_p);
+    }
 }
 
 //  --------------------------------------------------------------------------
-//  Make sure `conn` has the event steps' statements: ask which it has and
-//  prepare the others. Preparing is not transactional, so statements made
-//  in a transaction that rolls back stay. Returns BUS_OK or
-//  BUS_DB_UNAVAILABLE.
+//  A PostgreSQL array literal, built element by element: {"a","b",NULL}.
+//  Every element is quoted with '"' and '\' escaped, so any text (a SKU
+//  or a reason from another service) arrives intact, and the same form
+//  casts to uuid[] or bigint[].
 
-static bus_rc_t
-s_prepare(inventory_store_t *self, PGconn *conn, char **error_out)
+typedef struct {
+    char *text;      //  owned
+    size_t size;     //  bytes used, without the closing brace
+    size_t capacity; //  bytes allocated
+    size_t count;    //  elements
+} s_array_t;
+
+static void
+s_array_reserve(s_array_t *array, size_t more)
 {
-    if (self->conn == conn && self->pid == PQbackendPID(conn)) {
-        return BUS_OK;
-    }
-    PGresult *result = NULL;
-    bus_rc_t rc = s_run(conn, "listing prepared statements", s_prepared_sql, 0, NULL,
-                        PGRES_TUPLES_OK, &result, error_out);
-    for (int index = 0; rc == BUS_OK && index < S_PREPARED_COUNT; index++) {
-        bool exists = false;
-        for (int row = 0; row < PQntuples(result); row++) {
-            exists = exists || streq(PQgetvalue(result, row, 0), s_prepared[index].name);
+    if (array->size + more > array->capacity) {
+        size_t capacity = array->capacity ? array->capacity : 256;
+        while (capacity < array->size + more) {
+            capacity *= 2;
         }
-        if (!exists) {
-            PGresult *prepared = PQprepare(conn, s_prepared[index].name, s_prepared[index].sql,
-                                           s_prepared[index].params, NULL);
-            if (PQresultStatus(prepared) != PGRES_COMMAND_OK) {
-                s_set_error(error_out, "preparing %s: %s", s_prepared[index].name,
-                            PQresultErrorMessage(prepared));
-                rc = BUS_DB_UNAVAILABLE;
-            }
-            PQclear(prepared);
-        }
+        array->text = realloc(array->text, capacity);
+        assert(array->text);
+        array->capacity = capacity;
     }
-    PQclear(result);
-    if (rc == BUS_OK) {
-        self->conn = conn;
-        self->pid = PQbackendPID(conn);
-    }
-    return rc;
 }
 
-//  --------------------------------------------------------------------------
-//  Run prepared statement `id` (preparing it on a new connection), as
-//  s_run does. If the server no longer knows the statement, it is
-//  prepared again on the next call.
-
-static bus_rc_t
-s_run_prepared(inventory_store_t *self,
-               PGconn *conn,
-               s_prepared_t id,
-               const char *what,
-               const char *const *values,
-               ExecStatusType expected,
-               PGresult **result_out,
-               char **error_out)
+//  Add an element; NULL is SQL NULL.
+static void
+s_array_add(s_array_t *array, const char *value)
 {
-    *result_out = NULL;
-    if (PQstatus(conn) != CONNECTION_OK) {
-        s_set_error(error_out, "%s: connection lost: %s", what, PQerrorMessage(conn));
-        return BUS_DB_UNAVAILABLE;
+    size_t length = value ? strlen(value) : 0;
+    s_array_reserve(array, 2 * length + 8);
+    array->text[array->size++] = array->count++ ? ',' : '{';
+    if (!value) {
+        memcpy(array->text + array->size, "NULL", 4);
+        array->size += 4;
+        return;
     }
-    bus_rc_t rc = s_prepare(self, conn, error_out);
-    if (rc != BUS_OK) {
-        return rc;
-    }
-    PGresult *result =
-        PQexecPrepared(conn, s_prepared[id].name, s_prepared[id].params, values, NULL, NULL, 0);
-    if (PQresultStatus(result) != expected) {
-        const char *sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
-        if (sqlstate && streq(sqlstate, S_NO_SUCH_STATEMENT)) {
-            self->conn = NULL;
+    array->text[array->size++] = '"';
+    for (size_t index = 0; index < length; index++) {
+        if (value[index] == '"' || value[index] == '\\') {
+            array->text[array->size++] = '\\';
         }
-        s_result_error(conn, result, what, error_out);
-        PQclear(result);
-        return BUS_DB_UNAVAILABLE;
+        array->text[array->size++] = value[index];
     }
-    *result_out = result;
-    return BUS_OK;
+    array->text[array->size++] = '"';
 }
 
-//  --------------------------------------------------------------------------
-//  The lines' SKUs as a text[] literal: {"SKU-1","SKU-2"}, each element
-//  quoted with '"' and '\' escaped, so any UTF-8 SKU an event carries
-//  arrives intact. Caller owns return value.
-
-static char *
-s_sku_array(const inventory_line_t *lines, size_t count)
+//  Add an order id, or a number.
+static void
+s_array_add_uuid(s_array_t *array, const svc_uuid_t *uuid)
 {
-    size_t size = 3;
-    for (size_t index = 0; index < count; index++) {
-        size += 2 * strlen(lines[index].sku) + 3;
-    }
-    char *text = zmalloc(size);
-    char *cursor = text;
-    *cursor++ = '{';
-    for (size_t index = 0; index < count; index++) {
-        if (index > 0) {
-            *cursor++ = ',';
-        }
-        *cursor++ = '"';
-        for (const char *ch = lines[index].sku; *ch; ch++) {
-            if (*ch == '"' || *ch == '\\') {
-                *cursor++ = '\\';
-            }
-            *cursor++ = *ch;
-        }
-        *cursor++ = '"';
-    }
-    *cursor = '}';
-    return text;
+    char text[SVC_UUID_TEXT_SIZE];
+    svc_uuid_format(uuid, text);
+    s_array_add(array, text);
 }
 
-//  --------------------------------------------------------------------------
-//  The lines' quantities as a bigint[] literal: {2,4}. Caller owns return
-//  value.
-
-static char *
-s_quantity_array(const inventory_line_t *lines, size_t count)
+static void
+s_array_add_int(s_array_t *array, int64_t value)
 {
-    char *text = zmalloc(count * 21 + 3);
-    char *cursor = text;
-    *cursor++ = '{';
-    for (size_t index = 0; index < count; index++) {
-        cursor += sprintf(cursor, "%s%" PRIu64, index ? "," : "", lines[index].quantity);
+    char text[24];
+    (void) snprintf(text, sizeof text, "%" PRId64, value);
+    s_array_add(array, text);
+}
+
+//  The literal so far. Borrowed: valid until the next add or the reset.
+static const char *
+s_array_text(s_array_t *array)
+{
+    s_array_reserve(array, 3);
+    if (array->count == 0) {
+        memcpy(array->text, "{}", 3);
+    } else {
+        array->text[array->size] = '}';
+        array->text[array->size + 1] = '\0';
     }
-    *cursor = '}';
-    return text;
+    return array->text;
+}
+
+static void
+s_array_reset(s_array_t *array)
+{
+    freen(array->text);
+    memset(array, 0, sizeof *array);
 }
 
 //  --------------------------------------------------------------------------
@@ -354,24 +310,63 @@ s_parse_bigint(const char *text, int64_t *value)
 }
 
 //  --------------------------------------------------------------------------
-//  Read the lock's rows into *seen_out or available_out. Returns false if
-//  a row is not what s_lock_sql returns.
+//  A stored reservation row, as the lock returns it, told to the batch.
+//  `items` (NULL unless the batch needs them) is the row's JSON:
+//  [{"sku": "SKU-1", "quantity": 2}, ...]. Returns false if the row is not
+//  one the batch can take.
 
 static bool
-s_read_locked(const PGresult *result,
-              const inventory_line_t *lines,
-              size_t count,
-              bool *seen_out,
-              int64_t *available_out)
+s_read_stored(inventory_batch_t *batch,
+              const char *id_text,
+              const char *status_text,
+              const char *items)
+{
+    svc_uuid_t order_id;
+    inventory_status_t status = inventory_batch_status_parse(status_text);
+    if (svc_uuid_parse(id_text, &order_id) != 0 || status == INVENTORY_STATUS_INVALID) {
+        return false;
+    }
+    json_t *array = items ? json_loads(items, 0, NULL) : json_array();
+    size_t count = json_is_array(array) ? json_array_size(array) : 0;
+    inventory_line_t *lines = zmalloc((count ? count : 1) * sizeof *lines);
+    bool valid = json_is_array(array);
+    for (size_t index = 0; valid && index < count; index++) {
+        json_t *item = json_array_get(array, index);
+        json_t *quantity = json_object_get(item, "quantity");
+        lines[index].sku = json_string_value(json_object_get(item, "sku"));
+        valid = lines[index].sku && json_is_integer(quantity) && json_integer_value(quantity) >= 0;
+        lines[index].quantity = valid ? (uint64_t) json_integer_value(quantity) : 0;
+    }
+    //  The batch copies the lines; their SKUs belong to `array` until here.
+    valid = valid && inventory_batch_set_stored(batch, &order_id, status, lines, count) == 0;
+    freen(lines);
+    json_decref(array);
+    return valid;
+}
+
+//  --------------------------------------------------------------------------
+//  Read the lock's rows into the batch: reservation rows first (their
+//  items may add SKUs), then stock rows. Returns false if a row is not
+//  what s_lock_sql returns for this batch.
+
+static bool
+s_read_locked(const PGresult *result, inventory_batch_t *batch)
 {
     int rows = PQntuples(result);
-    if (rows > 0 && !PQgetisnull(result, 0, 0)) {
-        *seen_out = true;
-        return true;
+    for (int row = 0; row < rows; row++) {
+        if (!PQgetisnull(result, row, 0) &&
+            !s_read_stored(batch, PQgetvalue(result, row, 0), PQgetvalue(result, row, 1),
+                           PQgetisnull(result, row, 2) ? NULL : PQgetvalue(result, row, 2))) {
+            return false;
+        }
     }
     for (int row = 0; row < rows; row++) {
-        long line = inventory_logic_find(lines, count, PQgetvalue(result, row, 1));
-        if (line < 0 || !s_parse_bigint(PQgetvalue(result, row, 2), &available_out[line])) {
+        if (!PQgetisnull(result, row, 0)) {
+            continue;
+        }
+        int64_t available = 0;
+        if (!s_parse_bigint(PQgetvalue(result, row, 4), &available) ||
+            inventory_batch_set_available(batch, PQgetvalue(result, row, 3), available) != 0) {
             return false;
         }
     }
@@ -379,124 +374,151 @@ s_read_locked(const PGresult *result,
 }
 
 //  --------------------------------------------------------------------------
-//  Seen before? Else lock and read the stock rows.
+//  Lock what the batch touches and tell it what was there.
 
 bus_rc_t
 inventory_store_lock(inventory_store_t *self,
                      PGconn *conn,
-                     const svc_uuid_t *order_id,
-                     const inventory_line_t *lines,
-                     size_t count,
-                     bool *seen_out,
-                     int64_t *available_out,
+                     inventory_batch_t *batch,
                      char **error_out)
 {
     assert(self);
     assert(conn);
-    assert(order_id);
-    assert(lines);
-    assert(seen_out);
-    assert(available_out);
-    *seen_out = false;
+    assert(batch);
+    s_array_t order_ids = {0};
+    s_array_t cancelled_ids = {0};
+    s_array_t skus = {0};
+    size_t count = 0;
+    const inventory_order_t *orders = inventory_batch_orders(batch, &count);
     for (size_t index = 0; index < count; index++) {
-        available_out[index] = 0;
+        s_array_add_uuid(&order_ids, &orders[index].order_id);
+        if (orders[index].cancelled) {
+            s_array_add_uuid(&cancelled_ids, &orders[index].order_id);
+        }
     }
-    char id_text[SVC_UUID_TEXT_SIZE];
-    svc_uuid_format(order_id, id_text);
-    char *skus = s_sku_array(lines, count);
-    const char *values[] = {id_text, skus};
+    const inventory_stock_t *stock = inventory_batch_stock(batch, &count);
+    for (size_t index = 0; index < count; index++) {
+        s_array_add(&skus, stock[index].sku);
+    }
+    const char *values[] = {s_array_text(&order_ids), s_array_text(&cancelled_ids),
+                            s_array_text(&skus)};
     PGresult *result = NULL;
-    bus_rc_t rc = s_run_prepared(self, conn, S_LOCK, "locking stock", values, PGRES_TUPLES_OK,
-                                 &result, error_out);
-    if (rc == BUS_OK && !s_read_locked(result, lines, count, seen_out, available_out)) {
-        s_set_error(error_out, "locking stock: a row is not a stock row of the order");
+    bus_rc_t rc = s_run(self, conn, S_LOCK, "locking stock and reservations", values,
+                        PGRES_TUPLES_OK, &result, error_out);
+    if (rc == BUS_OK && !s_read_locked(result, batch)) {
+        s_set_error(error_out, "locking stock and reservations: a row is not one of the batch");
         rc = BUS_DB_UNAVAILABLE;
     }
     PQclear(result);
-    freen(skus);
+    s_array_reset(&skus);
+    s_array_reset(&cancelled_ids);
+    s_array_reset(&order_ids);
     return rc;
 }
 
 //  --------------------------------------------------------------------------
-//  Reserve every line, or record the rejection.
+//  The write statement's parameters, built from a decided batch, and how
+//  many rows each part must touch.
 
-bus_rc_t
-inventory_store_record(inventory_store_t *self,
-                       PGconn *conn,
-                       const svc_uuid_t *order_id,
-                       const inventory_line_t *lines,
-                       size_t count,
-                       const char *reject_reason,
-                       char **error_out)
+typedef struct {
+    s_array_t skus;            //  $1
+    s_array_t taken;           //  $2
+    s_array_t insert_ids;      //  $3
+    s_array_t insert_statuses; //  $4
+    s_array_t insert_reasons;  //  $5
+    s_array_t line_ids;        //  $6
+    s_array_t line_skus;       //  $7
+    s_array_t line_quantities; //  $8
+    s_array_t release_ids;     //  $9
+    s_array_t release_reasons; //  $10
+} s_write_t;
+
+static void
+s_write_fill(s_write_t *write, inventory_batch_t *batch)
 {
-    assert(self);
-    assert(conn);
-    assert(order_id);
-    assert(lines);
-    char id_text[SVC_UUID_TEXT_SIZE];
-    svc_uuid_format(order_id, id_text);
-    char *skus = s_sku_array(lines, count);
-    char *quantities = s_quantity_array(lines, count);
-    char expected_text[24];
-    (void) snprintf(expected_text, sizeof expected_text, "%zu", reject_reason ? 0 : count);
-    const char *values[] = {id_text,       skus,
-                            quantities,    reject_reason ? "REJECTED" : "RESERVED",
-                            reject_reason, expected_text};
-    PGresult *result = NULL;
-    bus_rc_t rc = s_run_prepared(self, conn, S_RECORD, "recording a reservation", values,
-                                 PGRES_COMMAND_OK, &result, error_out);
-    if (rc == BUS_OK && !streq(PQcmdTuples(result), "1")) {
-        s_set_error(error_out, "recording a reservation: a locked stock row is missing");
-        rc = BUS_DB_UNAVAILABLE;
+    size_t count = 0;
+    const inventory_stock_t *stock = inventory_batch_stock(batch, &count);
+    for (size_t index = 0; index < count; index++) {
+        if (stock[index].taken != 0) {
+            s_array_add(&write->skus, stock[index].sku);
+            s_array_add_int(&write->taken, stock[index].taken);
+        }
     }
-    PQclear(result);
-    freen(quantities);
-    freen(skus);
-    return rc;
+    const inventory_order_t *orders = inventory_batch_orders(batch, &count);
+    for (size_t index = 0; index < count; index++) {
+        const inventory_order_t *order = &orders[index];
+        if (order->stored == INVENTORY_STATUS_NONE && order->status != INVENTORY_STATUS_NONE) {
+            s_array_add_uuid(&write->insert_ids, &order->order_id);
+            s_array_add(&write->insert_statuses, inventory_batch_status_name(order->status));
+            s_array_add(&write->insert_reasons, order->reason);
+            for (size_t line = 0; line < order->count; line++) {
+                s_array_add_uuid(&write->line_ids, &order->order_id);
+                s_array_add(&write->line_skus, order->lines[line].sku);
+                s_array_add_int(&write->line_quantities, (int64_t) order->lines[line].quantity);
+            }
+        } else if (order->stored == INVENTORY_STATUS_RESERVED &&
+                   order->status == INVENTORY_STATUS_RELEASED) {
+            s_array_add_uuid(&write->release_ids, &order->order_id);
+            s_array_add(&write->release_reasons, order->reason);
+        }
+    }
+}
+
+static void
+s_write_reset(s_write_t *write)
+{
+    s_array_t *arrays[] = {
+        &write->skus,           &write->taken,          &write->insert_ids, &write->insert_statuses,
+        &write->insert_reasons, &write->line_ids,       &write->line_skus,  &write->line_quantities,
+        &write->release_ids,    &write->release_reasons};
+    for (size_t index = 0; index < sizeof arrays / sizeof arrays[0]; index++) {
+        s_array_reset(arrays[index]);
+    }
 }
 
 //  --------------------------------------------------------------------------
-//  Release, tombstone or nothing.
+//  Write what the batch decided.
 
 bus_rc_t
-inventory_store_cancel(inventory_store_t *self,
-                       PGconn *conn,
-                       const svc_uuid_t *order_id,
-                       const char *reason,
-                       inventory_cancel_t *outcome_out,
-                       char **error_out)
+inventory_store_write(inventory_store_t *self,
+                      PGconn *conn,
+                      inventory_batch_t *batch,
+                      char **error_out)
 {
     assert(self);
     assert(conn);
-    assert(order_id);
-    assert(outcome_out);
-    *outcome_out = INVENTORY_CANCEL_NONE;
-    char id_text[SVC_UUID_TEXT_SIZE];
-    svc_uuid_format(order_id, id_text);
-    char *kept = NULL;
-    if (reason && *reason) {
-        kept = strndup(reason, inventory_logic_text_cut(reason, INVENTORY_REASON_MAX));
-        assert(kept);
-    }
-    const char *values[] = {id_text, kept};
+    assert(batch);
+    s_write_t write;
+    memset(&write, 0, sizeof write);
+    s_write_fill(&write, batch);
+    const char *values[] = {
+        s_array_text(&write.skus),           s_array_text(&write.taken),
+        s_array_text(&write.insert_ids),     s_array_text(&write.insert_statuses),
+        s_array_text(&write.insert_reasons), s_array_text(&write.line_ids),
+        s_array_text(&write.line_skus),      s_array_text(&write.line_quantities),
+        s_array_text(&write.release_ids),    s_array_text(&write.release_reasons)};
     PGresult *result = NULL;
-    bus_rc_t rc = s_run_prepared(self, conn, S_CANCEL, "cancelling a reservation", values,
-                                 PGRES_TUPLES_OK, &result, error_out);
-    if (rc == BUS_OK && PQntuples(result) == 1) {
-        const char *status = PQgetvalue(result, 0, 0);
-        if (streq(status, "CANCELLED")) {
-            *outcome_out = INVENTORY_CANCEL_TOMBSTONE;
-        } else if (streq(status, "RELEASED") &&
-                   streq(PQgetvalue(result, 0, 1), PQgetvalue(result, 0, 2))) {
-            *outcome_out = INVENTORY_CANCEL_RELEASED;
-        } else {
-            s_set_error(error_out, "cancelling a reservation: %s of %s reserved stock rows found",
-                        PQgetvalue(result, 0, 1), PQgetvalue(result, 0, 2));
-            rc = BUS_DB_UNAVAILABLE;
+    bus_rc_t rc = s_run(self, conn, S_WRITE, "writing reservations", values, PGRES_TUPLES_OK,
+                        &result, error_out);
+    if (rc == BUS_OK) {
+        char expected[3][24];
+        (void) snprintf(expected[0], sizeof expected[0], "%zu", write.skus.count);
+        (void) snprintf(expected[1], sizeof expected[1], "%zu", write.insert_ids.count);
+        (void) snprintf(expected[2], sizeof expected[2], "%zu", write.release_ids.count);
+        for (int column = 0; rc == BUS_OK && column < 3; column++) {
+            if (PQntuples(result) != 1 || !streq(PQgetvalue(result, 0, column), expected[column])) {
+                s_set_error(error_out,
+                            "writing reservations: %s of %zu stock rows, %s of %zu new rows,"
+                            " %s of %zu releases written: a locked row is missing",
+                            PQgetvalue(result, 0, 0), write.skus.count, PQgetvalue(result, 0, 1),
+                            write.insert_ids.count, PQgetvalue(result, 0, 2),
+                            write.release_ids.count);
+                rc = BUS_DB_UNAVAILABLE;
+            }
         }
     }
     PQclear(result);
-    freen(kept);
+    s_write_reset(&write);
     return rc;
 }
 
@@ -543,17 +565,17 @@ s_stock_json(const PGresult *result, int row)
 //  Run a query for at most one stock row and hand it out as JSON.
 
 static bus_rc_t
-s_stock_query(PGconn *conn,
+s_stock_query(inventory_store_t *self,
+              PGconn *conn,
               const char *what,
-              const char *sql,
-              int count,
+              s_statement_t id,
               const char *const *values,
               json_t **out,
               char **error_out)
 {
     *out = NULL;
     PGresult *result = NULL;
-    bus_rc_t rc = s_run(conn, what, sql, count, values, PGRES_TUPLES_OK, &result, error_out);
+    bus_rc_t rc = s_run(self, conn, id, what, values, PGRES_TUPLES_OK, &result, error_out);
     if (rc == BUS_OK && PQntuples(result) == 0) {
         s_set_error(error_out, "%s: no such SKU", what);
         rc = BUS_NOT_FOUND;
@@ -568,9 +590,14 @@ s_stock_query(PGconn *conn,
 //  PUT /stock/{sku}
 
 bus_rc_t
-inventory_store_put_stock(
-    PGconn *conn, const char *sku, int64_t available, json_t **out, char **error_out)
+inventory_store_put_stock(inventory_store_t *self,
+                          PGconn *conn,
+                          const char *sku,
+                          int64_t available,
+                          json_t **out,
+                          char **error_out)
 {
+    assert(self);
     assert(conn);
     assert(inventory_logic_sku_valid(sku));
     assert(available >= 0);
@@ -578,29 +605,36 @@ inventory_store_put_stock(
     char available_text[24];
     (void) snprintf(available_text, sizeof available_text, "%" PRId64, available);
     const char *values[] = {sku, available_text};
-    return s_stock_query(conn, "setting stock", s_put_stock_sql, 2, values, out, error_out);
+    return s_stock_query(self, conn, "setting stock", S_PUT_STOCK, values, out, error_out);
 }
 
 //  --------------------------------------------------------------------------
 //  GET /stock/{sku}
 
 bus_rc_t
-inventory_store_stock(PGconn *conn, const char *sku, json_t **out, char **error_out)
+inventory_store_stock(
+    inventory_store_t *self, PGconn *conn, const char *sku, json_t **out, char **error_out)
 {
+    assert(self);
     assert(conn);
     assert(sku);
     assert(out);
     const char *values[] = {sku};
-    return s_stock_query(conn, "reading stock", s_stock_sql, 1, values, out, error_out);
+    return s_stock_query(self, conn, "reading stock", S_STOCK, values, out, error_out);
 }
 
 //  --------------------------------------------------------------------------
 //  GET /stock: one more row than asked tells whether a next page exists.
 
 bus_rc_t
-inventory_store_stock_page(
-    PGconn *conn, const char *after, int limit, json_t **out, char **error_out)
+inventory_store_stock_page(inventory_store_t *self,
+                           PGconn *conn,
+                           const char *after,
+                           int limit,
+                           json_t **out,
+                           char **error_out)
 {
+    assert(self);
     assert(conn);
     assert(limit >= 1);
     assert(out);
@@ -609,8 +643,8 @@ inventory_store_stock_page(
     (void) snprintf(limit_text, sizeof limit_text, "%d", limit + 1);
     const char *values[] = {after, limit_text};
     PGresult *result = NULL;
-    bus_rc_t rc = s_run(conn, "listing stock", s_stock_page_sql, 2, values, PGRES_TUPLES_OK,
-                        &result, error_out);
+    bus_rc_t rc = s_run(self, conn, S_STOCK_PAGE, "listing stock", values, PGRES_TUPLES_OK, &result,
+                        error_out);
     if (rc != BUS_OK) {
         return rc;
     }
@@ -630,11 +664,13 @@ inventory_store_stock_page(
 //  GET /reservations/{orderId}
 
 bus_rc_t
-inventory_store_reservation(PGconn *conn,
+inventory_store_reservation(inventory_store_t *self,
+                            PGconn *conn,
                             const svc_uuid_t *order_id,
                             json_t **out,
                             char **error_out)
 {
+    assert(self);
     assert(conn);
     assert(order_id);
     assert(out);
@@ -643,8 +679,8 @@ inventory_store_reservation(PGconn *conn,
     svc_uuid_format(order_id, id_text);
     const char *values[] = {id_text};
     PGresult *result = NULL;
-    bus_rc_t rc = s_run(conn, "reading a reservation", s_reservation_sql, 1, values,
-                        PGRES_TUPLES_OK, &result, error_out);
+    bus_rc_t rc = s_run(self, conn, S_RESERVATION, "reading a reservation", values, PGRES_TUPLES_OK,
+                        &result, error_out);
     if (rc == BUS_OK && PQntuples(result) == 0) {
         s_set_error(error_out, "reading a reservation: no such order");
         rc = BUS_NOT_FOUND;

@@ -3,13 +3,16 @@
 
     Each case gets a fresh database from the cluster scripts/test.sh starts
     (TEST_PG_DSN), migrated with the service's own schema, and drives the
-    store the way the handler does: BEGIN, lock, decide, record, COMMIT.
-    The race for the last unit runs two transactions on two connections;
-    the second one's lock must wait for the first (checked in
-    pg_stat_activity, never by sleeping) and then see what it left.
+    store the way the handler does: BEGIN, lock a batch, decide, write,
+    COMMIT; with batches of one event (the history every batch must
+    reproduce) and of many. The race for the last unit runs two
+    transactions on two connections; the second one's lock must wait for
+    the first (checked in pg_stat_activity, never by sleeping) and then see
+    what it left.
     =========================================================================
 */
 #include "inventory_classes.h"
+#include "inventory_batch.h"
 #include "inventory_logic.h"
 #include "inventory_store.h"
 #include "ts.h"
@@ -91,8 +94,9 @@ s_put(fixture_t *fixture, const char *sku, int64_t available)
 {
     json_t *row = NULL;
     char *error = NULL;
-    assert_int_equal(inventory_store_put_stock(fixture->conn, sku, available, &row, &error),
-                     BUS_OK);
+    assert_int_equal(
+        inventory_store_put_stock(fixture->store, fixture->conn, sku, available, &row, &error),
+        BUS_OK);
     assert_null(error);
     json_decref(row);
 }
@@ -109,6 +113,21 @@ s_order_id(int index)
     return id;
 }
 
+//  Lock, decide and write a batch on `conn`, inside the caller's
+//  transaction. Returns the first failure, or BUS_OK.
+static bus_rc_t
+s_apply(inventory_store_t *store, PGconn *conn, inventory_batch_t *batch)
+{
+    char *error = NULL;
+    bus_rc_t rc = inventory_store_lock(store, conn, batch, &error);
+    if (rc == BUS_OK) {
+        inventory_batch_decide(batch);
+        rc = inventory_store_write(store, conn, batch, &error);
+    }
+    zstr_free(&error);
+    return rc;
+}
+
 //  What one reserve attempt did.
 typedef struct {
     bus_rc_t rc;                   //  first failure, or BUS_OK
@@ -117,7 +136,7 @@ typedef struct {
 } reserve_result_t;
 
 //  The handler's OrderCreated path on `conn`, inside the caller's
-//  transaction: merge, lock, decide, record.
+//  transaction: a batch of one event.
 static reserve_result_t
 s_reserve_in(inventory_store_t *store,
              PGconn *conn,
@@ -125,21 +144,15 @@ s_reserve_in(inventory_store_t *store,
              inventory_line_t *lines,
              size_t count)
 {
-    reserve_result_t outcome = {.rc = BUS_OK};
-    count = inventory_logic_merge(lines, count);
-    int64_t available[BUS_ITEMS_MAX];
-    char *error = NULL;
-    outcome.rc =
-        inventory_store_lock(store, conn, order_id, lines, count, &outcome.seen, available, &error);
-    if (outcome.rc == BUS_OK && !outcome.seen) {
-        outcome.decision = inventory_logic_decide(lines, available, count);
-        char *reason = outcome.decision.reserved
-                           ? NULL
-                           : inventory_logic_reject_reason(lines, &outcome.decision);
-        outcome.rc = inventory_store_record(store, conn, order_id, lines, count, reason, &error);
-        zstr_free(&reason);
+    inventory_batch_t *batch = inventory_batch_new();
+    inventory_batch_add_created(batch, order_id, lines, count);
+    reserve_result_t outcome = {.rc = s_apply(store, conn, batch)};
+    if (outcome.rc == BUS_OK) {
+        const inventory_event_t *event = inventory_batch_event(batch, 0);
+        outcome.seen = event->outcome == INVENTORY_OUTCOME_SEEN;
+        outcome.decision = event->decision;
     }
-    zstr_free(&error);
+    inventory_batch_destroy(&batch);
     return outcome;
 }
 
@@ -154,21 +167,45 @@ s_reserve(fixture_t *fixture, int order, inventory_line_t *lines, size_t count)
     return outcome;
 }
 
-//  Cancel order `order` in a transaction of its own.
-static inventory_cancel_t
+//  Cancel order `order` in a transaction of its own; returns the outcome.
+static inventory_outcome_t
 s_cancel(fixture_t *fixture, int order)
 {
     svc_uuid_t order_id = s_order_id(order);
-    inventory_cancel_t outcome = INVENTORY_CANCEL_NONE;
-    char *error = NULL;
+    inventory_batch_t *batch = inventory_batch_new();
+    inventory_batch_add_cancelled(batch, &order_id, "customer request");
     s_exec(fixture->conn, "BEGIN");
-    bus_rc_t rc = inventory_store_cancel(fixture->store, fixture->conn, &order_id,
-                                         "customer request", &outcome, &error);
-    if (rc != BUS_OK) {
-        fail_msg("cancel: %s", error);
+    if (s_apply(fixture->store, fixture->conn, batch) != BUS_OK) {
+        fail_msg("cancel failed");
     }
     s_exec(fixture->conn, "COMMIT");
+    inventory_outcome_t outcome = inventory_batch_event(batch, 0)->outcome;
+    inventory_batch_destroy(&batch);
     return outcome;
+}
+
+//  Add an OrderCreated or OrderCancelled of order `order` to a batch.
+static void
+s_add_created(inventory_batch_t *batch, int order, const inventory_line_t *lines, size_t count)
+{
+    svc_uuid_t order_id = s_order_id(order);
+    inventory_batch_add_created(batch, &order_id, lines, count);
+}
+
+static void
+s_add_cancelled(inventory_batch_t *batch, int order, const char *reason)
+{
+    svc_uuid_t order_id = s_order_id(order);
+    inventory_batch_add_cancelled(batch, &order_id, reason);
+}
+
+//  Apply a batch in a transaction of its own; asserts it worked.
+static void
+s_apply_batch(fixture_t *fixture, inventory_batch_t *batch)
+{
+    s_exec(fixture->conn, "BEGIN");
+    assert_int_equal(s_apply(fixture->store, fixture->conn, batch), BUS_OK);
+    s_exec(fixture->conn, "COMMIT");
 }
 
 //  The reservation of `order` as the API shows it, or NULL if none.
@@ -178,7 +215,8 @@ s_reservation(fixture_t *fixture, int order)
     svc_uuid_t order_id = s_order_id(order);
     json_t *reservation = NULL;
     char *error = NULL;
-    bus_rc_t rc = inventory_store_reservation(fixture->conn, &order_id, &reservation, &error);
+    bus_rc_t rc =
+        inventory_store_reservation(fixture->store, fixture->conn, &order_id, &reservation, &error);
     assert_true(rc == BUS_OK || rc == BUS_NOT_FOUND);
     zstr_free(&error);
     return reservation;
@@ -313,7 +351,7 @@ test_cancel(void **state)
     assert_int_equal(s_number(fixture->conn, S_TOTAL_UNITS), total);
     assert_int_equal(S_AVAILABLE(fixture, "SKU-2"), 2);
 
-    assert_int_equal(s_cancel(fixture, 1), INVENTORY_CANCEL_RELEASED);
+    assert_int_equal(s_cancel(fixture, 1), INVENTORY_OUTCOME_RELEASED);
     assert_int_equal(S_AVAILABLE(fixture, "SKU-1"), 5);
     assert_int_equal(S_RESERVED(fixture, "SKU-1"), 0);
     assert_int_equal(S_AVAILABLE(fixture, "SKU-2"), 5);
@@ -325,7 +363,7 @@ test_cancel(void **state)
     json_decref(reservation);
 
     //  The second cancel changes nothing.
-    assert_int_equal(s_cancel(fixture, 1), INVENTORY_CANCEL_NONE);
+    assert_int_equal(s_cancel(fixture, 1), INVENTORY_OUTCOME_UNCHANGED);
     assert_int_equal(S_AVAILABLE(fixture, "SKU-1"), 5);
     assert_int_equal(S_AVAILABLE(fixture, "SKU-2"), 5);
     assert_int_equal(s_number(fixture->conn, S_TOTAL_UNITS), total);
@@ -333,14 +371,14 @@ test_cancel(void **state)
     //  A rejected order stays rejected.
     inventory_line_t too_many[] = {{"SKU-1", 6}};
     assert_false(s_reserve(fixture, 2, too_many, 1).decision.reserved);
-    assert_int_equal(s_cancel(fixture, 2), INVENTORY_CANCEL_NONE);
+    assert_int_equal(s_cancel(fixture, 2), INVENTORY_OUTCOME_UNCHANGED);
     reservation = s_reservation(fixture, 2);
     assert_string_equal(s_status(reservation), "REJECTED");
     json_decref(reservation);
 
     //  Cancel before create: a tombstone, and the create is "seen".
     assert_null(s_reservation(fixture, 3));
-    assert_int_equal(s_cancel(fixture, 3), INVENTORY_CANCEL_TOMBSTONE);
+    assert_int_equal(s_cancel(fixture, 3), INVENTORY_OUTCOME_TOMBSTONE);
     reservation = s_reservation(fixture, 3);
     assert_string_equal(s_status(reservation), "CANCELLED");
     assert_int_equal(json_array_size(json_object_get(reservation, "items")), 0);
@@ -350,43 +388,164 @@ test_cancel(void **state)
     assert_int_equal(outcome.rc, BUS_OK);
     assert_true(outcome.seen);
     assert_int_equal(S_AVAILABLE(fixture, "SKU-1"), 5);
-    assert_int_equal(s_cancel(fixture, 3), INVENTORY_CANCEL_NONE);
+    assert_int_equal(s_cancel(fixture, 3), INVENTORY_OUTCOME_UNCHANGED);
     assert_int_equal(s_number(fixture->conn, S_TOTAL_UNITS), total);
 }
 
 //  --------------------------------------------------------------------------
-//  The CHECK constraints are the second guard: a record that would take
-//  more than is available fails, and the rollback leaves the stock as it
-//  was.
+//  One batch of many events, as the handler hands them, in one
+//  transaction: two orders race for the last unit (the first in seq order
+//  wins), an order is created and cancelled (released: its units serve
+//  the order after it), an order is cancelled and then created (a
+//  tombstone: it reserves nothing), and SKUs repeat within and across
+//  orders (each stock row is written once, for the net). A second batch
+//  releases stored reservations. Units are conserved throughout.
+
+static const char *
+s_reason(json_t *reservation)
+{
+    return json_string_value(json_object_get(reservation, "reason"));
+}
+
+static void
+test_batch(void **state)
+{
+    fixture_t *fixture = *state;
+    s_put(fixture, "SKU-1", 1);
+    s_put(fixture, "SKU-2", 5);
+    s_put(fixture, "SKU-3", 2);
+    long total = s_number(fixture->conn, S_TOTAL_UNITS);
+
+    inventory_line_t last[] = {{"SKU-1", 1}};
+    inventory_line_t repeated[] = {{"SKU-2", 2}, {"SKU-3", 1}, {"SKU-2", 1}};
+    inventory_line_t three[] = {{"SKU-2", 3}};
+    inventory_line_t after[] = {{"SKU-3", 2}, {"SKU-2", 3}};
+    inventory_batch_t *batch = inventory_batch_new();
+    s_add_created(batch, 1, last, 1);     //  the last unit of SKU-1
+    s_add_created(batch, 2, last, 1);     //  too late
+    s_add_created(batch, 3, repeated, 3); //  SKU-2 x3, SKU-3 x1
+    s_add_created(batch, 4, three, 1);    //  2 of SKU-2 left
+    s_add_cancelled(batch, 3, "changed my mind");
+    s_add_created(batch, 5, after, 2); //  fits with order 3's units back
+    s_add_cancelled(batch, 6, NULL);   //  before its create
+    s_add_created(batch, 6, last, 1);
+    s_apply_batch(fixture, batch);
+
+    inventory_outcome_t expected[] = {INVENTORY_OUTCOME_RESERVED,  INVENTORY_OUTCOME_REJECTED,
+                                      INVENTORY_OUTCOME_RESERVED,  INVENTORY_OUTCOME_REJECTED,
+                                      INVENTORY_OUTCOME_RELEASED,  INVENTORY_OUTCOME_RESERVED,
+                                      INVENTORY_OUTCOME_TOMBSTONE, INVENTORY_OUTCOME_SEEN};
+    for (size_t index = 0; index < sizeof expected / sizeof expected[0]; index++) {
+        assert_int_equal(inventory_batch_event(batch, index)->outcome, expected[index]);
+    }
+    inventory_batch_destroy(&batch);
+
+    assert_int_equal(S_AVAILABLE(fixture, "SKU-1"), 0);
+    assert_int_equal(S_RESERVED(fixture, "SKU-1"), 1);
+    assert_int_equal(S_AVAILABLE(fixture, "SKU-2"), 2);
+    assert_int_equal(S_RESERVED(fixture, "SKU-2"), 3);
+    assert_int_equal(S_AVAILABLE(fixture, "SKU-3"), 0);
+    assert_int_equal(S_RESERVED(fixture, "SKU-3"), 2);
+    assert_int_equal(s_number(fixture->conn, S_TOTAL_UNITS), total);
+
+    json_t *reservation = s_reservation(fixture, 1);
+    assert_string_equal(s_status(reservation), "RESERVED");
+    json_decref(reservation);
+    reservation = s_reservation(fixture, 2);
+    assert_string_equal(s_status(reservation), "REJECTED");
+    assert_string_equal(s_reason(reservation), "out of stock: SKU-1 (requested 1, available 0)");
+    json_decref(reservation);
+    reservation = s_reservation(fixture, 3);
+    assert_string_equal(s_status(reservation), "RELEASED");
+    assert_string_equal(s_reason(reservation), "changed my mind");
+    json_t *items = json_loads(
+        "[{\"sku\": \"SKU-2\", \"quantity\": 3}, {\"sku\": \"SKU-3\", \"quantity\": 1}]", 0, NULL);
+    assert_true(json_equal(json_object_get(reservation, "items"), items));
+    json_decref(items);
+    json_decref(reservation);
+    reservation = s_reservation(fixture, 4);
+    assert_string_equal(s_reason(reservation), "out of stock: SKU-2 (requested 3, available 2)");
+    json_decref(reservation);
+    reservation = s_reservation(fixture, 5);
+    assert_string_equal(s_status(reservation), "RESERVED");
+    json_decref(reservation);
+    reservation = s_reservation(fixture, 6);
+    assert_string_equal(s_status(reservation), "CANCELLED");
+    assert_int_equal(json_array_size(json_object_get(reservation, "items")), 0);
+    assert_true(json_is_null(json_object_get(reservation, "reason")));
+    json_decref(reservation);
+
+    //  Stored reservations released by a later batch, once each; the
+    //  order that arrives again is seen.
+    batch = inventory_batch_new();
+    s_add_cancelled(batch, 5, NULL);
+    s_add_cancelled(batch, 5, "twice");
+    s_add_cancelled(batch, 1, "customer request");
+    s_add_created(batch, 1, last, 1);
+    s_add_cancelled(batch, 2, NULL);
+    s_apply_batch(fixture, batch);
+    assert_int_equal(inventory_batch_event(batch, 0)->outcome, INVENTORY_OUTCOME_RELEASED);
+    assert_int_equal(inventory_batch_event(batch, 1)->outcome, INVENTORY_OUTCOME_UNCHANGED);
+    assert_int_equal(inventory_batch_event(batch, 2)->outcome, INVENTORY_OUTCOME_RELEASED);
+    assert_int_equal(inventory_batch_event(batch, 3)->outcome, INVENTORY_OUTCOME_SEEN);
+    assert_int_equal(inventory_batch_event(batch, 4)->outcome, INVENTORY_OUTCOME_UNCHANGED);
+    inventory_batch_destroy(&batch);
+    assert_int_equal(s_number(fixture->conn, "SELECT sum(reserved) FROM inventory_stock"), 0);
+    assert_int_equal(S_AVAILABLE(fixture, "SKU-2"), 5);
+    assert_int_equal(s_number(fixture->conn, S_TOTAL_UNITS), total);
+    reservation = s_reservation(fixture, 5);
+    assert_string_equal(s_status(reservation), "RELEASED");
+    assert_true(json_is_null(json_object_get(reservation, "reason")));
+    json_decref(reservation);
+    reservation = s_reservation(fixture, 1);
+    assert_string_equal(s_reason(reservation), "customer request");
+    json_decref(reservation);
+}
+
+//  --------------------------------------------------------------------------
+//  The CHECK constraints are the second guard: a write that would take
+//  more than is available (a decision on a count the lock did not see)
+//  fails, and the rollback leaves the stock as it was.
 
 static void
 test_stock_never_negative(void **state)
 {
     fixture_t *fixture = *state;
     s_put(fixture, "SKU-1", 1);
-    svc_uuid_t order_id = s_order_id(1);
     inventory_line_t lines[] = {{"SKU-1", 2}};
+    inventory_batch_t *batch = inventory_batch_new();
+    s_add_created(batch, 1, lines, 1);
     char *error = NULL;
     s_exec(fixture->conn, "BEGIN");
-    assert_int_equal(
-        inventory_store_record(fixture->store, fixture->conn, &order_id, lines, 1, NULL, &error),
-        BUS_DB_UNAVAILABLE);
+    assert_int_equal(inventory_store_lock(fixture->store, fixture->conn, batch, &error), BUS_OK);
+    assert_int_equal(inventory_batch_set_available(batch, "SKU-1", 2), 0); //  not what is there
+    inventory_batch_decide(batch);
+    assert_true(inventory_batch_event(batch, 0)->decision.reserved);
+    assert_int_equal(inventory_store_write(fixture->store, fixture->conn, batch, &error),
+                     BUS_DB_UNAVAILABLE);
     assert_non_null(strstr(error, "inventory_stock_available_check"));
     zstr_free(&error);
     s_exec(fixture->conn, "ROLLBACK");
+    inventory_batch_destroy(&batch);
     assert_int_equal(S_AVAILABLE(fixture, "SKU-1"), 1);
     assert_null(s_reservation(fixture, 1));
 
-    //  A record for a SKU that has no row reserves nothing at all.
+    //  A write for a SKU that has no row reserves nothing at all.
     inventory_line_t missing[] = {{"SKU-1", 1}, {"SKU-9", 1}};
+    batch = inventory_batch_new();
+    s_add_created(batch, 1, missing, 2);
     s_exec(fixture->conn, "BEGIN");
-    assert_int_equal(
-        inventory_store_record(fixture->store, fixture->conn, &order_id, missing, 2, NULL, &error),
-        BUS_DB_UNAVAILABLE);
-    assert_non_null(error);
+    assert_int_equal(inventory_store_lock(fixture->store, fixture->conn, batch, &error), BUS_OK);
+    assert_int_equal(inventory_batch_set_available(batch, "SKU-9", 1), 0);
+    inventory_batch_decide(batch);
+    assert_int_equal(inventory_store_write(fixture->store, fixture->conn, batch, &error),
+                     BUS_DB_UNAVAILABLE);
+    assert_non_null(strstr(error, "1 of 2 stock rows"));
     zstr_free(&error);
     s_exec(fixture->conn, "ROLLBACK");
+    inventory_batch_destroy(&batch);
     assert_int_equal(S_AVAILABLE(fixture, "SKU-1"), 1);
+    assert_null(s_reservation(fixture, 1));
 }
 
 //  --------------------------------------------------------------------------
@@ -441,16 +600,14 @@ test_last_unit_race(void **state)
     PGconn *observer = PQconnectdb(fixture->conninfo);
     assert_int_equal(PQstatus(observer), CONNECTION_OK);
 
-    svc_uuid_t first_id = s_order_id(1);
     inventory_line_t lines[] = {{"SKU-1", 1}};
-    int64_t available[1];
-    bool seen = false;
+    inventory_batch_t *batch = inventory_batch_new();
+    s_add_created(batch, 1, lines, 1);
     char *error = NULL;
     s_exec(fixture->conn, "BEGIN");
-    assert_int_equal(inventory_store_lock(fixture->store, fixture->conn, &first_id, lines, 1, &seen,
-                                          available, &error),
-                     BUS_OK);
-    assert_int_equal(available[0], 1);
+    assert_int_equal(inventory_store_lock(fixture->store, fixture->conn, batch, &error), BUS_OK);
+    size_t count = 0;
+    assert_int_equal(inventory_batch_stock(batch, &count)[0].available, 1);
 
     racer_t racer = {.conn = second, .order = 2};
     pthread_t thread;
@@ -458,12 +615,11 @@ test_last_unit_race(void **state)
     lock_wait_t wait = {observer, PQbackendPID(second)};
     assert_true(ts_wait_until(s_waiting_for_lock, &wait, WAIT_MS));
 
-    inventory_decision_t decision = inventory_logic_decide(lines, available, 1);
-    assert_true(decision.reserved);
-    assert_int_equal(
-        inventory_store_record(fixture->store, fixture->conn, &first_id, lines, 1, NULL, &error),
-        BUS_OK);
+    inventory_batch_decide(batch);
+    assert_true(inventory_batch_event(batch, 0)->decision.reserved);
+    assert_int_equal(inventory_store_write(fixture->store, fixture->conn, batch, &error), BUS_OK);
     s_exec(fixture->conn, "COMMIT");
+    inventory_batch_destroy(&batch);
     assert_int_equal(pthread_join(thread, NULL), 0);
 
     assert_int_equal(racer.result.rc, BUS_OK);
@@ -505,13 +661,13 @@ test_odd_skus(void **state)
     assert_int_equal(PQresultStatus(result), PGRES_TUPLES_OK);
     assert_string_equal(PQgetvalue(result, 0, 0), "1");
     PQclear(result);
-    assert_int_equal(s_cancel(fixture, 1), INVENTORY_CANCEL_RELEASED);
+    assert_int_equal(s_cancel(fixture, 1), INVENTORY_OUTCOME_RELEASED);
     assert_int_equal(S_AVAILABLE(fixture, "NULL"), 1);
     assert_int_equal(s_number(fixture->conn, S_TOTAL_UNITS), 5);
 }
 
 //  --------------------------------------------------------------------------
-//  The event steps' prepared statements follow the connection: a second
+//  The prepared statements follow the connection: a second
 //  memory on the same connection finds them (no "already exists"), a new
 //  connection gets them, and a connection that lost them (DEALLOCATE)
 //  fails one step and has them again on the next.
@@ -525,7 +681,7 @@ test_prepared_statements(void **state)
     assert_true(s_reserve(fixture, 1, lines, 1).decision.reserved);
     assert_int_equal(s_number(fixture->conn, "SELECT count(*) FROM pg_prepared_statements"
                                              " WHERE name LIKE 'inventory%'"),
-                     3);
+                     6);
 
     //  Another memory on the same connection.
     inventory_store_destroy(&fixture->store);
@@ -544,15 +700,15 @@ test_prepared_statements(void **state)
     //  Statements gone behind the memory's back: one failure, then fine.
     assert_true(s_reserve(fixture, 4, lines, 1).decision.reserved);
     s_exec(fixture->conn, "DEALLOCATE ALL");
-    inventory_cancel_t cancelled = INVENTORY_CANCEL_NONE;
+    inventory_batch_t *batch = inventory_batch_new();
+    s_add_cancelled(batch, 1, NULL);
     char *error = NULL;
-    order_id = s_order_id(1);
-    assert_int_equal(
-        inventory_store_cancel(fixture->store, fixture->conn, &order_id, NULL, &cancelled, &error),
-        BUS_DB_UNAVAILABLE);
+    assert_int_equal(inventory_store_lock(fixture->store, fixture->conn, batch, &error),
+                     BUS_DB_UNAVAILABLE);
     assert_non_null(error);
     zstr_free(&error);
-    assert_int_equal(s_cancel(fixture, 1), INVENTORY_CANCEL_RELEASED);
+    inventory_batch_destroy(&batch);
+    assert_int_equal(s_cancel(fixture, 1), INVENTORY_OUTCOME_RELEASED);
     assert_int_equal(S_AVAILABLE(fixture, "SKU-1"), 7);
 }
 
@@ -566,21 +722,25 @@ test_stock_queries(void **state)
     fixture_t *fixture = *state;
     json_t *row = NULL;
     char *error = NULL;
-    assert_int_equal(inventory_store_stock(fixture->conn, "SKU-1", &row, &error), BUS_NOT_FOUND);
+    assert_int_equal(inventory_store_stock(fixture->store, fixture->conn, "SKU-1", &row, &error),
+                     BUS_NOT_FOUND);
     assert_null(row);
     zstr_free(&error);
 
     s_put(fixture, "SKU-1", 5);
     inventory_line_t lines[] = {{"SKU-1", 2}};
     assert_true(s_reserve(fixture, 1, lines, 1).decision.reserved);
-    assert_int_equal(inventory_store_put_stock(fixture->conn, "SKU-1", 10, &row, &error), BUS_OK);
+    assert_int_equal(
+        inventory_store_put_stock(fixture->store, fixture->conn, "SKU-1", 10, &row, &error),
+        BUS_OK);
     assert_string_equal(json_string_value(json_object_get(row, "sku")), "SKU-1");
     assert_int_equal(json_integer_value(json_object_get(row, "available")), 10);
     assert_int_equal(json_integer_value(json_object_get(row, "reserved")), 2);
     assert_non_null(json_string_value(json_object_get(row, "updatedAt")));
     assert_int_equal(json_object_size(row), 4);
     json_decref(row);
-    assert_int_equal(inventory_store_stock(fixture->conn, "SKU-1", &row, &error), BUS_OK);
+    assert_int_equal(inventory_store_stock(fixture->store, fixture->conn, "SKU-1", &row, &error),
+                     BUS_OK);
     assert_int_equal(json_integer_value(json_object_get(row, "available")), 10);
     json_decref(row);
 
@@ -589,7 +749,8 @@ test_stock_queries(void **state)
     s_put(fixture, "SKU-2", 1);
     s_put(fixture, "SKU-10", 1);
     json_t *page = NULL;
-    assert_int_equal(inventory_store_stock_page(fixture->conn, NULL, 2, &page, &error), BUS_OK);
+    assert_int_equal(
+        inventory_store_stock_page(fixture->store, fixture->conn, NULL, 2, &page, &error), BUS_OK);
     json_t *items = json_object_get(page, "items");
     assert_int_equal(json_array_size(items), 2);
     assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "sku")),
@@ -598,14 +759,18 @@ test_stock_queries(void **state)
                         "SKU-10");
     assert_string_equal(json_string_value(json_object_get(page, "next")), "SKU-10");
     json_decref(page);
-    assert_int_equal(inventory_store_stock_page(fixture->conn, "SKU-10", 2, &page, &error), BUS_OK);
+    assert_int_equal(
+        inventory_store_stock_page(fixture->store, fixture->conn, "SKU-10", 2, &page, &error),
+        BUS_OK);
     items = json_object_get(page, "items");
     assert_int_equal(json_array_size(items), 2);
     assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "sku")),
                         "sku-0");
     assert_true(json_is_null(json_object_get(page, "next")));
     json_decref(page);
-    assert_int_equal(inventory_store_stock_page(fixture->conn, "sku-0", 2, &page, &error), BUS_OK);
+    assert_int_equal(
+        inventory_store_stock_page(fixture->store, fixture->conn, "sku-0", 2, &page, &error),
+        BUS_OK);
     assert_int_equal(json_array_size(json_object_get(page, "items")), 0);
     assert_true(json_is_null(json_object_get(page, "next")));
     json_decref(page);
@@ -629,7 +794,8 @@ test_connection_lost(void **state)
                          NULL, NULL, 0));
     json_t *row = NULL;
     char *error = NULL;
-    assert_int_equal(inventory_store_stock(conn, "SKU-1", &row, &error), BUS_DB_UNAVAILABLE);
+    assert_int_equal(inventory_store_stock(fixture->store, conn, "SKU-1", &row, &error),
+                     BUS_DB_UNAVAILABLE);
     assert_null(row);
     assert_non_null(error);
     zstr_free(&error);
@@ -644,6 +810,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_usage, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_rejections, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cancel, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_batch, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_stock_never_negative, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_last_unit_race, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_odd_skus, s_setup, s_teardown),
