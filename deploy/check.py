@@ -58,7 +58,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #  The service binaries (bus_service.h processes) and the tools the image ships.
 SERVICE_BINARIES = {"order-service", "inventory-service", "billing-service", "broker-shim"}
 #  Options of a service beyond bus_service.h's standard ones.
-EXTRA_OPTIONS = {"broker-shim": {"RABBITMQ_URL", "SHIM_FORMAT"}}
+EXTRA_OPTIONS = {
+    "broker-shim": {"RABBITMQ_URL", "SHIM_FORMAT", "SHIM_MAP", "SHIM_QUEUE", "SHIM_MARK", "SHIM_WINDOW"}
+}
 POD_INDEX_PATH = "metadata.labels['apps.kubernetes.io/pod-index']"
 SHUTDOWN_MS_DEFAULT = 10000
 #  The grace period must exceed SHUTDOWN_TIMEOUT_MS, by at most this much.

@@ -1,0 +1,578 @@
+/*  =========================================================================
+    shim_relay - the outbox to RabbitMQ, with publisher confirms
+
+    One zloop: the pipe, the PostgreSQL socket (notifications), the AMQP
+    socket (confirms), a tick and the two reconnect timers. A batch is the
+    rows of one read; while it is in flight nothing else is read, so the
+    rows of a batch, their confirm tags (consecutive on one connection)
+    and what to delete are all in `flight`. Every handler ends by draining
+    the AMQP connection, because a publish or an RPC may have left frames
+    in librabbitmq's buffers that poll would never report (STYLE rule 9).
+    =========================================================================
+*/
+#include "shim_classes.h"
+#include "shim_amqp.h"
+#include "shim_context.h"
+#include "shim_relay.h"
+#include "shim_store.h"
+
+#include <libpq-fe.h>
+
+//  One row of the batch in flight.
+typedef struct {
+    int64_t id;           //  outbox row
+    uint64_t tag;         //  its confirm tag; 0 = not published (only delete it)
+    int64_t published_us; //  monotonic time of the publish
+    bool confirmed;       //  RabbitMQ confirmed it
+} s_flight_t;
+
+typedef struct {
+    shim_context_t *context; //  shared configuration and metrics (borrowed)
+    svc_log_t *log;          //  (borrowed)
+    zsock_t *pipe;           //  our end of the actor pipe (borrowed)
+    zloop_t *loop;           //  the one loop (owned)
+    shim_codec_t *codec;     //  this thread's codec (owned)
+    char *amqp_name;         //  connection_name for RabbitMQ (owned)
+    PGconn *db;              //  our connection, or NULL while down (owned)
+    int db_fd;               //  its socket in the loop, or -1
+    int db_backoff_ms;       //  next reconnect delay
+    int db_timer;            //  pending reconnect, or -1
+    bool db_was_lost;        //  an outage was logged: log the recovery
+    shim_amqp_t *amqp;       //  our connection, or NULL while down (owned)
+    int amqp_fd;             //  its socket in the loop, or -1
+    int amqp_backoff_ms;     //  next reconnect delay
+    int amqp_timer;          //  pending reconnect, or -1
+    bool amqp_was_lost;      //  an outage was logged: log the recovery
+    zhashx_t *declared;      //  exchanges declared on this connection (owned)
+    s_flight_t *flight;      //  the batch in flight: `window` slots (owned)
+    size_t flight_count;     //  rows in it, 0 when none is in flight
+    size_t unconfirmed;      //  published rows still waiting for their confirm
+    int64_t republish_upto;  //  rows up to this id were published on a lost connection
+    bool more;               //  the last read filled the window: read again
+} self_t;
+
+static void s_self_pump(self_t *self);
+
+//  --------------------------------------------------------------------------
+//  Readiness: both connections up.
+
+static void
+s_self_update_up(self_t *self)
+{
+    atomic_store(&self->context->relay_up, self->db && self->amqp);
+}
+
+//  --------------------------------------------------------------------------
+//  Schedule a reconnect with backoff, unless one is pending.
+
+static int s_self_handle_db_timer(zloop_t *loop, int timer_id, void *arg);
+static int s_self_handle_amqp_timer(zloop_t *loop, int timer_id, void *arg);
+
+static void
+s_self_schedule_db(self_t *self)
+{
+    if (self->db_timer == -1) {
+        self->db_timer =
+            zloop_timer(self->loop, (size_t) shim_context_backoff(&self->db_backoff_ms), 1,
+                        s_self_handle_db_timer, self);
+    }
+}
+
+static void
+s_self_schedule_amqp(self_t *self)
+{
+    if (self->amqp_timer == -1) {
+        self->amqp_timer =
+            zloop_timer(self->loop, (size_t) shim_context_backoff(&self->amqp_backoff_ms), 1,
+                        s_self_handle_amqp_timer, self);
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Forget the batch in flight: its rows stay in the outbox and are read
+//  again; those already published count as re-published then.
+
+static void
+s_self_abandon_batch(self_t *self)
+{
+    for (size_t index = 0; index < self->flight_count; index++) {
+        if (self->flight[index].tag && self->flight[index].id > self->republish_upto) {
+            self->republish_upto = self->flight[index].id;
+        }
+    }
+    self->flight_count = 0;
+    self->unconfirmed = 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Connection losses.
+
+static void
+s_self_db_lost(self_t *self, const char *why, const char *error)
+{
+    if (!self->db_was_lost) {
+        svc_log_warn(self->log, "shim.relay.db.lost", "{s:s, s:s, s:i}", "why", why, "error",
+                     error ? error : "", "retry_ms", self->db_backoff_ms);
+    }
+    self->db_was_lost = true;
+    if (self->db_fd != -1) {
+        zmq_pollitem_t item = {NULL, self->db_fd, ZMQ_POLLIN, 0};
+        zloop_poller_end(self->loop, &item);
+        self->db_fd = -1;
+    }
+    if (self->db) {
+        PQfinish(self->db);
+        self->db = NULL;
+    }
+    //  Confirms may still come, but nothing can be deleted without the
+    //  database: start again from the head once it is back.
+    s_self_abandon_batch(self);
+    s_self_update_up(self);
+    s_self_schedule_db(self);
+}
+
+static void
+s_self_amqp_lost(self_t *self, const char *why, const char *error)
+{
+    if (!self->amqp_was_lost) {
+        svc_log_warn(self->log, "shim.relay.rabbitmq.lost", "{s:s, s:s, s:i, s:i}", "why", why,
+                     "error", error ? error : "", "unconfirmed", (int) self->unconfirmed,
+                     "retry_ms", self->amqp_backoff_ms);
+    }
+    self->amqp_was_lost = true;
+    if (self->amqp_fd != -1) {
+        zmq_pollitem_t item = {NULL, self->amqp_fd, ZMQ_POLLIN, 0};
+        zloop_poller_end(self->loop, &item);
+        self->amqp_fd = -1;
+    }
+    shim_amqp_destroy(&self->amqp);
+    zhashx_purge(self->declared);
+    s_self_abandon_batch(self);
+    s_self_update_up(self);
+    s_self_schedule_amqp(self);
+}
+
+//  --------------------------------------------------------------------------
+//  A row that cannot be published: move it aside, log, count.
+
+static int
+s_self_row_failed(self_t *self, int64_t id, const char *message_id, const shim_error_t *error)
+{
+    const char *name = shim_rc_name(error->rc);
+    svc_log_warn(self->log, "shim.outbox.rejected", "{s:I, s:s?, s:s, s:s}", "outbox_id",
+                 (json_int_t) id, "message_id", message_id, "error", name, "reason", error->reason);
+    svc_counter_inc(shim_context_rejected(self->context, "to_rabbitmq", name));
+    char *db_error = NULL;
+    if (shim_store_outbox_fail(self->db, id, name, error->reason, &db_error) != BUS_OK) {
+        s_self_db_lost(self, "moving a failed row", db_error);
+        zstr_free(&db_error);
+        return -1;
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Declare the message's exchange once per connection, then publish it.
+//  Returns 0, or -1 when the connection failed.
+
+static int
+s_self_publish(self_t *self, const shim_message_t *message, uint64_t *tag_out)
+{
+    const char *exchange = shim_message_exchange(message);
+    char *error = NULL;
+    if (!zhashx_lookup(self->declared, exchange)) {
+        if (shim_amqp_exchange_declare(self->amqp, exchange, shim_codec_exchange_type(self->codec),
+                                       &error) != 0) {
+            s_self_amqp_lost(self, "declaring an exchange", error);
+            zstr_free(&error);
+            return -1;
+        }
+        zhashx_insert(self->declared, exchange, (void *) 1);
+    }
+    if (shim_amqp_publish(self->amqp, message, tag_out, &error) != 0) {
+        s_self_amqp_lost(self, "publishing", error);
+        zstr_free(&error);
+        return -1;
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  One row of a new batch: decode, encode, publish (or move aside, or only
+//  delete it: an event that came from RabbitMQ). Returns 0, or -1 when a
+//  connection was lost (the batch is abandoned).
+
+static int
+s_self_take_row(self_t *self, const shim_outbox_row_t *row)
+{
+    Ev__V1__Envelope *envelope = NULL;
+    bus_rc_t decoded = bus_envelope_decode(row->envelope, row->size, &envelope);
+    shim_error_t error;
+    shim_error_clear(&error);
+    shim_rc_t rc = SHIM_OK;
+    shim_message_t *message = NULL;
+    if (decoded != BUS_OK) {
+        rc = shim_error_set(&error, SHIM_INVALID, "the stored envelope does not decode: %s",
+                            bus_strerror(decoded));
+    } else {
+        rc = shim_codec_encode(self->codec, envelope, &message, &error);
+    }
+    char message_id[SVC_UUID_TEXT_SIZE] = "";
+    svc_uuid_t uuid;
+    if (envelope && shim_envelope_id(&envelope->message_id, &uuid)) {
+        svc_uuid_format(&uuid, message_id);
+    }
+    int result = 0;
+    s_flight_t *slot = &self->flight[self->flight_count];
+    *slot = (s_flight_t){.id = row->id};
+    if (rc == SHIM_OK) {
+        result = s_self_publish(self, message, &slot->tag);
+        if (result == 0) {
+            slot->published_us = zclock_usecs();
+            self->flight_count++;
+            self->unconfirmed++;
+            if (row->id <= self->republish_upto) {
+                svc_counter_inc(self->context->republished);
+            }
+            svc_log_debug(self->log, "shim.message.published", "{s:s, s:s, s:s, s:I}", "message_id",
+                          message_id, "type", envelope->type, "exchange",
+                          shim_message_exchange(message), "seq", (json_int_t) envelope->seq);
+        }
+    } else if (rc == SHIM_OWN_MESSAGE) {
+        //  Came from RabbitMQ: never back (the handler skips these already).
+        svc_counter_inc(self->context->own_skipped_out);
+        self->flight_count++;
+    } else {
+        result = s_self_row_failed(self, row->id, *message_id ? message_id : NULL, &error);
+    }
+    shim_message_destroy(&message);
+    bus_envelope_destroy(&envelope);
+    return result;
+}
+
+//  --------------------------------------------------------------------------
+//  Every row of the batch is confirmed (or needed none): delete them all,
+//  count, and read on.
+
+static void
+s_self_finish_batch(self_t *self)
+{
+    int64_t *ids = zmalloc((self->flight_count + 1) * sizeof *ids);
+    size_t published = 0;
+    for (size_t index = 0; index < self->flight_count; index++) {
+        ids[index] = self->flight[index].id;
+        published += self->flight[index].tag ? 1 : 0;
+    }
+    char *error = NULL;
+    bus_rc_t rc = shim_store_outbox_delete(self->db, ids, self->flight_count, &error);
+    freen(ids);
+    if (rc != BUS_OK) {
+        //  Confirmed but not deleted: published again later, same ids.
+        s_self_db_lost(self, "deleting confirmed rows", error);
+        zstr_free(&error);
+        return;
+    }
+    svc_counter_add(self->context->bridged_out, published);
+    self->flight_count = 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Read and publish while nothing is in flight and rows are there.
+
+static void
+s_self_pump(self_t *self)
+{
+    while (self->db && self->amqp && self->flight_count == 0) {
+        shim_outbox_row_t *rows = NULL;
+        size_t count = 0;
+        char *error = NULL;
+        if (shim_store_outbox_read(self->db, self->context->replica_index,
+                                   self->context->replica_count, self->context->window, &rows,
+                                   &count, &error) != BUS_OK) {
+            s_self_db_lost(self, "reading the outbox", error);
+            zstr_free(&error);
+            return;
+        }
+        self->more = count == (size_t) self->context->window;
+        int rc = 0;
+        for (size_t index = 0; index < count && rc == 0; index++) {
+            rc = s_self_take_row(self, &rows[index]);
+        }
+        shim_store_rows_free(&rows, count);
+        if (rc != 0) {
+            return;
+        }
+        if (count == 0 && shim_store_notifications(self->db) <= 0) {
+            return;
+        }
+        if (self->unconfirmed > 0) {
+            return; //  the confirms finish the batch
+        }
+        if (self->flight_count > 0) {
+            s_self_finish_batch(self);
+        }
+        //  Notifications that came while we queried are not on the socket
+        //  any more: look for them before waiting on it.
+        if (!self->more && shim_store_notifications(self->db) <= 0) {
+            return;
+        }
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  A confirm from RabbitMQ.
+
+static void
+s_self_take_confirm(self_t *self, const shim_amqp_event_t *event)
+{
+    if (!event->ack) {
+        //  The broker could not store a message: publish the batch again.
+        s_self_amqp_lost(self, "the broker nacked a message", NULL);
+        return;
+    }
+    int64_t now = zclock_usecs();
+    for (size_t index = 0; index < self->flight_count; index++) {
+        s_flight_t *slot = &self->flight[index];
+        if (slot->tag && !slot->confirmed &&
+            (slot->tag == event->tag || (event->multiple && slot->tag <= event->tag))) {
+            slot->confirmed = true;
+            self->unconfirmed--;
+            svc_histogram_observe(self->context->confirm_seconds,
+                                  (double) (now - slot->published_us) / 1e6);
+        }
+    }
+    if (self->flight_count > 0 && self->unconfirmed == 0) {
+        s_self_finish_batch(self);
+        s_self_pump(self);
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Take everything the AMQP connection holds, without blocking.
+
+static void
+s_self_drain_amqp(self_t *self)
+{
+    while (self->amqp) {
+        shim_amqp_event_t event;
+        char *error = NULL;
+        shim_amqp_event_type_t type = shim_amqp_next(self->amqp, &event, &error);
+        if (type == SHIM_AMQP_NOTHING) {
+            return;
+        }
+        if (type == SHIM_AMQP_FAILED) {
+            s_self_amqp_lost(self, "reading", error);
+        } else if (type == SHIM_AMQP_CONFIRM) {
+            s_self_take_confirm(self, &event);
+        } else {
+            shim_amqp_delivery_destroy(&event.delivery); //  we consume nothing
+        }
+        zstr_free(&error);
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Loop handlers. Each ends by draining AMQP.
+
+static int
+s_self_handle_pipe(zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    (void) arg;
+    char *command = zstr_recv(reader);
+    bool terminated = !command || streq(command, "$TERM");
+    zstr_free(&command);
+    return terminated ? -1 : 0;
+}
+
+static int
+s_self_handle_db(zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void) loop;
+    (void) item;
+    self_t *self = arg;
+    if (self->db) {
+        int count = shim_store_notifications(self->db);
+        if (count < 0) {
+            s_self_db_lost(self, "connection closed", PQerrorMessage(self->db));
+        } else if (count > 0) {
+            s_self_pump(self);
+        }
+    }
+    s_self_drain_amqp(self);
+    return 0;
+}
+
+static int
+s_self_handle_amqp(zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void) loop;
+    (void) item;
+    s_self_drain_amqp(arg);
+    return 0;
+}
+
+static int
+s_self_handle_tick(zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    self_t *self = arg;
+    s_self_drain_amqp(self); //  heartbeats, and anything pending
+    if (self->db) {
+        int64_t depth = 0;
+        char *error = NULL;
+        if (shim_store_outbox_depth(self->db, self->context->replica_index,
+                                    self->context->replica_count, &depth, &error) == BUS_OK) {
+            svc_gauge_set(self->context->outbox_depth, (double) depth);
+            s_self_pump(self);
+        } else {
+            s_self_db_lost(self, "counting the outbox", error);
+        }
+        zstr_free(&error);
+    }
+    s_self_drain_amqp(self);
+    return 0;
+}
+
+//  PostgreSQL: connect (blocking, bounded), LISTEN, join the loop.
+static int
+s_self_handle_db_timer(zloop_t *loop, int timer_id, void *arg)
+{
+    (void) timer_id;
+    self_t *self = arg;
+    self->db_timer = -1;
+    char *error = NULL;
+    char *app_name = zsys_sprintf("%s-relay", self->context->stream);
+    PGconn *db = shim_store_connect(self->context->conninfo, app_name, &error);
+    zstr_free(&app_name);
+    if (db && shim_store_listen(db, &error) != BUS_OK) {
+        PQfinish(db);
+        db = NULL;
+    }
+    if (!db) {
+        if (!self->db_was_lost) {
+            svc_log_warn(self->log, "shim.relay.db.unavailable", "{s:s, s:i}", "error", error,
+                         "retry_ms", self->db_backoff_ms);
+        }
+        self->db_was_lost = true;
+        zstr_free(&error);
+        s_self_schedule_db(self);
+        return 0;
+    }
+    zmq_pollitem_t item = {NULL, PQsocket(db), ZMQ_POLLIN, 0};
+    int rc = zloop_poller(loop, &item, s_self_handle_db, self);
+    assert(rc == 0);
+    zloop_poller_set_tolerant(loop, &item);
+    self->db = db;
+    self->db_fd = item.fd;
+    self->db_backoff_ms = BUS_RECONNECT_MIN_MS;
+    svc_log_info(self->log, "shim.relay.db.connected", "{s:b}", "recovered", self->db_was_lost);
+    self->db_was_lost = false;
+    s_self_update_up(self);
+    s_self_pump(self);
+    s_self_drain_amqp(self);
+    return 0;
+}
+
+//  RabbitMQ: connect (blocking, bounded), confirms on, join the loop.
+static int
+s_self_handle_amqp_timer(zloop_t *loop, int timer_id, void *arg)
+{
+    (void) timer_id;
+    self_t *self = arg;
+    self->amqp_timer = -1;
+    shim_amqp_config_t config = {
+        .url = self->context->rabbitmq_url, .name = self->amqp_name, .confirms = true};
+    char *error = NULL;
+    shim_amqp_t *amqp = shim_amqp_new(&config, &error);
+    if (!amqp) {
+        if (!self->amqp_was_lost) {
+            svc_log_warn(self->log, "shim.relay.rabbitmq.unavailable", "{s:s, s:i}", "error", error,
+                         "retry_ms", self->amqp_backoff_ms);
+        }
+        self->amqp_was_lost = true;
+        zstr_free(&error);
+        s_self_schedule_amqp(self);
+        return 0;
+    }
+    zmq_pollitem_t item = {NULL, shim_amqp_fd(amqp), ZMQ_POLLIN, 0};
+    int rc = zloop_poller(loop, &item, s_self_handle_amqp, self);
+    assert(rc == 0);
+    zloop_poller_set_tolerant(loop, &item);
+    self->amqp = amqp;
+    self->amqp_fd = item.fd;
+    self->amqp_backoff_ms = BUS_RECONNECT_MIN_MS;
+    svc_log_info(self->log, "shim.relay.rabbitmq.connected", "{s:b}", "recovered",
+                 self->amqp_was_lost);
+    self->amqp_was_lost = false;
+    s_self_update_up(self);
+    s_self_pump(self);
+    s_self_drain_amqp(self);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+
+static self_t *
+s_self_new(zsock_t *pipe, shim_context_t *context)
+{
+    self_t *self = zmalloc(sizeof *self);
+    self->context = context;
+    self->log = context->log;
+    self->pipe = pipe;
+    self->loop = zloop_new();
+    zloop_set_nonstop(self->loop, true);
+    self->codec = shim_codec_new(&context->codec);
+    assert(self->codec); //  shim_server checked the configuration
+    self->amqp_name = zsys_sprintf("broker-shim %s relay", context->stream);
+    self->db_fd = -1;
+    self->amqp_fd = -1;
+    self->db_timer = -1;
+    self->amqp_timer = -1;
+    self->db_backoff_ms = BUS_RECONNECT_MIN_MS;
+    self->amqp_backoff_ms = BUS_RECONNECT_MIN_MS;
+    self->declared = zhashx_new();
+    self->flight = zmalloc((size_t) context->window * sizeof *self->flight);
+    return self;
+}
+
+static void
+s_self_destroy(self_t **self_p)
+{
+    self_t *self = *self_p;
+    shim_amqp_destroy(&self->amqp);
+    if (self->db) {
+        PQfinish(self->db);
+    }
+    freen(self->flight);
+    zhashx_destroy(&self->declared);
+    zstr_free(&self->amqp_name);
+    shim_codec_destroy(&self->codec);
+    zloop_destroy(&self->loop);
+    freen(self);
+    *self_p = NULL;
+}
+
+//  --------------------------------------------------------------------------
+
+void
+shim_relay_actor(zsock_t *pipe, void *args)
+{
+    assert(pipe);
+    assert(args);
+    self_t *self = s_self_new(pipe, args);
+    zloop_reader(self->loop, pipe, s_self_handle_pipe, self);
+    zloop_timer(self->loop, SHIM_TICK_MS, 0, s_self_handle_tick, self);
+    //  Connect from the loop, so the caller never waits for a broker.
+    self->db_timer = zloop_timer(self->loop, 1, 1, s_self_handle_db_timer, self);
+    self->amqp_timer = zloop_timer(self->loop, 1, 1, s_self_handle_amqp_timer, self);
+    svc_log_info(self->log, "shim.relay.started", "{s:i, s:i, s:i}", "window",
+                 self->context->window, "replica_index", (int) self->context->replica_index,
+                 "replica_count", (int) self->context->replica_count);
+    zsock_signal(pipe, 0);
+    zloop_start(self->loop);
+    atomic_store(&self->context->relay_up, false);
+    svc_log_info(self->log, "shim.relay.stopped", "{s:i}", "unconfirmed", (int) self->unconfirmed);
+    s_self_destroy(&self);
+}

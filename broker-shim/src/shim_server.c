@@ -1,0 +1,334 @@
+/*  =========================================================================
+    shim_server - the broker shim's hooks into bus_service
+
+    Start reads the options into a shim_context_t (the one thing the
+    actors and the handler share), then starts the relay and the consumer;
+    stop ends them in the other order than they need each other: the
+    consumer first (it waits for its units, which need the stream that
+    bus_service closes after stop), then the relay.
+    =========================================================================
+*/
+#include "shim_classes.h"
+#include "shim_amqp.h"
+#include "shim_consumer.h"
+#include "shim_context.h"
+#include "shim_relay.h"
+#include "shim_server.h"
+#include "shim_store.h"
+
+#include <inttypes.h>
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+const char *const shim_server_types[] = {
+    "OrderCreated",  "OrderCancelled", "StockReserved", "StockRejected",
+    "StockReleased", "PaymentStarted", "PaymentVoided", NULL};
+
+const svc_option_t shim_server_options[] = {
+    {.name = "RABBITMQ_URL",
+     .type = SVC_OPT_STRING,
+     .default_value = SHIM_RABBITMQ_URL_DEFAULT,
+     .help = "RabbitMQ: amqp://user:password@host:port/vhost (vhost \"/\" as %2F)"},
+    {.name = "SHIM_FORMAT",
+     .type = SVC_OPT_STRING,
+     .default_value = "masstransit",
+     .choices = "masstransit|cap",
+     .help = "Wire format on RabbitMQ: MassTransit v8 envelopes or DotNetCore.CAP"},
+    {.name = "SHIM_MAP",
+     .type = SVC_OPT_STRING,
+     .default_value = "",
+     .help = ".NET names per type: \"OrderCreated=[Namespace:]TypeName[@exchange], ...\""},
+    {.name = "SHIM_QUEUE",
+     .type = SVC_OPT_STRING,
+     .default_value = SHIM_QUEUE_DEFAULT,
+     .help = "The shim's durable queue; dead letters go to <queue>_error"},
+    {.name = "SHIM_MARK",
+     .type = SVC_OPT_STRING,
+     .default_value = SHIM_MARK_DEFAULT,
+     .help = "Origin mark on what the shim publishes (the same for every replica)"},
+    {.name = "SHIM_WINDOW",
+     .type = SVC_OPT_INT,
+     .default_value = SHIM_WINDOW_DEFAULT,
+     .min = 1,
+     .max = SHIM_WINDOW_MAX,
+     .help = "Messages published before awaiting their confirms; the consumer's prefetch"},
+    {.name = NULL}};
+
+//  The process's name in MassTransit's host block and the AMQP connection.
+#define S_PROCESS_NAME "broker-shim"
+
+typedef struct {
+    bus_service_t *service; //  our host (borrowed)
+    shim_context_t context; //  shared with the actors and the handler
+    shim_map_t *map;        //  names (owned; never changed after start)
+    char *broker_address;   //  MassTransit's address of the broker (owned)
+    char *source_address;   //  sourceAddress of what we publish (owned)
+    char *error_exchange;   //  "<queue>_error" (owned)
+    char *machine_name;     //  host.machineName (owned)
+    char *os_version;       //  host.operatingSystemVersion (owned)
+    zactor_t *relay;        //  outbox -> RabbitMQ (owned)
+    zactor_t *consumer;     //  RabbitMQ -> our stream (owned)
+} s_state_t;
+
+//  --------------------------------------------------------------------------
+//  A queue name MassTransit would accept (RabbitMqEntityNameValidator, in
+//  ASCII), with room for the "_error" suffix.
+
+static bool
+s_queue_valid(const char *queue)
+{
+    size_t length = strlen(queue);
+    return length > 0 && length + strlen(SHIM_ERROR_SUFFIX) <= SHIM_AMQP_NAME_MAX &&
+           strspn(queue, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-") ==
+               length;
+}
+
+//  --------------------------------------------------------------------------
+
+int
+shim_server_check(const svc_config_t *config, char **error_out)
+{
+    assert(config);
+    assert(error_out);
+    char *why = NULL;
+    shim_format_t format;
+    shim_map_t *map = shim_map_new();
+    if (shim_amqp_url_check(svc_config_str(config, "RABBITMQ_URL"), &why) != 0) {
+        *error_out = zsys_sprintf("RABBITMQ_URL: %s", why);
+    } else if (shim_format_parse(svc_config_str(config, "SHIM_FORMAT"), &format) != 0) {
+        *error_out = strdup("SHIM_FORMAT: must be masstransit or cap");
+    } else if (shim_map_configure(map, svc_config_str(config, "SHIM_MAP")) != 0) {
+        *error_out = strdup("SHIM_MAP: not \"Type=[Namespace:]TypeName[@exchange], ...\" with"
+                            " our type names, .NET identifiers and distinct names");
+    } else if (!s_queue_valid(svc_config_str(config, "SHIM_QUEUE"))) {
+        *error_out = zsys_sprintf("SHIM_QUEUE: must be 1-%zu characters of [A-Za-z0-9_.:-]",
+                                  (size_t) SHIM_AMQP_NAME_MAX - strlen(SHIM_ERROR_SUFFIX));
+    } else if (!shim_message_text_valid(svc_config_str(config, "SHIM_MARK"), SHIM_MARK_MAX)) {
+        *error_out =
+            zsys_sprintf("SHIM_MARK: must be 1-%d bytes of printable ASCII", SHIM_MARK_MAX);
+    }
+    zstr_free(&why);
+    shim_map_destroy(&map);
+    return *error_out ? -1 : 0;
+}
+
+//  --------------------------------------------------------------------------
+
+int
+shim_server_preflight(const bus_service_def_t *def, int argc, char **argv)
+{
+    assert(def);
+    svc_config_t *config = svc_config_new(def->name, def->description);
+    bus_service_options_add(config, def);
+    if (def->options) {
+        svc_config_add(config, def->options);
+    }
+    int exit_code = -1;
+    //  Quietly: --help and invalid values are bus_service_main's to report.
+    if (svc_config_load(config, argc, argv) == SVC_CONFIG_OK) {
+        char *error = NULL;
+        if (shim_server_check(config, &error) != 0) {
+            (void) fprintf(stderr, "%s: %s\n", def->name, error);
+            zstr_free(&error);
+            exit_code = SVC_EXIT_CONFIG;
+        }
+    }
+    svc_config_destroy(&config);
+    return exit_code;
+}
+
+//  --------------------------------------------------------------------------
+//  The host block: this machine, this process.
+
+static void
+s_state_host(s_state_t *self)
+{
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0) {
+        host[0] = '\0';
+    }
+    self->machine_name = strdup(host);
+    struct utsname system;
+    self->os_version = uname(&system) == 0 ? zsys_sprintf("%s %s", system.sysname, system.release)
+                                           : strdup("Unix");
+    self->context.codec.host = (shim_host_t){.machine_name = self->machine_name,
+                                             .process_name = S_PROCESS_NAME,
+                                             .process_id = (int) getpid(),
+                                             .assembly = S_PROCESS_NAME,
+                                             .assembly_version = SVC_VERSION,
+                                             .operating_system_version = self->os_version};
+}
+
+//  --------------------------------------------------------------------------
+//  The metric handles of the context.
+
+static void
+s_state_metrics(s_state_t *self, svc_metrics_t *metrics)
+{
+    shim_context_t *context = &self->context;
+    context->metrics = metrics;
+    const char *bridged = "Messages bridged, by direction";
+    context->bridged_out = svc_metrics_counter(metrics, "shim_bridged_total", bridged, "direction",
+                                               "to_rabbitmq", NULL);
+    context->bridged_in = svc_metrics_counter(metrics, "shim_bridged_total", bridged, "direction",
+                                              "from_rabbitmq", NULL);
+    context->republished =
+        svc_metrics_counter(metrics, "shim_republished_total",
+                            "Messages published again after a nack or a lost connection", NULL);
+    const char *own = "Messages not bridged because they came from the other side";
+    context->own_skipped_out = svc_metrics_counter(metrics, "shim_own_skipped_total", own,
+                                                   "direction", "to_rabbitmq", NULL);
+    context->own_skipped_in = svc_metrics_counter(metrics, "shim_own_skipped_total", own,
+                                                  "direction", "from_rabbitmq", NULL);
+    context->duplicates = svc_metrics_counter(
+        metrics, "shim_duplicates_total",
+        "RabbitMQ messages whose id was bridged before (redeliveries, re-publishes)", NULL);
+    context->confirm_seconds = svc_metrics_histogram(metrics, "shim_confirm_seconds",
+                                                     "From publish to RabbitMQ's confirm", NULL);
+    context->outbox_depth = svc_metrics_gauge(
+        metrics, "shim_outbox_depth", "Events of our streams not yet confirmed by RabbitMQ", NULL);
+}
+
+//  --------------------------------------------------------------------------
+
+static void
+s_state_destroy(s_state_t **self_p)
+{
+    s_state_t *self = *self_p;
+    zactor_destroy(&self->consumer);
+    zactor_destroy(&self->relay);
+    zstr_free(&self->os_version);
+    zstr_free(&self->machine_name);
+    zstr_free(&self->error_exchange);
+    zstr_free(&self->source_address);
+    zstr_free(&self->broker_address);
+    shim_map_destroy(&self->map);
+    freen(self);
+    *self_p = NULL;
+}
+
+//  --------------------------------------------------------------------------
+
+void *
+shim_server_start(bus_service_t *service)
+{
+    assert(service);
+    const svc_config_t *config = bus_service_config(service);
+    svc_log_t *log = bus_service_log(service);
+    char *error = NULL;
+    if (shim_server_check(config, &error) != 0) {
+        svc_log_error(log, "shim.config.invalid", "{s:s}", "error", error);
+        zstr_free(&error);
+        return NULL;
+    }
+    s_state_t *self = zmalloc(sizeof *self);
+    self->service = service;
+    self->map = shim_map_new();
+    int rc = shim_map_configure(self->map, svc_config_str(config, "SHIM_MAP"));
+    assert(rc == 0); //  checked
+    shim_context_t *context = &self->context;
+    context->rabbitmq_url = svc_config_str(config, "RABBITMQ_URL");
+    context->conninfo = svc_config_is_set(config, "DATABASE_URL")
+                            ? svc_config_str(config, "DATABASE_URL")
+                            : SHIM_DATABASE_DEFAULT;
+    context->stream = bus_service_stream_id(service);
+    context->queue = svc_config_str(config, "SHIM_QUEUE");
+    self->error_exchange = zsys_sprintf("%s%s", context->queue, SHIM_ERROR_SUFFIX);
+    context->error_exchange = self->error_exchange;
+    context->window = (int) svc_config_int(config, "SHIM_WINDOW");
+    context->replica_index = (uint32_t) svc_config_int(config, "REPLICA_INDEX");
+    context->replica_count = (uint32_t) svc_config_int(config, "REPLICA_COUNT");
+    context->bus_stream = bus_service_stream(service);
+    context->log = log;
+    self->broker_address = shim_amqp_broker_address(context->rabbitmq_url);
+    self->source_address = zsys_sprintf("%s/%s", self->broker_address, context->queue);
+    rc = shim_format_parse(svc_config_str(config, "SHIM_FORMAT"), &context->codec.format);
+    assert(rc == 0);
+    context->codec.map = self->map;
+    context->codec.broker_address = self->broker_address;
+    context->codec.source_address = self->source_address;
+    context->codec.mark = svc_config_str(config, "SHIM_MARK");
+    context->codec.stream = context->stream;
+    s_state_host(self);
+    shim_codec_t *probe = shim_codec_new(&context->codec);
+    if (!probe) {
+        svc_log_error(log, "shim.config.invalid", "{s:s}", "error",
+                      "the broker address, mark or stream is not usable by the codec");
+        s_state_destroy(&self);
+        return NULL;
+    }
+    shim_codec_destroy(&probe);
+    s_state_metrics(self, bus_service_metrics(service));
+    atomic_init(&context->relay_up, false);
+    atomic_init(&context->consumer_up, false);
+    self->relay = zactor_new(shim_relay_actor, context);
+    self->consumer = zactor_new(shim_consumer_actor, context);
+    svc_log_info(log, "shim.started", "{s:s, s:s, s:s, s:s, s:i}", "format",
+                 svc_config_str(config, "SHIM_FORMAT"), "broker", self->broker_address, "queue",
+                 context->queue, "mark", context->codec.mark, "window", context->window);
+    return self;
+}
+
+//  --------------------------------------------------------------------------
+
+void
+shim_server_stop(bus_service_t *service, void *state)
+{
+    assert(service);
+    s_state_t *self = state;
+    s_state_destroy(&self);
+}
+
+//  --------------------------------------------------------------------------
+
+bool
+shim_server_ready(bus_service_t *service, void *state, const char **reason)
+{
+    assert(service);
+    assert(state);
+    assert(reason);
+    s_state_t *self = state;
+    if (!atomic_load(&self->context.relay_up)) {
+        *reason = "rabbitmq: the relay is not connected (RabbitMQ or its database)";
+        return false;
+    }
+    if (!atomic_load(&self->context.consumer_up)) {
+        *reason = "rabbitmq: the consumer is not connected";
+        return false;
+    }
+    return true;
+}
+
+//  --------------------------------------------------------------------------
+//  The subscriber handler: into the outbox, unless it came from RabbitMQ.
+
+int
+shim_server_apply(bus_apply_t *apply, const Ev__V1__Envelope *event, void *arg)
+{
+    assert(apply);
+    assert(event);
+    assert(arg);
+    s_state_t *self = arg;
+    if (shim_envelope_from_rabbitmq(event)) {
+        svc_counter_inc(self->context.own_skipped_out);
+        return 0;
+    }
+    zframe_t *packed = bus_envelope_encode(event);
+    if (!packed) {
+        bus_apply_fail(apply, "%s %s/%" PRIu64 ": the envelope does not pack", event->type,
+                       event->stream, event->seq);
+        return -1;
+    }
+    char *error = NULL;
+    bus_rc_t rc = shim_store_outbox_add(bus_apply_conn(apply), event->stream, event->seq,
+                                        event->partition, event->type, event->message_id.data,
+                                        zframe_data(packed), zframe_size(packed), &error);
+    zframe_destroy(&packed);
+    if (rc != BUS_OK) {
+        bus_apply_fail(apply, "%s", error ? error : "database error");
+        zstr_free(&error);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,472 @@
+/*  =========================================================================
+    shim_fault_test - nothing lost when RabbitMQ stops and the shim is killed
+
+    A stream of 5,000 OrderCreated events (an in-process bus_stream, as
+    order-service would publish them) goes through a broker-shim process to
+    a RabbitMQ node of this test's own (scripts/lib.sh rabbit_start; it is
+    stopped and started, so it cannot be the shared one), where a pika
+    consumer bound the way MassTransit binds a receive endpoint
+    (`order-created` from `Contracts:OrderCreatedEvent`: the real names,
+    since the node is ours) collects them. Midway RabbitMQ's application
+    is stopped while events keep coming (the shim reports not ready and
+    keeps them in its outbox), then started again; later the shim is
+    killed with SIGKILL while a burst is in flight, and restarted. The
+    consumer must end with every one of the 5,000 message ids, each at
+    least once, and a duplicate only ever as the same message (the same
+    id with the same order).
+    =========================================================================
+*/
+#include <czmq.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <sys/stat.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "bus.h"
+#include "shim_test_support.h"
+#include "svc.h"
+#include "ts.h"
+
+#define S_EVENTS 5000
+#define S_PER_UNIT 100
+#define S_DRAIN_MS 180000
+
+typedef struct {
+    char message_id[SVC_UUID_TEXT_SIZE]; //  the event's id (D form)
+    char order_id[SVC_UUID_TEXT_SIZE];   //  its order
+} s_sent_t;
+
+typedef struct {
+    s_sent_t *sent; //  every event appended so far (owned)
+    size_t count;   //  how many
+} s_source_t;
+
+//  --------------------------------------------------------------------------
+//  The source: a unit appends S_PER_UNIT OrderCreated events with ids we
+//  choose, so we know which order each message id carries.
+
+static int
+s_append_unit(bus_tx_t *tx, void *arg)
+{
+    s_source_t *source = arg;
+    for (size_t index = 0; index < S_PER_UNIT; index++) {
+        s_sent_t *sent = &source->sent[source->count + index];
+        svc_uuid_t message_id, order_id;
+        svc_uuid_v4(&message_id);
+        svc_uuid_v7(&order_id);
+        svc_uuid_format(&message_id, sent->message_id);
+        svc_uuid_format(&order_id, sent->order_id);
+        Ev__V1__Money total = EV__V1__MONEY__INIT, price = EV__V1__MONEY__INIT;
+        total.currency = price.currency = "EUR";
+        total.amount_minor = 2 * 1999;
+        price.amount_minor = 1999;
+        Ev__V1__OrderItem item = EV__V1__ORDER_ITEM__INIT;
+        item.sku = "SKU-1";
+        item.quantity = 2;
+        item.unit_price = &price;
+        Ev__V1__OrderItem *items[] = {&item};
+        Ev__V1__OrderCreated created = EV__V1__ORDER_CREATED__INIT;
+        created.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, order_id.bytes};
+        created.customer_id = "c-fault";
+        created.total = &total;
+        created.n_items = 1;
+        created.items = items;
+        created.created_at_us = zclock_time() * 1000;
+        Ev__V1__Envelope envelope = EV__V1__ENVELOPE__INIT;
+        envelope.message_id = (ProtobufCBinaryData){BUS_ID_SIZE, message_id.bytes};
+        envelope.correlation_id = created.order_id;
+        envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED;
+        envelope.order_created = &created;
+        if (bus_tx_append(tx, &envelope, order_id.bytes, BUS_ID_SIZE) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void
+s_publish(bus_producer_t *producer, s_source_t *source, size_t count)
+{
+    assert_true(source->count + count <= S_EVENTS);
+    for (size_t done = 0; done < count; done += S_PER_UNIT) {
+        uint64_t last_seq = 0;
+        assert_int_equal(bus_producer_call(producer, s_append_unit, source, &last_seq), BUS_OK);
+        source->count += S_PER_UNIT;
+        assert_int_equal(last_seq, source->count);
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  The consumer's file: distinct message ids so far.
+
+typedef struct {
+    const char *path; //  the consumer's JSON lines
+    size_t count;     //  at least this many distinct ids
+} s_distinct_t;
+
+static size_t
+s_distinct(const char *path)
+{
+    json_t *lines = shim_ts_lines(path, "message_id");
+    zhashx_t *ids = zhashx_new();
+    size_t index;
+    json_t *line;
+    json_array_foreach(lines, index, line)
+    {
+        const char *id = json_string_value(json_object_get(line, "message_id"));
+        if (id) {
+            zhashx_insert(ids, id, (void *) 1);
+        }
+    }
+    size_t count = zhashx_size(ids);
+    zhashx_destroy(&ids);
+    json_decref(lines);
+    return count;
+}
+
+static bool
+s_distinct_reached(void *arg)
+{
+    s_distinct_t *wait = arg;
+    return s_distinct(wait->path) >= wait->count;
+}
+
+static void
+s_wait_distinct(const char *path, size_t count, int timeout_ms)
+{
+    s_distinct_t wait = {path, count};
+    if (!ts_wait_until(s_distinct_reached, &wait, timeout_ms)) {
+        fail_msg("the consumer has %zu distinct message ids, not %zu", s_distinct(path), count);
+    }
+}
+
+static bool
+s_not_ready(void *arg)
+{
+    char *url = shim_ts_url(arg, "/readyz");
+    ts_http_reply_t reply;
+    bool down = ts_http_request("GET", url, NULL, NULL, 0, 2000, &reply) == 0 &&
+                reply.status == 503 && strstr(reply.body, "rabbitmq");
+    ts_http_reply_free(&reply);
+    zstr_free(&url);
+    return down;
+}
+
+static bool
+s_ready(void *arg)
+{
+    char *url = shim_ts_url(arg, "/readyz");
+    ts_http_reply_t reply;
+    bool up = ts_http_request("GET", url, NULL, NULL, 0, 2000, &reply) == 0 && reply.status == 200;
+    ts_http_reply_free(&reply);
+    zstr_free(&url);
+    return up;
+}
+
+//  --------------------------------------------------------------------------
+//  Every id at least once; a duplicate always the same message.
+
+static void
+s_check_deliveries(const char *path, const s_source_t *source)
+{
+    zhashx_t *sent = zhashx_new();
+    for (size_t index = 0; index < source->count; index++) {
+        zhashx_insert(sent, source->sent[index].message_id, source->sent[index].order_id);
+    }
+    zhashx_t *seen = zhashx_new();
+    json_t *lines = shim_ts_lines(path, "message_id");
+    size_t duplicates = 0;
+    size_t index;
+    json_t *line;
+    json_array_foreach(lines, index, line)
+    {
+        const char *id = json_string_value(json_object_get(line, "message_id"));
+        const char *body_id = json_string_value(json_object_get(line, "body_message_id"));
+        const char *order_id = json_string_value(json_object_get(line, "order_id"));
+        assert_non_null(id);
+        assert_non_null(body_id);
+        assert_non_null(order_id);
+        assert_string_equal(id, body_id);
+        const char *expected = zhashx_lookup(sent, id);
+        if (!expected) {
+            fail_msg("message id %s was never sent", id);
+        }
+        assert_string_equal(order_id, expected);
+        if (zhashx_lookup(seen, id)) {
+            duplicates++;
+        } else {
+            zhashx_insert(seen, id, (void *) 1);
+        }
+    }
+    assert_int_equal(zhashx_size(seen), S_EVENTS);
+    (void) fprintf(stderr, "shim_fault_test: %zu deliveries, %d distinct, %zu duplicates\n",
+                   json_array_size(lines), S_EVENTS, duplicates);
+    json_decref(lines);
+    zhashx_destroy(&seen);
+    zhashx_destroy(&sent);
+}
+
+//  --------------------------------------------------------------------------
+
+static void
+test_rabbitmq_restart_and_kill(void **state)
+{
+    (void) state;
+    char *dir = strdup(SHIM_TEST_LOG_DIR);
+    struct stat info;
+    if (stat(dir, &info) == 0) {
+        ts_tmpdir_remove(&dir);
+        dir = strdup(SHIM_TEST_LOG_DIR);
+    }
+    for (char *slash = strchr(dir + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        (void) mkdir(dir, 0700);
+        *slash = '/';
+    }
+    assert_int_equal(mkdir(dir, 0700), 0);
+    (void) fprintf(stderr, "shim_fault_test: logs in %s\n", dir);
+    shim_ts_rabbit_t *rabbit = shim_ts_rabbit_new();
+
+    //  The source stream, in this process.
+    char *source_db = ts_pg_create_db();
+    char *source_log_path = zsys_sprintf("%s/source.log", dir);
+    FILE *source_log_file = fopen(source_log_path, "a");
+    assert_non_null(source_log_file);
+    svc_log_t *log = svc_log_new("source", "order-0", SVC_LOG_INFO, source_log_file);
+    svc_metrics_t *metrics = svc_metrics_new();
+    char *pub = zsys_sprintf("tcp://127.0.0.1:%d", ts_proc_port_new(2));
+    bus_stream_config_t config = {.stream = "order-0",
+                                  .conninfo = source_db,
+                                  .pub_endpoint = pub,
+                                  .log = log,
+                                  .metrics = metrics};
+    bus_stream_t *stream = bus_stream_new(&config);
+    assert_non_null(stream);
+    bus_producer_t *producer = bus_producer_new(stream);
+    s_source_t source = {zmalloc(S_EVENTS * sizeof(s_sent_t)), 0};
+
+    //  The .NET side, then the shim.
+    char *out = zsys_sprintf("%s/deliveries.jsonl", dir);
+    char *consumer_log = zsys_sprintf("%s/consumer.log", dir);
+    const char *exchanges[] = {"Contracts:OrderCreatedEvent", NULL};
+    ts_proc_t *consumer =
+        shim_ts_peer_consume(rabbit->url, "order-created", exchanges, out, true, consumer_log);
+    shim_ts_service_t *shim = shim_ts_service_new(SHIM_TS_SHIM, dir);
+    shim_ts_service_set(shim, "RABBITMQ_URL", rabbit->url);
+    shim_ts_service_set(shim, "PUBLISHERS", pub);
+    shim_ts_service_set(shim, "LOG_LEVEL", "info");
+    shim_ts_service_t *services[] = {shim, NULL};
+    shim_ts_services_start(services);
+
+    //  2,000 events flow.
+    s_publish(producer, &source, 2000);
+    s_wait_distinct(out, 500, SHIM_TS_WAIT_MS);
+    //  RabbitMQ stops: the shim says so, and keeps what comes.
+    shim_ts_rabbit_ctl(rabbit, "stop_app");
+    assert_true(ts_wait_until(s_not_ready, shim, SHIM_TS_WAIT_MS));
+    s_publish(producer, &source, 1500);
+    shim_ts_rabbit_ctl(rabbit, "start_app");
+    assert_true(ts_wait_until(s_ready, shim, SHIM_TS_WAIT_MS));
+    s_wait_distinct(out, 2500, SHIM_TS_WAIT_MS);
+    //  A burst, and the shim dies in the middle of it.
+    s_publish(producer, &source, 1500);
+    assert_int_equal(ts_proc_kill(shim->proc), 0);
+    ts_proc_start(shim->proc);
+    assert_true(ts_wait_until(s_ready, shim, SHIM_TS_READY_MS));
+    s_wait_distinct(out, S_EVENTS, S_DRAIN_MS);
+    s_check_deliveries(out, &source);
+    //  Nothing left behind, nothing set aside.
+    assert_int_equal(shim_ts_sql_number(shim, "SELECT count(*) FROM shim_outbox", NULL), 0);
+    assert_int_equal(shim_ts_sql_number(shim, "SELECT count(*) FROM shim_outbox_failed", NULL), 0);
+
+    assert_int_equal(ts_proc_term(shim->proc, SHIM_TS_STOP_MS), 0);
+    assert_int_equal(ts_proc_term(consumer, SHIM_TS_STOP_MS), 0);
+    ts_proc_destroy(&consumer);
+    shim_ts_service_destroy(&shim);
+    bus_producer_destroy(&producer);
+    bus_stream_destroy(&stream);
+    freen(source.sent);
+    svc_metrics_destroy(&metrics);
+    svc_log_destroy(&log);
+    (void) fclose(source_log_file);
+    ts_pg_drop_db(&source_db);
+    shim_ts_rabbit_destroy(&rabbit);
+    zstr_free(&consumer_log);
+    zstr_free(&out);
+    zstr_free(&pub);
+    zstr_free(&source_log_path);
+    zstr_free(&dir);
+}
+
+//  --------------------------------------------------------------------------
+//  The shim's database connections are cut again and again (every backend
+//  of its database terminated) while events flow both ways: the writer,
+//  the subscriber, the relay and the consumer's units reconnect and catch
+//  up; every event reaches RabbitMQ, every RabbitMQ message is appended
+//  exactly once.
+
+#define S_DB_EVENTS 1000
+#define S_DB_MESSAGES 100
+
+static bool
+s_cut(void *arg)
+{
+    return shim_ts_sql_number(arg,
+                              "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                              " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                              NULL) > 0;
+}
+
+//  Terminate the shim's connections, once it has some again.
+static void
+s_cut_connections(shim_ts_service_t *shim)
+{
+    assert_true(ts_wait_until(s_cut, shim, SHIM_TS_WAIT_MS));
+}
+
+static bool
+s_inbox_full(void *arg)
+{
+    return shim_ts_sql_number(arg, "SELECT count(*) FROM shim_inbox", NULL) == S_DB_MESSAGES;
+}
+
+static void
+test_database_lost(void **state)
+{
+    (void) state;
+    char *dir = zsys_sprintf("%s-db", SHIM_TEST_LOG_DIR);
+    struct stat info;
+    if (stat(dir, &info) == 0) {
+        ts_tmpdir_remove(&dir);
+        dir = zsys_sprintf("%s-db", SHIM_TEST_LOG_DIR);
+    }
+    assert_int_equal(mkdir(dir, 0700), 0);
+    (void) fprintf(stderr, "shim_fault_test: logs in %s\n", dir);
+    char suffix[SHIM_TS_SUFFIX_SIZE];
+    shim_ts_suffix(suffix);
+    char *prefix = zsys_sprintf("t%s", suffix);
+    char *map = shim_ts_map(prefix);
+    char *exchange = shim_ts_exchange(prefix, "OrderCreatedEvent");
+    char *queue = zsys_sprintf("evbus-shim-%s", suffix);
+    char *endpoint = zsys_sprintf("order-created-%s", suffix);
+
+    char *source_db = ts_pg_create_db();
+    char *source_log_path = zsys_sprintf("%s/source.log", dir);
+    FILE *source_log_file = fopen(source_log_path, "a");
+    assert_non_null(source_log_file);
+    svc_log_t *log = svc_log_new("source", "order-0", SVC_LOG_INFO, source_log_file);
+    svc_metrics_t *metrics = svc_metrics_new();
+    char *pub = zsys_sprintf("tcp://127.0.0.1:%d", ts_proc_port_new(2));
+    bus_stream_config_t config = {.stream = "order-0",
+                                  .conninfo = source_db,
+                                  .pub_endpoint = pub,
+                                  .log = log,
+                                  .metrics = metrics};
+    bus_stream_t *stream = bus_stream_new(&config);
+    assert_non_null(stream);
+    bus_producer_t *producer = bus_producer_new(stream);
+    s_source_t source = {zmalloc(S_EVENTS * sizeof(s_sent_t)), 0};
+
+    char *out = zsys_sprintf("%s/deliveries.jsonl", dir);
+    char *consumer_log = zsys_sprintf("%s/consumer.log", dir);
+    const char *exchanges[] = {exchange, NULL};
+    ts_proc_t *consumer =
+        shim_ts_peer_consume(ts_amqp_url(), endpoint, exchanges, out, true, consumer_log);
+    shim_ts_service_t *shim = shim_ts_service_new(SHIM_TS_SHIM, dir);
+    shim_ts_service_set(shim, "RABBITMQ_URL", ts_amqp_url());
+    shim_ts_service_set(shim, "PUBLISHERS", pub);
+    shim_ts_service_set(shim, "SHIM_MAP", map);
+    shim_ts_service_set(shim, "SHIM_QUEUE", queue);
+    shim_ts_service_set(shim, "LOG_LEVEL", "info");
+    shim_ts_service_t *services[] = {shim, NULL};
+    shim_ts_services_start(services);
+
+    //  RabbitMQ -> us: each message twice, in two rounds around cuts.
+    json_t *messages = json_array();
+    for (size_t index = 0; index < S_DB_MESSAGES; index++) {
+        svc_uuid_t message_id, order_id;
+        svc_uuid_v4(&message_id);
+        svc_uuid_v4(&order_id);
+        char message_text[SVC_UUID_TEXT_SIZE], order_text[SVC_UUID_TEXT_SIZE];
+        svc_uuid_format(&message_id, message_text);
+        svc_uuid_format(&order_id, order_text);
+        json_t *body =
+            json_pack("{s:s, s:[s], s:{s:s, s:s, s:s}}", "messageId", message_text, "messageType",
+                      "urn:message:Contracts:OrderCreatedEvent", "message", "orderId", order_text,
+                      "customerId", "C-9", "total", "1.00");
+        json_array_append_new(messages, json_pack("{s:s, s:o, s:s}", "exchange", exchange,
+                                                  "body_json", body, "message_id", message_text));
+    }
+    for (int round = 0; round < 2; round++) {
+        s_publish(producer, &source, S_DB_EVENTS / 2);
+        shim_ts_peer_publish(ts_amqp_url(), messages, dir);
+        s_cut_connections(shim);
+        s_wait_distinct(out, (size_t) (round + 1) * S_DB_EVENTS / 4, SHIM_TS_WAIT_MS);
+        s_cut_connections(shim);
+    }
+    s_wait_distinct(out, S_DB_EVENTS, S_DRAIN_MS);
+    assert_true(ts_wait_until(s_ready, shim, SHIM_TS_WAIT_MS));
+    //  What we sent: every one at least once, duplicates the same message.
+    json_t *lines = shim_ts_lines(out, "message_id");
+    size_t index;
+    json_t *line;
+    json_array_foreach(lines, index, line)
+    {
+        assert_string_equal(json_string_value(json_object_get(line, "message_id")),
+                            json_string_value(json_object_get(line, "body_message_id")));
+    }
+    json_decref(lines);
+    //  What they sent: appended once each, however often it came.
+    if (!ts_wait_until(s_inbox_full, shim, SHIM_TS_WAIT_MS)) {
+        fail_msg("shim_inbox has %ld ids, not %d",
+                 shim_ts_sql_number(shim, "SELECT count(*) FROM shim_inbox", NULL), S_DB_MESSAGES);
+    }
+    assert_int_equal(
+        shim_ts_sql_number(shim, "SELECT count(*) FROM bus_events WHERE stream = 'shim-0'", NULL),
+        S_DB_MESSAGES);
+    assert_int_equal(shim_ts_sql_number(shim, "SELECT count(*) FROM shim_outbox_failed", NULL), 0);
+
+    assert_int_equal(ts_proc_term(shim->proc, SHIM_TS_STOP_MS), 0);
+    assert_int_equal(ts_proc_term(consumer, SHIM_TS_STOP_MS), 0);
+    const char *queues[] = {queue, endpoint, NULL};
+    char *error_queue = zsys_sprintf("%s_error", queue);
+    const char *more_queues[] = {error_queue, NULL};
+    const char *endpoints[] = {endpoint, error_queue, NULL};
+    shim_ts_peer_delete(ts_amqp_url(), queues, endpoints, dir);
+    shim_ts_peer_delete(ts_amqp_url(), more_queues, NULL, dir);
+    zstr_free(&error_queue);
+    json_decref(messages);
+    ts_proc_destroy(&consumer);
+    shim_ts_service_destroy(&shim);
+    bus_producer_destroy(&producer);
+    bus_stream_destroy(&stream);
+    freen(source.sent);
+    svc_metrics_destroy(&metrics);
+    svc_log_destroy(&log);
+    (void) fclose(source_log_file);
+    ts_pg_drop_db(&source_db);
+    zstr_free(&consumer_log);
+    zstr_free(&out);
+    zstr_free(&pub);
+    zstr_free(&source_log_path);
+    zstr_free(&endpoint);
+    zstr_free(&queue);
+    zstr_free(&exchange);
+    zstr_free(&map);
+    zstr_free(&prefix);
+    zstr_free(&dir);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rabbitmq_restart_and_kill),
+        cmocka_unit_test(test_database_lost),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
