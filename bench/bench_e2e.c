@@ -674,8 +674,8 @@ main(int argc, char **argv)
         bench_samples_new((size_t) options.rate * (size_t) options.latency_seconds + 64);
     size_t sent = 0;
     int64_t latency_failed = s_latency(&options, conn, samples, &sent);
-    double p50 = bench_samples_percentile_us(samples, 0.50) / 1000;
-    double p99 = bench_samples_percentile_us(samples, 0.99) / 1000;
+    double p50 = bench_samples_percentile_us(samples, 50.0) / 1000;
+    double p99 = bench_samples_percentile_us(samples, 99.0) / 1000;
     printf("latency POST -> reserved and payment started in the read model: p50 %.2f ms, p99 "
            "%.2f ms (%zu orders, %" PRId64 " failed; goal p99 <= 20 ms)\n",
            p50, p99, bench_samples_count(samples), latency_failed);

@@ -64,6 +64,11 @@
 #define RETRY_MIN_MS 10
 #define RETRY_MAX_MS 500
 
+//  The last stretch of the load, from order TAIL_FROM on, waits until
+//  every kill is done, so every kill lands under load however fast the
+//  services have become.
+#define TAIL_FROM ((KILLS + 1) * ORDERS / (KILLS + 2))
+
 //  The wait for the system to settle after the load, and for the load.
 #define QUIET_MS 120000
 #define LOAD_MS 150000
@@ -119,6 +124,7 @@ typedef struct {
     atomic_int acked;        //  orders acknowledged so far
     atomic_int clients_done; //  client threads finished
     atomic_bool stop;        //  ask the clients to give up
+    atomic_bool kills_done;  //  the killer has finished (or gave up)
 } fixture_t;
 
 typedef struct {
@@ -255,6 +261,13 @@ s_client_order(fixture_t *fixture, e2e_http_t *http, const char *orders_url, ord
     zstr_free(&cancel_url);
 }
 
+static bool
+s_kills_done(void *arg)
+{
+    fixture_t *fixture = arg;
+    return atomic_load(&fixture->kills_done) || atomic_load(&fixture->stop);
+}
+
 static void *
 s_client(void *arg)
 {
@@ -264,6 +277,9 @@ s_client(void *arg)
     char *orders_url = e2e_url(fixture->system, E2E_ORDER, "/orders");
     for (int index = client->client; index < ORDERS && !atomic_load(&fixture->stop);
          index += CLIENTS) {
+        if (index >= TAIL_FROM && !ts_wait_until(s_kills_done, fixture, LOAD_MS)) {
+            break;
+        }
         s_client_order(fixture, http, orders_url, &fixture->orders[index]);
     }
     zstr_free(&orders_url);
@@ -437,6 +453,7 @@ s_run_threads(fixture_t *fixture, void *(*body)(void *), bool kill_meanwhile, in
     }
     if (kill_meanwhile) {
         *kills = s_kill_during_load(fixture);
+        atomic_store(&fixture->kills_done, true);
         if (*kills < 0 || !ts_wait_until(s_clients_done, fixture, LOAD_MS)) {
             atomic_store(&fixture->stop, true);
         }
