@@ -25,15 +25,12 @@ typedef struct {
     billing_store_t *queries; //  the route's prepared statements (owned; service thread)
 } s_state_t;
 
-//  What every step about one order needs: its id, and the trace of the
-//  events it appends (a child of the incoming event's traceparent).
+//  What every step about one order needs: the event that caused it, the
+//  order and the trace of the events it appends (bus_cause_t), and for
+//  OrderCreated the total's minor digits.
 typedef struct {
-    const Ev__V1__Envelope *cause;          //  the incoming event (borrowed)
-    svc_uuid_t order_id;                    //  the order
-    char order_text[SVC_UUID_TEXT_SIZE];    //  its text form, for logs
-    char traceparent[SVC_TRACEPARENT_SIZE]; //  for the appended envelope
-    char trace_id[SVC_TRACE_ID_SIZE];       //  for logs and the payment row
-    int digits;                             //  OrderCreated: the total's minor digits
+    bus_cause_t cause; //  the incoming event, the order, the child trace
+    int digits;        //  OrderCreated: the total's minor digits
 } s_order_t;
 
 const char *const billing_server_types[] = {"OrderCreated", "OrderCancelled", NULL};
@@ -53,29 +50,9 @@ s_order_init(s_order_t *order,
         bus_apply_fail(apply, "%s: order_id of %zu bytes", event->type, order_id.len);
         return -1;
     }
-    order->cause = event;
-    memcpy(order->order_id.bytes, order_id.data, BUS_ID_SIZE);
-    svc_uuid_format(&order->order_id, order->order_text);
-    svc_trace_from_header(event->traceparent, order->traceparent);
-    svc_trace_id(order->traceparent, order->trace_id);
-    return 0;
-}
-
-//  --------------------------------------------------------------------------
-//  Append an event about the order, with its correlation, causation,
-//  trace and partition. Returns 0, or -1 after bus_apply_fail.
-
-static int
-s_append(bus_apply_t *apply, s_order_t *order, Ev__V1__Envelope *envelope)
-{
-    envelope->correlation_id = (ProtobufCBinaryData){BUS_ID_SIZE, order->order_id.bytes};
-    envelope->causation_id = order->cause->message_id;
-    envelope->traceparent = order->traceparent;
-    if (bus_apply_append(apply, envelope, order->order_id.bytes, BUS_ID_SIZE) != 0) {
-        bus_apply_fail(apply, "%s: appending %s was refused", order->cause->type,
-                       bus_envelope_type_name(envelope->payload_case));
-        return -1;
-    }
+    svc_uuid_t id;
+    memcpy(id.bytes, order_id.data, BUS_ID_SIZE);
+    bus_cause_init(&order->cause, event, &id);
     return 0;
 }
 
@@ -104,21 +81,22 @@ s_publish_started(
     amount.amount_minor = total->amount_minor;
     Ev__V1__PaymentStarted started;
     ev__v1__payment_started__init(&started);
-    started.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, order->order_id.bytes};
+    started.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, order->cause.id.bytes};
     started.amount = &amount;
     Ev__V1__Envelope envelope;
     ev__v1__envelope__init(&envelope);
     envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_PAYMENT_STARTED;
     envelope.payment_started = &started;
-    if (s_append(apply, order, &envelope) != 0) {
+    if (bus_apply_append_caused(apply, &order->cause, &envelope) != 0) {
         return -1;
     }
     svc_counter_inc(self->started);
     if (svc_log_enabled(self->log, SVC_LOG_INFO)) {
         char amount_text[SVC_MONEY_TEXT_MAX];
-        char *message = billing_logic_started_message(order->order_text);
+        char *message = billing_logic_started_message(order->cause.id_text);
         svc_log_info(self->log, "billing.payment.started", "{s:s, s:s, s:s, s:s, s:s}", "msg",
-                     message, "order_id", order->order_text, "trace_id", order->trace_id, "amount",
+                     message, "order_id", order->cause.id_text, "trace_id", order->cause.trace_id,
+                     "amount",
                      billing_logic_format_amount(total->amount_minor, digits, amount_text),
                      "currency", total->currency);
         zstr_free(&message);
@@ -134,17 +112,17 @@ s_publish_voided(s_state_t *self, bus_apply_t *apply, s_order_t *order)
 {
     Ev__V1__PaymentVoided voided;
     ev__v1__payment_voided__init(&voided);
-    voided.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, order->order_id.bytes};
+    voided.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, order->cause.id.bytes};
     Ev__V1__Envelope envelope;
     ev__v1__envelope__init(&envelope);
     envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_PAYMENT_VOIDED;
     envelope.payment_voided = &voided;
-    if (s_append(apply, order, &envelope) != 0) {
+    if (bus_apply_append_caused(apply, &order->cause, &envelope) != 0) {
         return -1;
     }
     svc_counter_inc(self->voided);
     svc_log_info(self->log, "billing.payment.voided", "{s:s, s:s, s:s}", "msg", "Payment voided",
-                 "order_id", order->order_text, "trace_id", order->trace_id);
+                 "order_id", order->cause.id_text, "trace_id", order->cause.trace_id);
     return 0;
 }
 
@@ -156,24 +134,24 @@ s_publish(s_state_t *self, bus_apply_t *apply, s_order_t *order, billing_outcome
 {
     switch (outcome) {
         case BILLING_STARTED:
-            return s_publish_started(self, apply, order, order->cause->order_created->total,
+            return s_publish_started(self, apply, order, order->cause.event->order_created->total,
                                      order->digits);
         case BILLING_VOIDED:
             return s_publish_voided(self, apply, order);
         case BILLING_FILLED:
             svc_log_info(self->log, "billing.payment.filled", "{s:s, s:s, s:s}", "msg",
                          "Order arrived after its cancel: payment stays voided, never started",
-                         "order_id", order->order_text, "trace_id", order->trace_id);
+                         "order_id", order->cause.id_text, "trace_id", order->cause.trace_id);
             return 0;
         case BILLING_TOMBSTONE:
             svc_log_info(self->log, "billing.payment.tombstone", "{s:s, s:s, s:s}", "msg",
                          "Order cancelled before it arrived: its payment will never start",
-                         "order_id", order->order_text, "trace_id", order->trace_id);
+                         "order_id", order->cause.id_text, "trace_id", order->cause.trace_id);
             return 0;
         default:
             svc_log_debug(self->log, "billing.payment.unchanged", "{s:s, s:s, s:s}", "msg",
                           "Event changes nothing: the payment has seen it", "order_id",
-                          order->order_text, "trace_id", order->trace_id);
+                          order->cause.id_text, "trace_id", order->cause.trace_id);
             return 0;
     }
 }
@@ -195,7 +173,7 @@ s_read_event(bus_apply_t *apply,
         return -1;
     }
     *row = (billing_event_t){
-        .order_id = order->order_id, .created = created, .trace_id = order->trace_id};
+        .order_id = order->cause.id, .created = created, .trace_id = order->cause.trace_id};
     if (!created) {
         return 0;
     }
@@ -203,7 +181,7 @@ s_read_event(bus_apply_t *apply,
     const char *why = "the order has no total";
     if (!total || billing_logic_check_total(total->currency, total->amount_minor, &order->digits,
                                             &why) != 0) {
-        bus_apply_fail(apply, "OrderCreated %s: %s", order->order_text, why);
+        bus_apply_fail(apply, "OrderCreated %s: %s", order->cause.id_text, why);
         return -1;
     }
     row->amount_minor = total->amount_minor;

@@ -4,9 +4,9 @@
     Each case runs the service as bus_service runs it in production (the
     same hooks, a fresh database on the cluster scripts/test.sh starts) and
     plays the order service itself: a bus_stream "order-0" in this
-    process, on a database of its own, publishes real OrderCreated and
-    OrderCancelled envelopes, and the service's PUBLISHERS point at its PUB
-    port. What the service did is read back through GET /payments, the
+    process, on a database of its own (ts_peer.h), publishes real
+    OrderCreated and OrderCancelled envelopes, and the service's PUBLISHERS
+    point at its PUB port. What the service did is read back through GET /payments, the
     events it appended to its own log (bus_events, decoded) and its log
     lines (the log writes to a temporary file this test reads). "Applied"
     is waited for on the consumer's checkpoint of the event's partition;
@@ -17,9 +17,10 @@
 #include "billing_server.h"
 #include "billing_store.h"
 #include "ts.h"
+#include "ts_peer.h"
+#include "ts_service.h"
 
 #include <libpq-fe.h>
-#include <unistd.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,12 +31,6 @@
 #define WAIT_MS 30000
 //  HTTP request timeout.
 #define HTTP_MS 10000
-//  The partition count of the deployment (the default).
-#define PARTITIONS 64
-
-//  The traceparent the "order service" puts on its events.
-#define TRACEPARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-#define TRACE_ID "4bf92f3577b34da6a3ce929d0e0e4736"
 
 static const bus_service_def_t s_def = {.name = "billing",
                                         .description = "billing under test",
@@ -50,129 +45,22 @@ static const bus_service_def_t s_def = {.name = "billing",
                                         .stop = billing_server_stop};
 
 typedef struct {
-    char *order_db;           //  the order publisher's database (owned)
-    char *db;                 //  billing's database (owned)
-    FILE *log_file;           //  where the log writes (owned)
-    svc_log_t *log;           //  shared by everything (owned)
-    svc_metrics_t *metrics;   //  shared registry (owned)
-    bus_stream_t *orders;     //  the "order-0" publisher (owned)
-    bus_producer_t *producer; //  this thread's producer (owned)
-    char *publishers;         //  "tcp://127.0.0.1:<port>" (owned)
-    svc_config_t *config;     //  the service's configuration (owned)
-    bus_service_t *service;   //  the service under test (owned)
-    char base_url[64];        //  its HTTP
-    PGconn *conn;             //  billing's database, for checks (owned)
+    ts_peer_t *orders;      //  the "order-0" publisher (owned)
+    char *db;               //  billing's database (owned)
+    FILE *log_file;         //  where the log writes (owned)
+    svc_log_t *log;         //  the service's log (owned)
+    svc_metrics_t *metrics; //  the service's registry (owned)
+    svc_config_t *config;   //  the service's configuration (owned)
+    bus_service_t *service; //  the service under test (owned)
+    char base_url[64];      //  its HTTP
+    PGconn *conn;           //  billing's database, for checks (owned)
 } fixture_t;
 
 //  --------------------------------------------------------------------------
 //  The "order service": publish events on order-0.
 
-//  An OrderCreated or OrderCancelled to publish, with the storage of its
-//  envelope.
-typedef struct {
-    Ev__V1__Envelope envelope;        //  what is appended
-    Ev__V1__OrderCreated created;     //  its payload, or
-    Ev__V1__OrderCancelled cancelled; //  this one
-    Ev__V1__Money total;              //  the order's total and its one item's price
-    Ev__V1__OrderItem item;           //  the one item
-    Ev__V1__OrderItem *items[1];      //  its pointer
-    svc_uuid_t order_id;              //  the order, the partition key
-    svc_uuid_t message_id;            //  a fresh message id
-} event_t;
-
-//  Fill `event` as an OrderCreated of one item costing `amount_minor` of
-//  `currency`.
-static void
-s_event_created(event_t *event,
-                const svc_uuid_t *order_id,
-                const char *currency,
-                int64_t amount_minor)
-{
-    memset(event, 0, sizeof *event);
-    event->order_id = *order_id;
-    ev__v1__money__init(&event->total);
-    event->total.currency = (char *) currency;
-    event->total.amount_minor = amount_minor;
-    ev__v1__order_item__init(&event->item);
-    event->item.sku = "SKU-1";
-    event->item.quantity = 1;
-    event->item.unit_price = &event->total;
-    event->items[0] = &event->item;
-    ev__v1__order_created__init(&event->created);
-    event->created.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, event->order_id.bytes};
-    event->created.customer_id = "c-42";
-    event->created.total = &event->total;
-    event->created.n_items = 1;
-    event->created.items = event->items;
-    event->created.created_at_us = zclock_time() * 1000;
-    ev__v1__envelope__init(&event->envelope);
-    event->envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED;
-    event->envelope.order_created = &event->created;
-}
-
-//  Fill `event` as an OrderCancelled for `order_id`.
-static void
-s_event_cancelled(event_t *event, const svc_uuid_t *order_id)
-{
-    memset(event, 0, sizeof *event);
-    event->order_id = *order_id;
-    ev__v1__order_cancelled__init(&event->cancelled);
-    event->cancelled.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, event->order_id.bytes};
-    event->cancelled.reason = "customer request";
-    event->cancelled.cancelled_at_us = zclock_time() * 1000;
-    ev__v1__envelope__init(&event->envelope);
-    event->envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_ORDER_CANCELLED;
-    event->envelope.order_cancelled = &event->cancelled;
-}
-
-//  A unit that appends prepared events, in one transaction of order-0.
-typedef struct {
-    event_t *events; //  borrowed
-    size_t count;    //  how many
-} append_unit_t;
-
-static int
-s_append_unit(bus_tx_t *tx, void *arg)
-{
-    append_unit_t *unit = arg;
-    for (size_t index = 0; index < unit->count; index++) {
-        event_t *event = &unit->events[index];
-        if (bus_tx_append(tx, &event->envelope, event->order_id.bytes, BUS_ID_SIZE) != 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-//  Append `count` events in one unit, each with a fresh message id (kept
-//  in the event) and the test's traceparent. Returns the last one's seq.
-static uint64_t
-s_publish_events(fixture_t *fixture, event_t *events, size_t count)
-{
-    for (size_t index = 0; index < count; index++) {
-        event_t *event = &events[index];
-        svc_uuid_v7(&event->message_id);
-        event->envelope.message_id = (ProtobufCBinaryData){BUS_ID_SIZE, event->message_id.bytes};
-        event->envelope.correlation_id = (ProtobufCBinaryData){BUS_ID_SIZE, event->order_id.bytes};
-        event->envelope.traceparent = TRACEPARENT;
-    }
-    append_unit_t unit = {events, count};
-    uint64_t seq = 0;
-    assert_int_equal(bus_producer_call(fixture->producer, s_append_unit, &unit, &seq), BUS_OK);
-    return seq;
-}
-
-//  Publish one prepared event; its message id in *message_id_out if asked.
-//  Returns its seq.
-static uint64_t
-s_publish(fixture_t *fixture, event_t *event, svc_uuid_t *message_id_out)
-{
-    uint64_t seq = s_publish_events(fixture, event, 1);
-    if (message_id_out) {
-        *message_id_out = event->message_id;
-    }
-    return seq;
-}
+//  The one line of every order here: its unit price is the total.
+static const ts_order_line_t s_line = {"SKU-1", 1};
 
 //  Publish OrderCreated of one item costing `amount_minor` of `currency`.
 //  Returns its seq.
@@ -183,63 +71,20 @@ s_publish_created(fixture_t *fixture,
                   int64_t amount_minor,
                   svc_uuid_t *message_id_out)
 {
-    event_t event;
-    s_event_created(&event, order_id, currency, amount_minor);
-    return s_publish(fixture, &event, message_id_out);
-}
-
-//  Publish OrderCancelled for `order_id`. Returns its seq.
-static uint64_t
-s_publish_cancelled(fixture_t *fixture, const svc_uuid_t *order_id, svc_uuid_t *message_id_out)
-{
-    event_t event;
-    s_event_cancelled(&event, order_id);
-    return s_publish(fixture, &event, message_id_out);
+    ts_order_event_t *event = zmalloc(sizeof *event);
+    ts_order_created(event, order_id, currency, amount_minor, &s_line, 1);
+    return ts_peer_publish_one(fixture->orders, &event, message_id_out);
 }
 
 //  --------------------------------------------------------------------------
 //  Waiting for the service.
-
-typedef struct {
-    PGconn *conn;       //  billing's database (borrowed)
-    char partition[16]; //  the event's partition
-    char seq[24];       //  the event's seq
-} applied_wait_t;
-
-static bool
-s_is_applied(void *arg)
-{
-    applied_wait_t *wait = arg;
-    const char *values[] = {wait->partition, wait->seq};
-    PGresult *result = PQexecParams(wait->conn,
-                                    "SELECT 1 FROM bus_checkpoints WHERE consumer = 'billing'"
-                                    " AND stream = 'order-0' AND partition = $1::int"
-                                    " AND last_seq >= $2::bigint",
-                                    2, NULL, values, NULL, NULL, 0);
-    bool applied = PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) == 1;
-    PQclear(result);
-    return applied;
-}
 
 //  Wait until billing applied (or parked) order-0's event `seq` about
 //  `order_id`: the checkpoint of its partition reached it.
 static void
 s_wait_applied(fixture_t *fixture, const svc_uuid_t *order_id, uint64_t seq)
 {
-    applied_wait_t wait = {.conn = fixture->conn};
-    (void) snprintf(wait.partition, sizeof wait.partition, "%" PRIu32,
-                    bus_partition_of(order_id->bytes, BUS_ID_SIZE, PARTITIONS));
-    (void) snprintf(wait.seq, sizeof wait.seq, "%" PRIu64, seq);
-    if (!ts_wait_until(s_is_applied, &wait, WAIT_MS)) {
-        fail_msg("event %" PRIu64 " not applied in time", seq);
-    }
-}
-
-static bool
-s_service_ready(void *arg)
-{
-    fixture_t *fixture = arg;
-    return bus_service_ready(fixture->service);
+    ts_peer_wait_applied(fixture->orders, fixture->conn, "billing", order_id, seq);
 }
 
 static uint64_t
@@ -289,25 +134,16 @@ s_published(fixture_t *fixture,
     return found;
 }
 
-//  The envelope rules of every event of ours: correlation = the order,
-//  causation = the event that caused it, a child of its trace, the
-//  order's partition.
+//  The envelope rules of every event of ours: on billing's stream, with
+//  correlation = the order, causation = the event that caused it, a
+//  child of its trace, the order's partition.
 static void
 s_assert_caused(const Ev__V1__Envelope *envelope,
                 const svc_uuid_t *order_id,
                 const svc_uuid_t *cause_id)
 {
     assert_string_equal(envelope->stream, "billing-0");
-    assert_int_equal(envelope->correlation_id.len, BUS_ID_SIZE);
-    assert_memory_equal(envelope->correlation_id.data, order_id->bytes, BUS_ID_SIZE);
-    assert_int_equal(envelope->causation_id.len, BUS_ID_SIZE);
-    assert_memory_equal(envelope->causation_id.data, cause_id->bytes, BUS_ID_SIZE);
-    char trace_id[SVC_TRACE_ID_SIZE];
-    svc_trace_id(envelope->traceparent, trace_id);
-    assert_string_equal(trace_id, TRACE_ID);
-    assert_string_not_equal(envelope->traceparent, TRACEPARENT);
-    assert_int_equal(envelope->partition,
-                     bus_partition_of(order_id->bytes, BUS_ID_SIZE, PARTITIONS));
+    ts_peer_assert_caused(envelope, order_id, cause_id);
 }
 
 //  --------------------------------------------------------------------------
@@ -385,27 +221,7 @@ s_assert_error(fixture_t *fixture,
 static size_t
 s_log_lines(fixture_t *fixture, const char *event, const char *order_text, json_t **first_out)
 {
-    int fd = fileno(fixture->log_file);
-    off_t size = lseek(fd, 0, SEEK_END);
-    assert_true(size >= 0);
-    char *text = zmalloc((size_t) size + 1);
-    assert_int_equal(pread(fd, text, (size_t) size, 0), size);
-    size_t found = 0;
-    char *saveptr = NULL;
-    for (char *line = strtok_r(text, "\n", &saveptr); line; line = strtok_r(NULL, "\n", &saveptr)) {
-        json_t *object = json_loads(line, 0, NULL);
-        assert_non_null(object);
-        const char *line_event = s_field(object, "event");
-        const char *line_order = s_field(object, "order_id");
-        if (line_event && streq(line_event, event) && line_order && streq(line_order, order_text)) {
-            if (found++ == 0 && first_out) {
-                *first_out = json_incref(object);
-            }
-        }
-        json_decref(object);
-    }
-    freen(text);
-    return found;
+    return ts_log_lines(fixture->log_file, event, "order_id", order_text, first_out);
 }
 
 //  --------------------------------------------------------------------------
@@ -415,40 +231,25 @@ static int
 s_setup(void **state)
 {
     fixture_t *fixture = zmalloc(sizeof *fixture);
-    fixture->order_db = ts_pg_create_db();
+    fixture->orders = ts_peer_new("order-0", 100);
     fixture->db = ts_pg_create_db();
     fixture->log_file = tmpfile();
     assert_non_null(fixture->log_file);
     fixture->log = svc_log_new("billing", "billing-test", SVC_LOG_INFO, fixture->log_file);
     fixture->metrics = svc_metrics_new();
-    bus_stream_config_t config = {.stream = "order-0",
-                                  .conninfo = fixture->order_db,
-                                  .pub_endpoint = "tcp://127.0.0.1:*",
-                                  .heartbeat_ms = 100,
-                                  .log = fixture->log,
-                                  .metrics = fixture->metrics};
-    fixture->orders = bus_stream_new(&config);
-    assert_non_null(fixture->orders);
-    fixture->producer = bus_producer_new(fixture->orders);
-    fixture->publishers = zsys_sprintf("tcp://127.0.0.1:%d", bus_stream_pub_port(fixture->orders));
     fixture->conn = PQconnectdb(fixture->db);
     assert_int_equal(PQstatus(fixture->conn), CONNECTION_OK);
-
-    char *argv[] = {"billing-test",      "--database-url", fixture->db, "--publishers",
-                    fixture->publishers, "--max-attempts", "2",         NULL};
-    fixture->config = svc_config_new("billing-test", "billing under test");
-    bus_service_options_add(fixture->config, &s_def);
-    assert_int_equal(
-        svc_config_load(fixture->config, (int) (sizeof argv / sizeof argv[0]) - 1, argv),
-        SVC_CONFIG_OK);
-    int exit_code = -1;
+    const char *args[] = {"--database-url",
+                          fixture->db,
+                          "--publishers",
+                          ts_peer_publishers(fixture->orders),
+                          "--max-attempts",
+                          "2",
+                          NULL};
     fixture->service =
-        bus_service_new(&s_def, fixture->config, fixture->log, fixture->metrics, &exit_code);
-    assert_non_null(fixture->service);
-    assert_int_equal(exit_code, SVC_EXIT_OK);
+        ts_service_start(&s_def, args, fixture->log, fixture->metrics, &fixture->config);
     (void) snprintf(fixture->base_url, sizeof fixture->base_url, "http://127.0.0.1:%d",
                     bus_service_http_port(fixture->service));
-    assert_true(ts_wait_until(s_service_ready, fixture, WAIT_MS));
     *state = fixture;
     return 0;
 }
@@ -460,14 +261,11 @@ s_teardown(void **state)
     bus_service_destroy(&fixture->service);
     svc_config_destroy(&fixture->config);
     PQfinish(fixture->conn);
-    zstr_free(&fixture->publishers);
-    bus_producer_destroy(&fixture->producer);
-    bus_stream_destroy(&fixture->orders);
     svc_metrics_destroy(&fixture->metrics);
     svc_log_destroy(&fixture->log);
     fclose(fixture->log_file);
     ts_pg_drop_db(&fixture->db);
-    ts_pg_drop_db(&fixture->order_db);
+    ts_peer_destroy(&fixture->orders);
     freen(fixture);
     return 0;
 }
@@ -492,7 +290,7 @@ test_usage(void **state)
     assert_string_equal(s_field(payment, "status"), "STARTED");
     assert_non_null(s_field(payment, "startedAt"));
     assert_true(s_null(payment, "voidedAt"));
-    assert_string_equal(s_field(payment, "traceId"), TRACE_ID);
+    assert_string_equal(s_field(payment, "traceId"), TS_PEER_TRACE_ID);
     json_decref(payment);
 
     char order_text[SVC_UUID_TEXT_SIZE];
@@ -504,7 +302,7 @@ test_usage(void **state)
     zstr_free(&message);
     assert_string_equal(s_field(line, "level"), "info");
     assert_string_equal(s_field(line, "svc"), "billing");
-    assert_string_equal(s_field(line, "trace_id"), TRACE_ID);
+    assert_string_equal(s_field(line, "trace_id"), TS_PEER_TRACE_ID);
     assert_string_equal(s_field(line, "amount"), "59.97");
     assert_string_equal(s_field(line, "currency"), "EUR");
     json_decref(line);
@@ -536,8 +334,8 @@ test_void_once(void **state)
     svc_uuid_t order_id, cancel_id;
     svc_uuid_v7(&order_id);
     (void) s_publish_created(fixture, &order_id, "JPY", 1000, NULL);
-    (void) s_publish_cancelled(fixture, &order_id, &cancel_id);
-    uint64_t seq = s_publish_cancelled(fixture, &order_id, NULL);
+    (void) ts_peer_publish_cancelled(fixture->orders, &order_id, &cancel_id);
+    uint64_t seq = ts_peer_publish_cancelled(fixture->orders, &order_id, NULL);
     s_wait_applied(fixture, &order_id, seq);
 
     json_t *payment = s_payment(fixture, &order_id);
@@ -557,7 +355,7 @@ test_void_once(void **state)
     svc_uuid_format(&order_id, order_text);
     json_t *line = NULL;
     assert_int_equal(s_log_lines(fixture, "billing.payment.voided", order_text, &line), 1);
-    assert_string_equal(s_field(line, "trace_id"), TRACE_ID);
+    assert_string_equal(s_field(line, "trace_id"), TS_PEER_TRACE_ID);
     json_decref(line);
 }
 
@@ -572,7 +370,7 @@ test_cancel_before_create(void **state)
     fixture_t *fixture = *state;
     svc_uuid_t order_id;
     svc_uuid_v7(&order_id);
-    uint64_t seq = s_publish_cancelled(fixture, &order_id, NULL);
+    uint64_t seq = ts_peer_publish_cancelled(fixture->orders, &order_id, NULL);
     s_wait_applied(fixture, &order_id, seq);
     json_t *payment = s_payment(fixture, &order_id);
     assert_string_equal(s_field(payment, "status"), "VOIDED");
@@ -598,7 +396,7 @@ test_cancel_before_create(void **state)
     assert_int_equal(s_log_lines(fixture, "billing.payment.started", order_text, NULL), 0);
     json_t *line = NULL;
     assert_int_equal(s_log_lines(fixture, "billing.payment.tombstone", order_text, &line), 1);
-    assert_string_equal(s_field(line, "trace_id"), TRACE_ID);
+    assert_string_equal(s_field(line, "trace_id"), TS_PEER_TRACE_ID);
     json_decref(line);
     assert_int_equal(s_log_lines(fixture, "billing.payment.filled", order_text, NULL), 1);
     assert_int_equal(s_counter(fixture, "billing_payments_started_total"), 0);
@@ -623,15 +421,15 @@ test_batch_in_seq_order(void **state)
     svc_uuid_v7(&tombstone);
     svc_uuid_v7(&bad);
     svc_uuid_v7(&good);
-    event_t events[7];
-    s_event_created(&events[0], &voided, "EUR", 5997);
-    s_event_cancelled(&events[1], &voided);
-    s_event_created(&events[2], &voided, "EUR", 1);
-    s_event_cancelled(&events[3], &tombstone);
-    s_event_created(&events[4], &tombstone, "JPY", 100);
-    s_event_created(&events[5], &bad, "XXX", 100);
-    s_event_created(&events[6], &good, "EUR", 250);
-    uint64_t seq = s_publish_events(fixture, events, 7);
+    ts_order_event_t *events = zmalloc(7 * sizeof *events);
+    ts_order_created(&events[0], &voided, "EUR", 5997, &s_line, 1);
+    ts_order_cancelled(&events[1], &voided);
+    ts_order_created(&events[2], &voided, "EUR", 1, &s_line, 1);
+    ts_order_cancelled(&events[3], &tombstone);
+    ts_order_created(&events[4], &tombstone, "JPY", 100, &s_line, 1);
+    ts_order_created(&events[5], &bad, "XXX", 100, &s_line, 1);
+    ts_order_created(&events[6], &good, "EUR", 250, &s_line, 1);
+    uint64_t seq = ts_peer_publish_orders(fixture->orders, events, 7);
     s_wait_applied(fixture, &good, seq);
 
     json_t *payment = s_payment(fixture, &voided);
@@ -660,6 +458,7 @@ test_batch_in_seq_order(void **state)
     assert_int_equal(s_published(fixture, "PaymentStarted", &good, &envelope), 1);
     s_assert_caused(envelope, &good, &events[6].message_id);
     bus_envelope_destroy(&envelope);
+    freen(events);
 
     char order_text[SVC_UUID_TEXT_SIZE];
     svc_uuid_format(&voided, order_text);

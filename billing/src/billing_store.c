@@ -29,8 +29,6 @@
 
 #include <libpq-fe.h>
 
-#include <inttypes.h>
-
 //  RFC 3339 UTC with microseconds, as to_char writes it.
 #define S_UTC_FORMAT "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'"
 
@@ -126,48 +124,6 @@ s_set_error(char **error_out, const char *format, ...)
 }
 
 //  --------------------------------------------------------------------------
-//  Run statement `id` with text parameters; it must end with
-//  PGRES_TUPLES_OK. Returns BUS_OK and the result in *result_out (caller
-//  clears it), or BUS_DB_UNAVAILABLE with a message naming `what`,
-//  marked when the connection is gone.
-
-static bus_rc_t
-s_run(billing_store_t *self,
-      PGconn *conn,
-      s_statement_t id,
-      const char *what,
-      const char *const *values,
-      PGresult **result_out,
-      char **error_out)
-{
-    *result_out = NULL;
-    char *error = NULL;
-    PGresult *result = bus_statements_exec(self->statements, conn, id, values, &error);
-    if (!result) {
-        //  bus_statements says why (the connection is lost, or preparing failed).
-        s_set_error(error_out, "%s: %s", what, error ? error : "no result");
-        zstr_free(&error);
-        return BUS_DB_UNAVAILABLE;
-    }
-    if (PQresultStatus(result) != PGRES_TUPLES_OK) {
-        const char *message = PQresultErrorMessage(result);
-        if (!*message) {
-            message = PQresStatus(PQresultStatus(result));
-        }
-        int length = (int) strlen(message);
-        while (length > 0 && (message[length - 1] == '\n' || message[length - 1] == ' ')) {
-            length--;
-        }
-        s_set_error(error_out, "%s: %s%.*s", what,
-                    PQstatus(conn) == CONNECTION_OK ? "" : "connection lost: ", length, message);
-        PQclear(result);
-        return BUS_DB_UNAVAILABLE;
-    }
-    *result_out = result;
-    return BUS_OK;
-}
-
-//  --------------------------------------------------------------------------
 //  Create and destroy the memory of prepared statements.
 
 billing_store_t *
@@ -187,75 +143,6 @@ billing_store_destroy(billing_store_t **self_p)
         bus_statements_destroy(&self->statements);
         freen(*self_p);
     }
-}
-
-//  --------------------------------------------------------------------------
-//  A PostgreSQL array literal, built element by element: {"a","b",NULL}.
-//  Every element is quoted with '"' and '\' escaped, and the same form
-//  casts to uuid[], boolean[] or bigint[].
-
-typedef struct {
-    char *text;      //  owned
-    size_t size;     //  bytes used, without the closing brace
-    size_t capacity; //  bytes allocated
-    size_t count;    //  elements
-} s_array_t;
-
-static void
-s_array_reserve(s_array_t *array, size_t more)
-{
-    if (array->size + more > array->capacity) {
-        size_t capacity = array->capacity ? array->capacity : 256;
-        while (capacity < array->size + more) {
-            capacity *= 2;
-        }
-        array->text = realloc(array->text, capacity);
-        assert(array->text);
-        array->capacity = capacity;
-    }
-}
-
-//  Add an element; NULL is SQL NULL.
-static void
-s_array_add(s_array_t *array, const char *value)
-{
-    size_t length = value ? strlen(value) : 0;
-    s_array_reserve(array, 2 * length + 8);
-    array->text[array->size++] = array->count++ ? ',' : '{';
-    if (!value) {
-        memcpy(array->text + array->size, "NULL", 4);
-        array->size += 4;
-        return;
-    }
-    array->text[array->size++] = '"';
-    for (size_t index = 0; index < length; index++) {
-        if (value[index] == '"' || value[index] == '\\') {
-            array->text[array->size++] = '\\';
-        }
-        array->text[array->size++] = value[index];
-    }
-    array->text[array->size++] = '"';
-}
-
-//  The literal so far. Borrowed: valid until the next add or the reset.
-static const char *
-s_array_text(s_array_t *array)
-{
-    s_array_reserve(array, 3);
-    if (array->count == 0) {
-        memcpy(array->text, "{}", 3);
-    } else {
-        array->text[array->size] = '}';
-        array->text[array->size + 1] = '\0';
-    }
-    return array->text;
-}
-
-static void
-s_array_reset(s_array_t *array)
-{
-    freen(array->text);
-    memset(array, 0, sizeof *array);
 }
 
 //  --------------------------------------------------------------------------
@@ -328,30 +215,32 @@ billing_store_apply(billing_store_t *self,
     assert(events);
     assert(count >= 1);
     assert(outcomes_out);
-    s_array_t ids = {0};
-    s_array_t created = {0};
-    s_array_t amounts = {0};
-    s_array_t currencies = {0};
-    s_array_t trace_ids = {0};
+    bus_sqlarray_t ids = {0};
+    bus_sqlarray_t created = {0};
+    bus_sqlarray_t amounts = {0};
+    bus_sqlarray_t currencies = {0};
+    bus_sqlarray_t trace_ids = {0};
     for (size_t index = 0; index < count; index++) {
         const billing_event_t *event = &events[index];
         assert(event->trace_id);
         assert(!event->created || (event->currency && event->amount_minor >= 0));
         outcomes_out[index] = BILLING_UNCHANGED;
-        char id_text[SVC_UUID_TEXT_SIZE];
-        svc_uuid_format(&event->order_id, id_text);
-        char amount_text[24];
-        (void) snprintf(amount_text, sizeof amount_text, "%" PRId64, event->amount_minor);
-        s_array_add(&ids, id_text);
-        s_array_add(&created, event->created ? "t" : "f");
-        s_array_add(&amounts, event->created ? amount_text : NULL);
-        s_array_add(&currencies, event->created ? event->currency : NULL);
-        s_array_add(&trace_ids, *event->trace_id ? event->trace_id : NULL);
+        bus_sqlarray_add_uuid(&ids, &event->order_id);
+        bus_sqlarray_add(&created, event->created ? "t" : "f");
+        if (event->created) {
+            bus_sqlarray_add_int(&amounts, event->amount_minor);
+        } else {
+            bus_sqlarray_add(&amounts, NULL);
+        }
+        bus_sqlarray_add(&currencies, event->created ? event->currency : NULL);
+        bus_sqlarray_add(&trace_ids, *event->trace_id ? event->trace_id : NULL);
     }
-    const char *values[] = {s_array_text(&ids), s_array_text(&created), s_array_text(&amounts),
-                            s_array_text(&currencies), s_array_text(&trace_ids)};
-    PGresult *result = NULL;
-    bus_rc_t rc = s_run(self, conn, S_APPLY, "applying payments", values, &result, error_out);
+    const char *values[] = {bus_sqlarray_text(&ids), bus_sqlarray_text(&created),
+                            bus_sqlarray_text(&amounts), bus_sqlarray_text(&currencies),
+                            bus_sqlarray_text(&trace_ids)};
+    PGresult *result = bus_statements_run(self->statements, conn, S_APPLY, values, PGRES_TUPLES_OK,
+                                          "applying payments", error_out);
+    bus_rc_t rc = result ? BUS_OK : BUS_DB_UNAVAILABLE;
     if (rc == BUS_OK && !s_read_outcomes(result, count, outcomes_out, error_out)) {
         for (size_t index = 0; index < count; index++) {
             outcomes_out[index] = BILLING_UNCHANGED;
@@ -359,11 +248,11 @@ billing_store_apply(billing_store_t *self,
         rc = BUS_DB_UNAVAILABLE;
     }
     PQclear(result);
-    s_array_reset(&trace_ids);
-    s_array_reset(&currencies);
-    s_array_reset(&amounts);
-    s_array_reset(&created);
-    s_array_reset(&ids);
+    bus_sqlarray_reset(&trace_ids);
+    bus_sqlarray_reset(&currencies);
+    bus_sqlarray_reset(&amounts);
+    bus_sqlarray_reset(&created);
+    bus_sqlarray_reset(&ids);
     return rc;
 }
 
@@ -417,8 +306,9 @@ billing_store_payment(
     char id_text[SVC_UUID_TEXT_SIZE];
     svc_uuid_format(order_id, id_text);
     const char *values[] = {id_text};
-    PGresult *result = NULL;
-    bus_rc_t rc = s_run(self, conn, S_PAYMENT, "reading a payment", values, &result, error_out);
+    PGresult *result = bus_statements_run(self->statements, conn, S_PAYMENT, values,
+                                          PGRES_TUPLES_OK, "reading a payment", error_out);
+    bus_rc_t rc = result ? BUS_OK : BUS_DB_UNAVAILABLE;
     if (rc == BUS_OK && PQntuples(result) == 0) {
         s_set_error(error_out, "reading a payment: no such order");
         rc = BUS_NOT_FOUND;

@@ -24,6 +24,7 @@
 #include "bus_replay.h"
 #include "bus_inbox.h"
 #include "bus_statements.h"
+#include "bus_sqlarray.h"
 #include "bus_subscriber.h"
 #include "bus_service.h"
 

@@ -19,6 +19,11 @@
         if (!result) ...    //  error says why (connection lost, prepare failed)
         ... check PQresultStatus(result) as usual, PQclear(result)
 
+    or, with that check done and explained in the error:
+
+        PGresult *result = bus_statements_run(statements, conn, 0, values,
+                                              PGRES_TUPLES_OK, "locking stock", &error);
+
     Threads: a bus_statements_t remembers ONE connection; give each thread
     (each connection) its own instance, e.g. one for the handler on the
     writer's thread and one for queries on the service thread.
@@ -62,5 +67,21 @@ struct pg_result *bus_statements_exec(bus_statements_t *self,
                                       size_t index,
                                       const char *const *values,
                                       char **error_out);
+
+//  bus_statements_exec, and the check every caller makes next: the result
+//  must have status `expected` (an ExecStatusType, such as
+//  PGRES_TUPLES_OK). Returns the result (caller owns it: PQclear), or NULL
+//  with "<what>: <why>" in *error_out (caller owns it, zstr_free; pass
+//  NULL for no message): why is bus_statements_exec's reason, or the
+//  result's error message without its trailing newline (its status name
+//  when it has none), after "connection lost: " when the connection is
+//  bad.
+struct pg_result *bus_statements_run(bus_statements_t *self,
+                                     struct pg_conn *conn,
+                                     size_t index,
+                                     const char *const *values,
+                                     int expected,
+                                     const char *what,
+                                     char **error_out);
 
 #endif

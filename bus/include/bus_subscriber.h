@@ -18,7 +18,8 @@
     publishes (inventory answers OrderCreated with StockReserved), give the
     subscriber the service's bus_stream: batches are then submitted as units
     of work to that writer, so the handler's effects, the checkpoint and the
-    events it appends commit together.
+    events it appends commit together. bus_apply_append_caused appends such
+    an answer with the cause's correlation, causation and trace.
 
     A handler that fails is retried alone with exponential backoff (the
     events before it are committed first), then its event is parked in
@@ -74,6 +75,8 @@
 #include "bus_stream.h"
 #include "svc_log.h"
 #include "svc_metrics.h"
+#include "svc_trace.h"
+#include "svc_uuid.h"
 
 struct pg_conn;
 
@@ -225,6 +228,33 @@ int bus_apply_append(bus_apply_t *apply,
                      Ev__V1__Envelope *envelope,
                      const void *partition_key,
                      size_t partition_key_size);
+
+//  What an event appended in answer to the event being handled takes
+//  from that cause: the entity both are about (the order: the answer's
+//  correlation id and partition key), the cause's message id (the
+//  answer's causation id) and a child of the cause's trace, one per cause
+//  and entity, with their text forms for log lines. The caller's struct
+//  (on its stack); it owns nothing, so there is no reset.
+typedef struct {
+    const Ev__V1__Envelope *event;          //  the event being handled (borrowed)
+    svc_uuid_t id;                          //  the entity, e.g. the order id
+    char id_text[SVC_UUID_TEXT_SIZE];       //  its text form, for logs
+    char traceparent[SVC_TRACEPARENT_SIZE]; //  a child of the cause's trace (a new
+                                            //  trace if the cause has none)
+    char trace_id[SVC_TRACE_ID_SIZE];       //  its trace id, for logs
+} bus_cause_t;
+
+//  Fill `self` for answers to `cause` (borrowed: it must outlive `self`'s
+//  use) about entity `id`.
+void bus_cause_init(bus_cause_t *self, const Ev__V1__Envelope *cause, const svc_uuid_t *id);
+
+//  Inside a handler: append `envelope` as an answer to `cause` with
+//  bus_apply_append: its correlation_id, causation_id and traceparent are
+//  set to borrow from `cause` (valid while `cause` is), and the entity is
+//  the partition key. Returns 0, or -1 after bus_apply_fail ("<cause
+//  type>: appending <type> was refused").
+int
+bus_apply_append_caused(bus_apply_t *apply, const bus_cause_t *cause, Ev__V1__Envelope *envelope);
 
 //  Inside a handler: say why it failed, printf-style (logged, and kept with
 //  the dead letter, cut to BUS_SUBSCRIBER_ERROR_MAX bytes).

@@ -866,6 +866,38 @@ bus_apply_append(bus_apply_t *apply,
     return 0;
 }
 
+//  What an answer to `cause` about `id` takes from it.
+void
+bus_cause_init(bus_cause_t *self, const Ev__V1__Envelope *cause, const svc_uuid_t *id)
+{
+    assert(self);
+    assert(cause);
+    assert(id);
+    self->event = cause;
+    self->id = *id;
+    svc_uuid_format(&self->id, self->id_text);
+    svc_trace_from_header(cause->traceparent, self->traceparent);
+    svc_trace_id(self->traceparent, self->trace_id);
+}
+
+//  Append an answer with its cause's correlation, causation and trace.
+int
+bus_apply_append_caused(bus_apply_t *apply, const bus_cause_t *cause, Ev__V1__Envelope *envelope)
+{
+    assert(apply);
+    assert(cause);
+    assert(envelope);
+    envelope->correlation_id = (ProtobufCBinaryData){BUS_ID_SIZE, (uint8_t *) cause->id.bytes};
+    envelope->causation_id = cause->event->message_id;
+    envelope->traceparent = (char *) cause->traceparent;
+    if (bus_apply_append(apply, envelope, cause->id.bytes, BUS_ID_SIZE) != 0) {
+        bus_apply_fail(apply, "%s: appending %s was refused", cause->event->type,
+                       bus_envelope_type_name(envelope->payload_case));
+        return -1;
+    }
+    return 0;
+}
+
 void
 bus_apply_fail(bus_apply_t *apply, const char *format, ...)
 {

@@ -75,6 +75,19 @@ bus_statements_destroy(bus_statements_t **self_p)
 }
 
 //  --------------------------------------------------------------------------
+//  The length of a libpq message without its trailing newline and spaces.
+
+static int
+s_trimmed_length(const char *message)
+{
+    int length = (int) strlen(message);
+    while (length > 0 && (message[length - 1] == '\n' || message[length - 1] == ' ')) {
+        length--;
+    }
+    return length;
+}
+
+//  --------------------------------------------------------------------------
 //  Give the caller a message: `what`, then the result's or the connection's
 //  error without its trailing newline.
 
@@ -85,12 +98,8 @@ s_set_error(char **error_out, PGconn *conn, const PGresult *result, const char *
     if (!*message) {
         message = PQerrorMessage(conn);
     }
-    int length = (int) strlen(message);
-    while (length > 0 && (message[length - 1] == '\n' || message[length - 1] == ' ')) {
-        length--;
-    }
     zstr_free(error_out);
-    *error_out = zsys_sprintf("%s: %.*s", what, length, message);
+    *error_out = zsys_sprintf("%s: %.*s", what, s_trimmed_length(message), message);
 }
 
 //  --------------------------------------------------------------------------
@@ -208,6 +217,47 @@ bus_statements_exec(
     const char *sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
     if (sqlstate && streq(sqlstate, S_NO_SUCH_STATEMENT)) {
         self->conn = NULL;
+    }
+    return result;
+}
+
+//  --------------------------------------------------------------------------
+//  Run statement `index` and check its status, explaining a failure.
+
+PGresult *
+bus_statements_run(bus_statements_t *self,
+                   PGconn *conn,
+                   size_t index,
+                   const char *const *values,
+                   int expected,
+                   const char *what,
+                   char **error_out)
+{
+    assert(self);
+    assert(conn);
+    assert(what);
+    char *error = NULL;
+    PGresult *result = bus_statements_exec(self, conn, index, values, &error);
+    char *message = NULL;
+    if (!result) {
+        message = zsys_sprintf("%s: %s", what, error ? error : "no result");
+    } else if (PQresultStatus(result) != (ExecStatusType) expected) {
+        const char *reason = PQresultErrorMessage(result);
+        if (!*reason) {
+            reason = PQresStatus(PQresultStatus(result));
+        }
+        message = zsys_sprintf("%s: %s%.*s", what,
+                               PQstatus(conn) == CONNECTION_OK ? "" : "connection lost: ",
+                               s_trimmed_length(reason), reason);
+        PQclear(result);
+        result = NULL;
+    }
+    zstr_free(&error);
+    if (message && error_out) {
+        zstr_free(error_out);
+        *error_out = message;
+    } else {
+        zstr_free(&message);
     }
     return result;
 }

@@ -440,6 +440,60 @@ test_bad_connection(void **state)
     PQfinish(fresh);
 }
 
+//  --------------------------------------------------------------------------
+//  bus_statements_run: the result when its status is the expected one;
+//  otherwise NULL and a message naming the step, the server's words
+//  without their newline, or the status, or the lost connection.
+
+static void
+s_assert_run_refused(bus_statements_t *statements,
+                     PGconn *conn,
+                     const char *const *values,
+                     int expected,
+                     const char *message)
+{
+    char *error = NULL;
+    PGresult *result =
+        bus_statements_run(statements, conn, S_ADD, values, expected, "adding", &error);
+    assert_null(result);
+    assert_non_null(error);
+    if (strncmp(error, message, strlen(message)) != 0) {
+        fail_msg("\"%s\" does not start with \"%s\"", error, message);
+    }
+    assert_true(error[strlen(error) - 1] != '\n');
+    zstr_free(&error);
+}
+
+static void
+test_run(void **state)
+{
+    fixture_t *fixture = *state;
+    bus_statements_t *statements = bus_statements_new(s_table);
+    const char *values[] = {"40", "2"};
+    char *error = NULL;
+    PGresult *result = bus_statements_run(statements, fixture->conn, S_ADD, values, PGRES_TUPLES_OK,
+                                          "adding", &error);
+    assert_non_null(result);
+    assert_null(error);
+    assert_string_equal(PQgetvalue(result, 0, 0), "42");
+    PQclear(result);
+
+    s_assert_run_refused(statements, fixture->conn, values, PGRES_COMMAND_OK,
+                         "adding: PGRES_TUPLES_OK");
+    const char *bad[] = {"40", "forty"};
+    s_assert_run_refused(statements, fixture->conn, bad, PGRES_TUPLES_OK,
+                         "adding: ERROR:  invalid input syntax for type integer: \"forty\"");
+    //  No message asked for: the failure is still NULL.
+    assert_null(
+        bus_statements_run(statements, fixture->conn, S_ADD, bad, PGRES_TUPLES_OK, "adding", NULL));
+    assert_int_equal(s_add(statements, fixture->conn, "1", "1"), 2);
+
+    PGconn *never = PQconnectdb("host=/nonexistent-socket-dir port=1 dbname=none");
+    s_assert_run_refused(statements, never, values, PGRES_TUPLES_OK, "adding: connection lost: ");
+    PQfinish(never);
+    bus_statements_destroy(&statements);
+}
+
 int
 main(void)
 {
@@ -451,6 +505,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_null_values, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_replans_as_tables_grow, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_bad_connection, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_run, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

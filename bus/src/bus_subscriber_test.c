@@ -33,6 +33,10 @@
 //  The consumer group of every case.
 #define CONSUMER "test"
 
+//  The trace of every OrderCreated published here.
+#define TRACEPARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+#define TRACE_ID "4bf92f3577b34da6a3ce929d0e0e4736"
+
 //  What the handler does, shared by every subscriber of a case (atomics:
 //  several subscribers call it from their own threads).
 typedef struct {
@@ -178,6 +182,7 @@ s_order_unit(bus_tx_t *tx, void *arg)
     created.created_at_us = 1700000000000000;
     Ev__V1__Envelope envelope;
     ev__v1__envelope__init(&envelope);
+    envelope.traceparent = TRACEPARENT;
     envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED;
     envelope.order_created = &created;
     return bus_tx_append(tx, &envelope, unit->order_id, 16);
@@ -219,6 +224,10 @@ s_append_reserved(bus_apply_t *apply, const Ev__V1__Envelope *event)
     if (event->payload_case != EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED) {
         return 0;
     }
+    svc_uuid_t order_id;
+    memcpy(order_id.bytes, event->order_created->order_id.data, BUS_ID_SIZE);
+    bus_cause_t cause;
+    bus_cause_init(&cause, event, &order_id);
     Ev__V1__StockReserved reserved;
     ev__v1__stock_reserved__init(&reserved);
     reserved.order_id = event->order_created->order_id;
@@ -226,8 +235,7 @@ s_append_reserved(bus_apply_t *apply, const Ev__V1__Envelope *event)
     ev__v1__envelope__init(&envelope);
     envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_STOCK_RESERVED;
     envelope.stock_reserved = &reserved;
-    envelope.causation_id = event->message_id;
-    return bus_apply_append(apply, &envelope, reserved.order_id.data, reserved.order_id.len);
+    return bus_apply_append_caused(apply, &cause, &envelope);
 }
 
 static int
@@ -972,6 +980,67 @@ test_malformed_and_unknown(void **state)
 //  A consumer that publishes: with config.stream the handler's effects,
 //  the checkpoints and the events it appends commit together.
 
+//  The `count` events of `stream` in the event log of `conninfo`, decoded,
+//  in seq order (caller destroys each and frees the array).
+static Ev__V1__Envelope **
+s_logged(const char *conninfo, const char *stream, int count)
+{
+    PGconn *conn = PQconnectdb(conninfo);
+    assert_int_equal(PQstatus(conn), CONNECTION_OK);
+    const char *values[] = {stream};
+    PGresult *result =
+        PQexecParams(conn, "SELECT envelope FROM bus_events WHERE stream = $1 ORDER BY seq", 1,
+                     NULL, values, NULL, NULL, 1);
+    assert_int_equal(PQresultStatus(result), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(result), count);
+    Ev__V1__Envelope **envelopes = zmalloc((size_t) count * sizeof *envelopes);
+    for (int row = 0; row < count; row++) {
+        assert_int_equal(bus_envelope_decode(PQgetvalue(result, row, 0),
+                                             (size_t) PQgetlength(result, row, 0), &envelopes[row]),
+                         BUS_OK);
+    }
+    PQclear(result);
+    PQfinish(conn);
+    return envelopes;
+}
+
+//  Every StockReserved the handler appended (bus_apply_append_caused)
+//  answers its OrderCreated: correlation id = the order, causation id =
+//  that event's message id, a child of its trace, the order's partition.
+static void
+s_assert_answers_caused(fixture_t *fixture, int count)
+{
+    Ev__V1__Envelope **causes = s_logged(fixture->pub_db, "order-0", count);
+    Ev__V1__Envelope **answers = s_logged(fixture->sub_db, "inventory-0", count);
+    for (int index = 0; index < count; index++) {
+        Ev__V1__Envelope *answer = answers[index];
+        ProtobufCBinaryData order_id = answer->stock_reserved->order_id;
+        const Ev__V1__Envelope *cause = NULL;
+        for (int other = 0; other < count && !cause; other++) {
+            ProtobufCBinaryData id = causes[other]->order_created->order_id;
+            if (memcmp(id.data, order_id.data, BUS_ID_SIZE) == 0) {
+                cause = causes[other];
+            }
+        }
+        assert_non_null(cause);
+        assert_int_equal(answer->correlation_id.len, BUS_ID_SIZE);
+        assert_memory_equal(answer->correlation_id.data, order_id.data, BUS_ID_SIZE);
+        assert_int_equal(answer->causation_id.len, BUS_ID_SIZE);
+        assert_memory_equal(answer->causation_id.data, cause->message_id.data, BUS_ID_SIZE);
+        char trace_id[SVC_TRACE_ID_SIZE];
+        svc_trace_id(answer->traceparent, trace_id);
+        assert_string_equal(trace_id, TRACE_ID);
+        assert_string_not_equal(answer->traceparent, TRACEPARENT);
+        assert_int_equal(answer->partition, cause->partition);
+    }
+    for (int index = 0; index < count; index++) {
+        bus_envelope_destroy(&causes[index]);
+        bus_envelope_destroy(&answers[index]);
+    }
+    freen(answers);
+    freen(causes);
+}
+
 static void
 test_apply_through_stream(void **state)
 {
@@ -1000,6 +1069,7 @@ test_apply_through_stream(void **state)
                  "SELECT min(last_seq) FROM bus_checkpoints WHERE consumer = 'test'"
                  " AND stream = 'order-0'",
                  300);
+    s_assert_answers_caused(fixture, 300);
     bus_subscriber_destroy(&subscriber);
     bus_stream_destroy(&stream);
 }

@@ -30,48 +30,7 @@ typedef struct {
     inventory_store_t *queries; //  the routes' prepared statements (owned; service thread)
 } s_state_t;
 
-//  What every step about one order needs: its id, and the trace of the
-//  events it appends (a child of the incoming event's traceparent).
-typedef struct {
-    const Ev__V1__Envelope *cause;          //  the incoming event (borrowed)
-    svc_uuid_t order_id;                    //  the order
-    char order_text[SVC_UUID_TEXT_SIZE];    //  its text form, for logs
-    char traceparent[SVC_TRACEPARENT_SIZE]; //  for the appended envelope
-    char trace_id[SVC_TRACE_ID_SIZE];       //  for logs
-} s_order_t;
-
 const char *const inventory_server_types[] = {"OrderCreated", "OrderCancelled", NULL};
-
-//  --------------------------------------------------------------------------
-//  Fill the order context of an event about `order_id`.
-
-static void
-s_order_init(s_order_t *order, const Ev__V1__Envelope *event, const svc_uuid_t *order_id)
-{
-    order->cause = event;
-    order->order_id = *order_id;
-    svc_uuid_format(&order->order_id, order->order_text);
-    svc_trace_from_header(event->traceparent, order->traceparent);
-    svc_trace_id(order->traceparent, order->trace_id);
-}
-
-//  --------------------------------------------------------------------------
-//  Append an event about the order, with its correlation, causation,
-//  trace and partition. Returns 0, or -1 after bus_apply_fail.
-
-static int
-s_append(bus_apply_t *apply, s_order_t *order, Ev__V1__Envelope *envelope)
-{
-    envelope->correlation_id = (ProtobufCBinaryData){BUS_ID_SIZE, order->order_id.bytes};
-    envelope->causation_id = order->cause->message_id;
-    envelope->traceparent = order->traceparent;
-    if (bus_apply_append(apply, envelope, order->order_id.bytes, BUS_ID_SIZE) != 0) {
-        bus_apply_fail(apply, "%s: appending %s was refused", order->cause->type,
-                       bus_envelope_type_name(envelope->payload_case));
-        return -1;
-    }
-    return 0;
-}
 
 //  --------------------------------------------------------------------------
 //  Report a store failure as the handler's failure. Returns -1.
@@ -90,7 +49,7 @@ s_store_failed(bus_apply_t *apply, char **error_p)
 static int
 s_publish_decision(s_state_t *self,
                    bus_apply_t *apply,
-                   s_order_t *order,
+                   bus_cause_t *order,
                    const inventory_event_t *event)
 {
     const inventory_decision_t *decision = &event->decision;
@@ -100,7 +59,7 @@ s_publish_decision(s_state_t *self,
     ev__v1__stock_reserved__init(&reserved);
     Ev__V1__StockRejected rejected;
     ev__v1__stock_rejected__init(&rejected);
-    ProtobufCBinaryData order_id = {BUS_ID_SIZE, order->order_id.bytes};
+    ProtobufCBinaryData order_id = {BUS_ID_SIZE, order->id.bytes};
     if (decision->reserved) {
         reserved.order_id = order_id;
         envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_STOCK_RESERVED;
@@ -116,17 +75,17 @@ s_publish_decision(s_state_t *self,
         envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_STOCK_REJECTED;
         envelope.stock_rejected = &rejected;
     }
-    if (s_append(apply, order, &envelope) != 0) {
+    if (bus_apply_append_caused(apply, order, &envelope) != 0) {
         return -1;
     }
     if (decision->reserved) {
         svc_counter_inc(self->reserved);
         svc_log_info(self->log, "inventory.stock.reserved", "{s:s, s:s, s:s}", "msg",
-                     "Stock reserved", "order_id", order->order_text, "trace_id", order->trace_id);
+                     "Stock reserved", "order_id", order->id_text, "trace_id", order->trace_id);
     } else {
         svc_counter_inc(self->rejected);
         svc_log_info(self->log, "inventory.stock.rejected", "{s:s, s:s, s:s, s:s, s:I, s:I}", "msg",
-                     "Stock rejected", "order_id", order->order_text, "trace_id", order->trace_id,
+                     "Stock rejected", "order_id", order->id_text, "trace_id", order->trace_id,
                      "sku", rejected.sku, "requested", (json_int_t) decision->requested,
                      "available", (json_int_t) decision->available);
     }
@@ -137,21 +96,21 @@ s_publish_decision(s_state_t *self,
 //  Append StockReleased, count and log it.
 
 static int
-s_publish_released(s_state_t *self, bus_apply_t *apply, s_order_t *order)
+s_publish_released(s_state_t *self, bus_apply_t *apply, bus_cause_t *order)
 {
     Ev__V1__StockReleased released;
     ev__v1__stock_released__init(&released);
-    released.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, order->order_id.bytes};
+    released.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, order->id.bytes};
     Ev__V1__Envelope envelope;
     ev__v1__envelope__init(&envelope);
     envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_STOCK_RELEASED;
     envelope.stock_released = &released;
-    if (s_append(apply, order, &envelope) != 0) {
+    if (bus_apply_append_caused(apply, order, &envelope) != 0) {
         return -1;
     }
     svc_counter_inc(self->released);
     svc_log_info(self->log, "inventory.stock.released", "{s:s, s:s, s:s}", "msg", "Stock released",
-                 "order_id", order->order_text, "trace_id", order->trace_id);
+                 "order_id", order->id_text, "trace_id", order->trace_id);
     return 0;
 }
 
@@ -164,8 +123,8 @@ s_publish(s_state_t *self,
           const Ev__V1__Envelope *cause,
           const inventory_event_t *event)
 {
-    s_order_t order;
-    s_order_init(&order, cause, &event->order_id);
+    bus_cause_t order;
+    bus_cause_init(&order, cause, &event->order_id);
     switch (event->outcome) {
         case INVENTORY_OUTCOME_RESERVED:
         case INVENTORY_OUTCOME_REJECTED:
@@ -175,16 +134,16 @@ s_publish(s_state_t *self,
         case INVENTORY_OUTCOME_TOMBSTONE:
             svc_log_info(self->log, "inventory.reservation.tombstone", "{s:s, s:s, s:s}", "msg",
                          "Order cancelled before it arrived: it will reserve nothing", "order_id",
-                         order.order_text, "trace_id", order.trace_id);
+                         order.id_text, "trace_id", order.trace_id);
             return 0;
         case INVENTORY_OUTCOME_SEEN:
             svc_log_debug(self->log, "inventory.order.seen", "{s:s, s:s, s:s}", "msg",
-                          "Order already handled", "order_id", order.order_text, "trace_id",
+                          "Order already handled", "order_id", order.id_text, "trace_id",
                           order.trace_id);
             return 0;
         default:
             svc_log_debug(self->log, "inventory.order.unchanged", "{s:s, s:s, s:s}", "msg",
-                          "Cancel changes nothing", "order_id", order.order_text, "trace_id",
+                          "Cancel changes nothing", "order_id", order.id_text, "trace_id",
                           order.trace_id);
             return 0;
     }

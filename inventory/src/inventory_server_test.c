@@ -4,9 +4,9 @@
     Each case runs the service as bus_service runs it in production (the
     same hooks, its own fresh database on the cluster scripts/test.sh
     starts) and plays the order service itself: a bus_stream "order-0" in
-    this process, on a database of its own, publishes real OrderCreated
-    and OrderCancelled envelopes, and the service's PUBLISHERS point at
-    its PUB port. What the service did is read back through its HTTP API,
+    this process, on a database of its own (ts_peer.h), publishes real
+    OrderCreated and OrderCancelled envelopes, and the service's
+    PUBLISHERS point at its PUB port. What the service did is read back through its HTTP API,
     its tables, the events it appended to its own log (bus_events, decoded)
     and its log lines. "Applied" is waited for on the consumer's
     checkpoint of the event's partition; nothing sleeps.
@@ -16,9 +16,10 @@
 #include "inventory_server.h"
 #include "inventory_store.h"
 #include "ts.h"
+#include "ts_peer.h"
+#include "ts_service.h"
 
 #include <libpq-fe.h>
-#include <unistd.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,14 +30,8 @@
 #define WAIT_MS 30000
 //  HTTP request timeout.
 #define HTTP_MS 10000
-//  The partition count of the deployment (the default).
-#define PARTITIONS 64
 //  Replicas a case may run.
 #define REPLICAS_MAX 2
-
-//  The traceparent the "order service" puts on its events.
-#define TRACEPARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-#define TRACE_ID "4bf92f3577b34da6a3ce929d0e0e4736"
 
 static const bus_service_def_t s_def = {.name = "inventory",
                                         .description = "inventory under test",
@@ -51,14 +46,11 @@ static const bus_service_def_t s_def = {.name = "inventory",
                                         .stop = inventory_server_stop};
 
 typedef struct {
-    char *order_db;                        //  the order publisher's database (owned)
+    ts_peer_t *orders;                     //  the "order-0" publisher (owned)
     char *db;                              //  the inventory's database (owned)
     FILE *log_file;                        //  where the log writes (owned)
-    svc_log_t *log;                        //  shared by everything (owned)
-    svc_metrics_t *metrics;                //  shared registry (owned)
-    bus_stream_t *orders;                  //  the "order-0" publisher (owned)
-    bus_producer_t *producer;              //  this thread's producer (owned)
-    char *publishers;                      //  "tcp://127.0.0.1:<port>" (owned)
+    svc_log_t *log;                        //  the replicas' log (owned)
+    svc_metrics_t *metrics;                //  the replicas' registry (owned)
     svc_config_t *configs[REPLICAS_MAX];   //  per replica (owned)
     bus_service_t *services[REPLICAS_MAX]; //  the replicas (owned)
     char base_url[64];                     //  HTTP of replica 0
@@ -111,184 +103,29 @@ s_counter(fixture_t *fixture, const char *name)
 //  --------------------------------------------------------------------------
 //  The "order service": publish events on order-0.
 
-typedef struct {
-    const char *sku;   //  item sku
-    uint32_t quantity; //  item quantity
-} item_spec_t;
-
-//  An OrderCreated or OrderCancelled to publish, with the storage of its
-//  envelope.
-typedef struct {
-    Ev__V1__Envelope envelope;                       //  what is appended
-    Ev__V1__OrderCreated created;                    //  its payload, or
-    Ev__V1__OrderCancelled cancelled;                //  this one
-    Ev__V1__Money price;                             //  every item's unit price
-    Ev__V1__Money total;                             //  the order's total
-    Ev__V1__OrderItem items[BUS_ITEMS_MAX];          //  the items
-    Ev__V1__OrderItem *item_pointers[BUS_ITEMS_MAX]; //  and their pointers
-    svc_uuid_t order_id;                             //  the order, the partition key
-    svc_uuid_t message_id;                           //  a fresh message id
-} event_t;
-
-//  Fill `event` as an OrderCreated for `order_id` with `count` items (unit
-//  price 1.00 EUR each).
-static void
-s_event_created(event_t *event, const svc_uuid_t *order_id, const item_spec_t *specs, size_t count)
-{
-    memset(event, 0, sizeof *event);
-    ev__v1__money__init(&event->price);
-    event->price.currency = "EUR";
-    event->price.amount_minor = 100;
-    ev__v1__money__init(&event->total);
-    event->total.currency = "EUR";
-    assert_true(count <= BUS_ITEMS_MAX);
-    for (size_t index = 0; index < count; index++) {
-        ev__v1__order_item__init(&event->items[index]);
-        event->items[index].sku = (char *) specs[index].sku;
-        event->items[index].quantity = specs[index].quantity;
-        event->items[index].unit_price = &event->price;
-        event->item_pointers[index] = &event->items[index];
-        event->total.amount_minor += 100 * (int64_t) specs[index].quantity;
-    }
-    event->order_id = *order_id;
-    ev__v1__order_created__init(&event->created);
-    event->created.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, event->order_id.bytes};
-    event->created.customer_id = "c-42";
-    event->created.total = &event->total;
-    event->created.n_items = count;
-    event->created.items = event->item_pointers;
-    event->created.created_at_us = zclock_time() * 1000;
-    ev__v1__envelope__init(&event->envelope);
-    event->envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED;
-    event->envelope.order_created = &event->created;
-}
-
-//  Fill `event` as an OrderCancelled for `order_id`.
-static void
-s_event_cancelled(event_t *event, const svc_uuid_t *order_id)
-{
-    memset(event, 0, sizeof *event);
-    event->order_id = *order_id;
-    ev__v1__order_cancelled__init(&event->cancelled);
-    event->cancelled.order_id = (ProtobufCBinaryData){BUS_ID_SIZE, event->order_id.bytes};
-    event->cancelled.reason = "customer request";
-    event->cancelled.cancelled_at_us = zclock_time() * 1000;
-    ev__v1__envelope__init(&event->envelope);
-    event->envelope.payload_case = EV__V1__ENVELOPE__PAYLOAD_ORDER_CANCELLED;
-    event->envelope.order_cancelled = &event->cancelled;
-}
-
-//  A unit that appends prepared events, in one transaction of order-0.
-typedef struct {
-    event_t *events; //  borrowed
-    size_t count;    //  how many
-} append_unit_t;
-
-static int
-s_append_unit(bus_tx_t *tx, void *arg)
-{
-    append_unit_t *unit = arg;
-    for (size_t index = 0; index < unit->count; index++) {
-        event_t *event = &unit->events[index];
-        if (bus_tx_append(tx, &event->envelope, event->order_id.bytes, BUS_ID_SIZE) != 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-//  Append `count` events in one unit, each with a fresh message id (kept
-//  in the event) and the test's traceparent. Returns the last one's seq.
-static uint64_t
-s_publish_events(fixture_t *fixture, event_t *events, size_t count)
-{
-    for (size_t index = 0; index < count; index++) {
-        event_t *event = &events[index];
-        svc_uuid_v7(&event->message_id);
-        event->envelope.message_id = (ProtobufCBinaryData){BUS_ID_SIZE, event->message_id.bytes};
-        event->envelope.correlation_id = (ProtobufCBinaryData){BUS_ID_SIZE, event->order_id.bytes};
-        event->envelope.traceparent = TRACEPARENT;
-    }
-    append_unit_t unit = {events, count};
-    uint64_t seq = 0;
-    assert_int_equal(bus_producer_call(fixture->producer, s_append_unit, &unit, &seq), BUS_OK);
-    return seq;
-}
-
-//  Publish one event; its message id in *message_id_out if asked. Returns
-//  its seq.
-static uint64_t
-s_publish(fixture_t *fixture, event_t *event, svc_uuid_t *message_id_out)
-{
-    uint64_t seq = s_publish_events(fixture, event, 1);
-    if (message_id_out) {
-        *message_id_out = event->message_id;
-    }
-    return seq;
-}
-
-//  Publish OrderCreated for `order_id` with `count` items. Returns its seq.
+//  Publish OrderCreated for `order_id` with `count` lines (unit price
+//  1.00 EUR each). Returns its seq.
 static uint64_t
 s_publish_created(fixture_t *fixture,
                   const svc_uuid_t *order_id,
-                  const item_spec_t *specs,
+                  const ts_order_line_t *lines,
                   size_t count,
                   svc_uuid_t *message_id_out)
 {
-    event_t *event = zmalloc(sizeof *event);
-    s_event_created(event, order_id, specs, count);
-    uint64_t seq = s_publish(fixture, event, message_id_out);
-    freen(event);
-    return seq;
-}
-
-//  Publish OrderCancelled for `order_id`. Returns its seq.
-static uint64_t
-s_publish_cancelled(fixture_t *fixture, const svc_uuid_t *order_id, svc_uuid_t *message_id_out)
-{
-    event_t *event = zmalloc(sizeof *event);
-    s_event_cancelled(event, order_id);
-    uint64_t seq = s_publish(fixture, event, message_id_out);
-    freen(event);
-    return seq;
+    ts_order_event_t *event = zmalloc(sizeof *event);
+    ts_order_created(event, order_id, "EUR", 100, lines, count);
+    return ts_peer_publish_one(fixture->orders, &event, message_id_out);
 }
 
 //  --------------------------------------------------------------------------
 //  Waiting for the service.
-
-typedef struct {
-    PGconn *conn;       //  the inventory's database (borrowed)
-    char partition[16]; //  the event's partition
-    char seq[24];       //  the event's seq
-} applied_wait_t;
-
-static bool
-s_is_applied(void *arg)
-{
-    applied_wait_t *wait = arg;
-    const char *values[] = {wait->partition, wait->seq};
-    PGresult *result = PQexecParams(wait->conn,
-                                    "SELECT 1 FROM bus_checkpoints WHERE consumer = 'inventory'"
-                                    " AND stream = 'order-0' AND partition = $1::int"
-                                    " AND last_seq >= $2::bigint",
-                                    2, NULL, values, NULL, NULL, 0);
-    bool applied = PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) == 1;
-    PQclear(result);
-    return applied;
-}
 
 //  Wait until the inventory applied order-0's event `seq` about `order_id`
 //  (the checkpoint of its partition reached it).
 static void
 s_wait_applied(fixture_t *fixture, const svc_uuid_t *order_id, uint64_t seq)
 {
-    applied_wait_t wait = {.conn = fixture->conn};
-    (void) snprintf(wait.partition, sizeof wait.partition, "%" PRIu32,
-                    bus_partition_of(order_id->bytes, BUS_ID_SIZE, PARTITIONS));
-    (void) snprintf(wait.seq, sizeof wait.seq, "%" PRIu64, seq);
-    if (!ts_wait_until(s_is_applied, &wait, WAIT_MS)) {
-        fail_msg("event %" PRIu64 " not applied in time", seq);
-    }
+    ts_peer_wait_applied(fixture->orders, fixture->conn, "inventory", order_id, seq);
 }
 
 static bool
@@ -349,26 +186,6 @@ s_published(fixture_t *fixture,
     }
     PQclear(result);
     return found;
-}
-
-//  The envelope rules every event of ours follows: correlation = the
-//  order, causation = the event that caused it, a child of its trace, and
-//  the order's partition.
-static void
-s_assert_caused(const Ev__V1__Envelope *envelope,
-                const svc_uuid_t *order_id,
-                const svc_uuid_t *cause_id)
-{
-    assert_int_equal(envelope->correlation_id.len, BUS_ID_SIZE);
-    assert_memory_equal(envelope->correlation_id.data, order_id->bytes, BUS_ID_SIZE);
-    assert_int_equal(envelope->causation_id.len, BUS_ID_SIZE);
-    assert_memory_equal(envelope->causation_id.data, cause_id->bytes, BUS_ID_SIZE);
-    char trace_id[SVC_TRACE_ID_SIZE];
-    svc_trace_id(envelope->traceparent, trace_id);
-    assert_string_equal(trace_id, TRACE_ID);
-    assert_string_not_equal(envelope->traceparent, TRACEPARENT);
-    assert_int_equal(envelope->partition,
-                     bus_partition_of(order_id->bytes, BUS_ID_SIZE, PARTITIONS));
 }
 
 //  --------------------------------------------------------------------------
@@ -469,27 +286,7 @@ s_assert_status(fixture_t *fixture, const svc_uuid_t *order_id, const char *expe
 static size_t
 s_log_lines(fixture_t *fixture, const char *event, const char *order_text, json_t **first_out)
 {
-    int fd = fileno(fixture->log_file);
-    off_t size = lseek(fd, 0, SEEK_END);
-    assert_true(size >= 0);
-    char *text = zmalloc((size_t) size + 1);
-    assert_int_equal(pread(fd, text, (size_t) size, 0), size);
-    size_t found = 0;
-    char *saveptr = NULL;
-    for (char *line = strtok_r(text, "\n", &saveptr); line; line = strtok_r(NULL, "\n", &saveptr)) {
-        json_t *object = json_loads(line, 0, NULL);
-        assert_non_null(object);
-        const char *line_event = json_string_value(json_object_get(object, "event"));
-        const char *line_order = json_string_value(json_object_get(object, "order_id"));
-        if (line_event && streq(line_event, event) && line_order && streq(line_order, order_text)) {
-            if (found++ == 0 && first_out) {
-                *first_out = json_incref(object);
-            }
-        }
-        json_decref(object);
-    }
-    freen(text);
-    return found;
+    return ts_log_lines(fixture->log_file, event, "order_id", order_text, first_out);
 }
 
 //  --------------------------------------------------------------------------
@@ -499,22 +296,12 @@ static int
 s_setup(void **state)
 {
     fixture_t *fixture = zmalloc(sizeof *fixture);
-    fixture->order_db = ts_pg_create_db();
+    fixture->orders = ts_peer_new("order-0", 100);
     fixture->db = ts_pg_create_db();
     fixture->log_file = tmpfile();
     assert_non_null(fixture->log_file);
     fixture->log = svc_log_new("inventory", "inventory-test", SVC_LOG_INFO, fixture->log_file);
     fixture->metrics = svc_metrics_new();
-    bus_stream_config_t config = {.stream = "order-0",
-                                  .conninfo = fixture->order_db,
-                                  .pub_endpoint = "tcp://127.0.0.1:*",
-                                  .heartbeat_ms = 100,
-                                  .log = fixture->log,
-                                  .metrics = fixture->metrics};
-    fixture->orders = bus_stream_new(&config);
-    assert_non_null(fixture->orders);
-    fixture->producer = bus_producer_new(fixture->orders);
-    fixture->publishers = zsys_sprintf("tcp://127.0.0.1:%d", bus_stream_pub_port(fixture->orders));
     fixture->conn = PQconnectdb(fixture->db);
     assert_int_equal(PQstatus(fixture->conn), CONNECTION_OK);
     *state = fixture;
@@ -529,19 +316,17 @@ s_start(fixture_t *fixture, int index, int count)
     char count_text[8];
     (void) snprintf(index_text, sizeof index_text, "%d", index);
     (void) snprintf(count_text, sizeof count_text, "%d", count);
-    char *argv[] = {
-        "inventory-test",  "--database-url", fixture->db,       "--publishers", fixture->publishers,
-        "--replica-index", index_text,       "--replica-count", count_text,     NULL};
-    svc_config_t *config = svc_config_new("inventory-test", "inventory under test");
-    bus_service_options_add(config, &s_def);
-    assert_int_equal(svc_config_load(config, (int) (sizeof argv / sizeof argv[0]) - 1, argv),
-                     SVC_CONFIG_OK);
-    int exit_code = -1;
+    const char *args[] = {"--database-url",
+                          fixture->db,
+                          "--publishers",
+                          ts_peer_publishers(fixture->orders),
+                          "--replica-index",
+                          index_text,
+                          "--replica-count",
+                          count_text,
+                          NULL};
     fixture->services[index] =
-        bus_service_new(&s_def, config, fixture->log, fixture->metrics, &exit_code);
-    assert_non_null(fixture->services[index]);
-    assert_int_equal(exit_code, SVC_EXIT_OK);
-    fixture->configs[index] = config;
+        ts_service_start(&s_def, args, fixture->log, fixture->metrics, &fixture->configs[index]);
     if (index == 0) {
         (void) snprintf(fixture->base_url, sizeof fixture->base_url, "http://127.0.0.1:%d",
                         bus_service_http_port(fixture->services[0]));
@@ -558,14 +343,11 @@ s_teardown(void **state)
         svc_config_destroy(&fixture->configs[index]);
     }
     PQfinish(fixture->conn);
-    zstr_free(&fixture->publishers);
-    bus_producer_destroy(&fixture->producer);
-    bus_stream_destroy(&fixture->orders);
     svc_metrics_destroy(&fixture->metrics);
     svc_log_destroy(&fixture->log);
     fclose(fixture->log_file);
     ts_pg_drop_db(&fixture->db);
-    ts_pg_drop_db(&fixture->order_db);
+    ts_peer_destroy(&fixture->orders);
     freen(fixture);
     return 0;
 }
@@ -585,7 +367,7 @@ test_usage(void **state)
 
     svc_uuid_t order_id, cause_id;
     svc_uuid_v7(&order_id);
-    item_spec_t items[] = {{"SKU-1", 2}, {"SKU-2", 1}};
+    ts_order_line_t items[] = {{"SKU-1", 2}, {"SKU-2", 1}};
     uint64_t seq = s_publish_created(fixture, &order_id, items, 2, &cause_id);
     s_wait_applied(fixture, &order_id, seq);
 
@@ -599,7 +381,7 @@ test_usage(void **state)
 
     Ev__V1__Envelope *reserved = NULL;
     assert_int_equal(s_published(fixture, "StockReserved", &order_id, &reserved), 1);
-    s_assert_caused(reserved, &order_id, &cause_id);
+    ts_peer_assert_caused(reserved, &order_id, &cause_id);
     assert_string_equal(reserved->stream, "inventory-0");
     bus_envelope_destroy(&reserved);
     assert_int_equal(s_published(fixture, "StockRejected", &order_id, NULL), 0);
@@ -609,7 +391,7 @@ test_usage(void **state)
     svc_uuid_format(&order_id, order_text);
     json_t *line = NULL;
     assert_int_equal(s_log_lines(fixture, "inventory.stock.reserved", order_text, &line), 1);
-    assert_string_equal(json_string_value(json_object_get(line, "trace_id")), TRACE_ID);
+    assert_string_equal(json_string_value(json_object_get(line, "trace_id")), TS_PEER_TRACE_ID);
     json_decref(line);
 }
 
@@ -628,11 +410,11 @@ test_rejections(void **state)
     long total = s_total_units(fixture);
 
     struct {
-        item_spec_t items[3]; //  the order
-        size_t count;         //  its items
-        const char *sku;      //  expected in StockRejected
-        uint32_t requested;   //  expected
-        uint32_t available;   //  expected
+        ts_order_line_t items[3]; //  the order
+        size_t count;             //  its items
+        const char *sku;          //  expected in StockRejected
+        uint32_t requested;       //  expected
+        uint32_t available;       //  expected
     } cases[] = {{{{"SKU-2", 1}, {"SKU-404", 1}}, 2, "SKU-404", 1, 0},
                  {{{"SKU-1", 2}}, 1, "SKU-1", 2, 1},
                  {{{"SKU-2", 1}, {"SKU-1", 1}, {"SKU-1", 1}}, 3, "SKU-1", 2, 1},
@@ -647,7 +429,7 @@ test_rejections(void **state)
         s_assert_status(fixture, &order_id, "REJECTED");
         Ev__V1__Envelope *rejected = NULL;
         assert_int_equal(s_published(fixture, "StockRejected", &order_id, &rejected), 1);
-        s_assert_caused(rejected, &order_id, &cause_id);
+        ts_peer_assert_caused(rejected, &order_id, &cause_id);
         assert_string_equal(rejected->stock_rejected->sku, cases[index].sku);
         assert_int_equal(rejected->stock_rejected->requested, cases[index].requested);
         assert_int_equal(rejected->stock_rejected->available, cases[index].available);
@@ -679,7 +461,7 @@ test_order_without_items(void **state)
     s_assert_status(fixture, &order_id, "RESERVED");
     Ev__V1__Envelope *reserved = NULL;
     assert_int_equal(s_published(fixture, "StockReserved", &order_id, &reserved), 1);
-    s_assert_caused(reserved, &order_id, &cause_id);
+    ts_peer_assert_caused(reserved, &order_id, &cause_id);
     bus_envelope_destroy(&reserved);
     assert_int_equal(s_available(fixture, "SKU-1"), 3);
     assert_int_equal(s_counter(fixture, "inventory_reserved_total"), 1);
@@ -700,16 +482,16 @@ test_release_once(void **state)
 
     svc_uuid_t order_id, created_id, cancel_id;
     svc_uuid_v7(&order_id);
-    item_spec_t items[] = {{"SKU-1", 2}, {"SKU-2", 3}};
+    ts_order_line_t items[] = {{"SKU-1", 2}, {"SKU-2", 3}};
     uint64_t seq = s_publish_created(fixture, &order_id, items, 2, &created_id);
     s_wait_applied(fixture, &order_id, seq);
     assert_int_equal(s_available(fixture, "SKU-2"), 0);
     assert_int_equal(s_reserved(fixture, "SKU-2"), 3);
     assert_int_equal(s_total_units(fixture), total);
 
-    (void) s_publish_cancelled(fixture, &order_id, &cancel_id);
-    (void) s_publish_cancelled(fixture, &order_id, NULL);
-    seq = s_publish_cancelled(fixture, &order_id, NULL);
+    (void) ts_peer_publish_cancelled(fixture->orders, &order_id, &cancel_id);
+    (void) ts_peer_publish_cancelled(fixture->orders, &order_id, NULL);
+    seq = ts_peer_publish_cancelled(fixture->orders, &order_id, NULL);
     s_wait_applied(fixture, &order_id, seq);
 
     s_assert_status(fixture, &order_id, "RELEASED");
@@ -720,7 +502,7 @@ test_release_once(void **state)
     assert_int_equal(s_total_units(fixture), total);
     Ev__V1__Envelope *released = NULL;
     assert_int_equal(s_published(fixture, "StockReleased", &order_id, &released), 1);
-    s_assert_caused(released, &order_id, &cancel_id);
+    ts_peer_assert_caused(released, &order_id, &cancel_id);
     bus_envelope_destroy(&released);
     assert_int_equal(s_counter(fixture, "inventory_released_total"), 1);
     char order_text[SVC_UUID_TEXT_SIZE];
@@ -730,9 +512,9 @@ test_release_once(void **state)
     //  A cancel of a rejected order releases nothing.
     svc_uuid_t rejected_id;
     svc_uuid_v7(&rejected_id);
-    item_spec_t too_many[] = {{"SKU-1", 4}};
+    ts_order_line_t too_many[] = {{"SKU-1", 4}};
     (void) s_publish_created(fixture, &rejected_id, too_many, 1, NULL);
-    seq = s_publish_cancelled(fixture, &rejected_id, NULL);
+    seq = ts_peer_publish_cancelled(fixture->orders, &rejected_id, NULL);
     s_wait_applied(fixture, &rejected_id, seq);
     s_assert_status(fixture, &rejected_id, "REJECTED");
     assert_int_equal(s_published(fixture, "StockReleased", &rejected_id, NULL), 0);
@@ -751,11 +533,11 @@ test_cancel_before_create(void **state)
     s_put_stock(fixture, "SKU-1", 5);
     svc_uuid_t order_id;
     svc_uuid_v7(&order_id);
-    uint64_t seq = s_publish_cancelled(fixture, &order_id, NULL);
+    uint64_t seq = ts_peer_publish_cancelled(fixture->orders, &order_id, NULL);
     s_wait_applied(fixture, &order_id, seq);
     s_assert_status(fixture, &order_id, "CANCELLED");
 
-    item_spec_t items[] = {{"SKU-1", 2}};
+    ts_order_line_t items[] = {{"SKU-1", 2}};
     seq = s_publish_created(fixture, &order_id, items, 1, NULL);
     s_wait_applied(fixture, &order_id, seq);
     s_assert_status(fixture, &order_id, "CANCELLED");
@@ -768,7 +550,7 @@ test_cancel_before_create(void **state)
     svc_uuid_format(&order_id, order_text);
     json_t *line = NULL;
     assert_int_equal(s_log_lines(fixture, "inventory.reservation.tombstone", order_text, &line), 1);
-    assert_string_equal(json_string_value(json_object_get(line, "trace_id")), TRACE_ID);
+    assert_string_equal(json_string_value(json_object_get(line, "trace_id")), TS_PEER_TRACE_ID);
     json_decref(line);
 }
 
@@ -783,11 +565,14 @@ test_cancel_before_create(void **state)
 
 //  Check the one event of `type` published about `order_id` and its cause.
 static void
-s_assert_one(fixture_t *fixture, const char *type, const svc_uuid_t *order_id, const event_t *cause)
+s_assert_one(fixture_t *fixture,
+             const char *type,
+             const svc_uuid_t *order_id,
+             const ts_order_event_t *cause)
 {
     Ev__V1__Envelope *envelope = NULL;
     assert_int_equal(s_published(fixture, type, order_id, &envelope), 1);
-    s_assert_caused(envelope, order_id, &cause->message_id);
+    ts_peer_assert_caused(envelope, order_id, &cause->message_id);
     bus_envelope_destroy(&envelope);
 }
 
@@ -805,18 +590,18 @@ test_batch_in_seq_order(void **state)
     svc_uuid_v7(&released);
     svc_uuid_v7(&tombstone);
     svc_uuid_v7(&last);
-    item_spec_t one[] = {{"SKU-1", 1}};
-    item_spec_t three[] = {{"SKU-2", 2}, {"SKU-2", 1}};
-    item_spec_t four[] = {{"SKU-2", 3}, {"SKU-2", 1}};
-    event_t *events = zmalloc(7 * sizeof *events);
-    s_event_created(&events[0], &first, one, 1);
-    s_event_created(&events[1], &second, one, 1);     //  the unit is gone
-    s_event_created(&events[2], &released, three, 2); //  3 of SKU-2's 4
-    s_event_cancelled(&events[3], &released);
-    s_event_created(&events[4], &last, four, 2); //  all 4: only with 3 back
-    s_event_cancelled(&events[5], &tombstone);
-    s_event_created(&events[6], &tombstone, one, 1);
-    uint64_t seq = s_publish_events(fixture, events, 7);
+    ts_order_line_t one[] = {{"SKU-1", 1}};
+    ts_order_line_t three[] = {{"SKU-2", 2}, {"SKU-2", 1}};
+    ts_order_line_t four[] = {{"SKU-2", 3}, {"SKU-2", 1}};
+    ts_order_event_t *events = zmalloc(7 * sizeof *events);
+    ts_order_created(&events[0], &first, "EUR", 100, one, 1);
+    ts_order_created(&events[1], &second, "EUR", 100, one, 1);     //  the unit is gone
+    ts_order_created(&events[2], &released, "EUR", 100, three, 2); //  3 of SKU-2's 4
+    ts_order_cancelled(&events[3], &released);
+    ts_order_created(&events[4], &last, "EUR", 100, four, 2); //  all 4: only with 3 back
+    ts_order_cancelled(&events[5], &tombstone);
+    ts_order_created(&events[6], &tombstone, "EUR", 100, one, 1);
+    uint64_t seq = ts_peer_publish_orders(fixture->orders, events, 7);
     s_wait_applied(fixture, &tombstone, seq);
 
     s_assert_status(fixture, &first, "RESERVED");
@@ -865,7 +650,7 @@ s_order_in(svc_uuid_t *order_id, uint32_t replica)
 {
     do {
         svc_uuid_v7(order_id);
-    } while (bus_partition_of(order_id->bytes, BUS_ID_SIZE, PARTITIONS) % 2 != replica);
+    } while (bus_partition_of(order_id->bytes, BUS_ID_SIZE, BUS_PARTITIONS_DEFAULT) % 2 != replica);
 }
 
 static void
@@ -879,7 +664,7 @@ test_replicas_race_for_last_unit(void **state)
         svc_uuid_t first, second;
         s_order_in(&first, 0);
         s_order_in(&second, 1);
-        item_spec_t items[] = {{"SKU-1", 1}};
+        ts_order_line_t items[] = {{"SKU-1", 1}};
         uint64_t first_seq = s_publish_created(fixture, &first, items, 1, NULL);
         uint64_t second_seq = s_publish_created(fixture, &second, items, 1, NULL);
         s_wait_applied(fixture, &first, first_seq);
@@ -987,7 +772,7 @@ test_http_api(void **state)
     char path[128];
     (void) snprintf(path, sizeof path, "/reservations/%s", order_text);
     s_assert_error(fixture, "GET", path, NULL, 404, "not_found", "orderId");
-    item_spec_t order_items[] = {{"SKU-3", 1}, {"SKU-1", 2}, {"SKU-3", 1}};
+    ts_order_line_t order_items[] = {{"SKU-3", 1}, {"SKU-1", 2}, {"SKU-3", 1}};
     uint64_t seq = s_publish_created(fixture, &order_id, order_items, 3, NULL);
     s_wait_applied(fixture, &order_id, seq);
     assert_int_equal(s_http(fixture, "GET", path, NULL, &reply), 200);

@@ -8,8 +8,8 @@
     releases as data-modifying CTEs). The decisions between them are the
     pure inventory_batch's. Every statement, the HTTP queries too, is
     prepared once per connection through bus_statements. Arrays travel as
-    array literals ({"SKU-1","SKU-2"}), still as parameters, never spliced
-    in.
+    array literals ({"SKU-1","SKU-2"}, bus_sqlarray.h), still as
+    parameters, never spliced in.
 
     Lock order: reservation rows first, in order id order, then stock rows
     in SKU order (ORDER BY under FOR UPDATE takes the locks in that order),
@@ -138,49 +138,6 @@ s_set_error(char **error_out, const char *format, ...)
 }
 
 //  --------------------------------------------------------------------------
-//  Run statement `id` with text parameters; it must end with `expected`.
-//  Returns BUS_OK and the result in *result_out (caller clears it), or
-//  BUS_DB_UNAVAILABLE with a message naming `what`, marked when the
-//  connection is gone.
-
-static bus_rc_t
-s_run(inventory_store_t *self,
-      PGconn *conn,
-      s_statement_t id,
-      const char *what,
-      const char *const *values,
-      ExecStatusType expected,
-      PGresult **result_out,
-      char **error_out)
-{
-    *result_out = NULL;
-    char *error = NULL;
-    PGresult *result = bus_statements_exec(self->statements, conn, id, values, &error);
-    if (!result) {
-        //  bus_statements says why (the connection is lost, or preparing failed).
-        s_set_error(error_out, "%s: %s", what, error ? error : "no result");
-        zstr_free(&error);
-        return BUS_DB_UNAVAILABLE;
-    }
-    if (PQresultStatus(result) != expected) {
-        const char *message = PQresultErrorMessage(result);
-        if (!*message) {
-            message = PQresStatus(PQresultStatus(result));
-        }
-        int length = (int) strlen(message);
-        while (length > 0 && (message[length - 1] == '\n' || message[length - 1] == ' ')) {
-            length--;
-        }
-        s_set_error(error_out, "%s: %s%.*s", what,
-                    PQstatus(conn) == CONNECTION_OK ? "" : "connection lost: ", length, message);
-        PQclear(result);
-        return BUS_DB_UNAVAILABLE;
-    }
-    *result_out = result;
-    return BUS_OK;
-}
-
-//  --------------------------------------------------------------------------
 //  Create and destroy the memory of prepared statements.
 
 inventory_store_t *
@@ -200,93 +157,6 @@ inventory_store_destroy(inventory_store_t **self_p)
         bus_statements_destroy(&self->statements);
         freen(*self_p);
     }
-}
-
-//  --------------------------------------------------------------------------
-//  A PostgreSQL array literal, built element by element: {"a","b",NULL}.
-//  Every element is quoted with '"' and '\' escaped, so any text (a SKU
-//  or a reason from another service) arrives intact, and the same form
-//  casts to uuid[] or bigint[].
-
-typedef struct {
-    char *text;      //  owned
-    size_t size;     //  bytes used, without the closing brace
-    size_t capacity; //  bytes allocated
-    size_t count;    //  elements
-} s_array_t;
-
-static void
-s_array_reserve(s_array_t *array, size_t more)
-{
-    if (array->size + more > array->capacity) {
-        size_t capacity = array->capacity ? array->capacity : 256;
-        while (capacity < array->size + more) {
-            capacity *= 2;
-        }
-        array->text = realloc(array->text, capacity);
-        assert(array->text);
-        array->capacity = capacity;
-    }
-}
-
-//  Add an element; NULL is SQL NULL.
-static void
-s_array_add(s_array_t *array, const char *value)
-{
-    size_t length = value ? strlen(value) : 0;
-    s_array_reserve(array, 2 * length + 8);
-    array->text[array->size++] = array->count++ ? ',' : '{';
-    if (!value) {
-        memcpy(array->text + array->size, "NULL", 4);
-        array->size += 4;
-        return;
-    }
-    array->text[array->size++] = '"';
-    for (size_t index = 0; index < length; index++) {
-        if (value[index] == '"' || value[index] == '\\') {
-            array->text[array->size++] = '\\';
-        }
-        array->text[array->size++] = value[index];
-    }
-    array->text[array->size++] = '"';
-}
-
-//  Add an order id, or a number.
-static void
-s_array_add_uuid(s_array_t *array, const svc_uuid_t *uuid)
-{
-    char text[SVC_UUID_TEXT_SIZE];
-    svc_uuid_format(uuid, text);
-    s_array_add(array, text);
-}
-
-static void
-s_array_add_int(s_array_t *array, int64_t value)
-{
-    char text[24];
-    (void) snprintf(text, sizeof text, "%" PRId64, value);
-    s_array_add(array, text);
-}
-
-//  The literal so far. Borrowed: valid until the next add or the reset.
-static const char *
-s_array_text(s_array_t *array)
-{
-    s_array_reserve(array, 3);
-    if (array->count == 0) {
-        memcpy(array->text, "{}", 3);
-    } else {
-        array->text[array->size] = '}';
-        array->text[array->size + 1] = '\0';
-    }
-    return array->text;
-}
-
-static void
-s_array_reset(s_array_t *array)
-{
-    freen(array->text);
-    memset(array, 0, sizeof *array);
 }
 
 //  --------------------------------------------------------------------------
@@ -385,34 +255,34 @@ inventory_store_lock(inventory_store_t *self,
     assert(self);
     assert(conn);
     assert(batch);
-    s_array_t order_ids = {0};
-    s_array_t cancelled_ids = {0};
-    s_array_t skus = {0};
+    bus_sqlarray_t order_ids = {0};
+    bus_sqlarray_t cancelled_ids = {0};
+    bus_sqlarray_t skus = {0};
     size_t count = 0;
     const inventory_order_t *orders = inventory_batch_orders(batch, &count);
     for (size_t index = 0; index < count; index++) {
-        s_array_add_uuid(&order_ids, &orders[index].order_id);
+        bus_sqlarray_add_uuid(&order_ids, &orders[index].order_id);
         if (orders[index].cancelled) {
-            s_array_add_uuid(&cancelled_ids, &orders[index].order_id);
+            bus_sqlarray_add_uuid(&cancelled_ids, &orders[index].order_id);
         }
     }
     const inventory_stock_t *stock = inventory_batch_stock(batch, &count);
     for (size_t index = 0; index < count; index++) {
-        s_array_add(&skus, stock[index].sku);
+        bus_sqlarray_add(&skus, stock[index].sku);
     }
-    const char *values[] = {s_array_text(&order_ids), s_array_text(&cancelled_ids),
-                            s_array_text(&skus)};
-    PGresult *result = NULL;
-    bus_rc_t rc = s_run(self, conn, S_LOCK, "locking stock and reservations", values,
-                        PGRES_TUPLES_OK, &result, error_out);
+    const char *values[] = {bus_sqlarray_text(&order_ids), bus_sqlarray_text(&cancelled_ids),
+                            bus_sqlarray_text(&skus)};
+    PGresult *result = bus_statements_run(self->statements, conn, S_LOCK, values, PGRES_TUPLES_OK,
+                                          "locking stock and reservations", error_out);
+    bus_rc_t rc = result ? BUS_OK : BUS_DB_UNAVAILABLE;
     if (rc == BUS_OK && !s_read_locked(result, batch)) {
         s_set_error(error_out, "locking stock and reservations: a row is not one of the batch");
         rc = BUS_DB_UNAVAILABLE;
     }
     PQclear(result);
-    s_array_reset(&skus);
-    s_array_reset(&cancelled_ids);
-    s_array_reset(&order_ids);
+    bus_sqlarray_reset(&skus);
+    bus_sqlarray_reset(&cancelled_ids);
+    bus_sqlarray_reset(&order_ids);
     return rc;
 }
 
@@ -421,16 +291,16 @@ inventory_store_lock(inventory_store_t *self,
 //  many rows each part must touch.
 
 typedef struct {
-    s_array_t skus;            //  $1
-    s_array_t taken;           //  $2
-    s_array_t insert_ids;      //  $3
-    s_array_t insert_statuses; //  $4
-    s_array_t insert_reasons;  //  $5
-    s_array_t line_ids;        //  $6
-    s_array_t line_skus;       //  $7
-    s_array_t line_quantities; //  $8
-    s_array_t release_ids;     //  $9
-    s_array_t release_reasons; //  $10
+    bus_sqlarray_t skus;            //  $1
+    bus_sqlarray_t taken;           //  $2
+    bus_sqlarray_t insert_ids;      //  $3
+    bus_sqlarray_t insert_statuses; //  $4
+    bus_sqlarray_t insert_reasons;  //  $5
+    bus_sqlarray_t line_ids;        //  $6
+    bus_sqlarray_t line_skus;       //  $7
+    bus_sqlarray_t line_quantities; //  $8
+    bus_sqlarray_t release_ids;     //  $9
+    bus_sqlarray_t release_reasons; //  $10
 } s_write_t;
 
 static void
@@ -440,26 +310,27 @@ s_write_fill(s_write_t *write, inventory_batch_t *batch)
     const inventory_stock_t *stock = inventory_batch_stock(batch, &count);
     for (size_t index = 0; index < count; index++) {
         if (stock[index].taken != 0) {
-            s_array_add(&write->skus, stock[index].sku);
-            s_array_add_int(&write->taken, stock[index].taken);
+            bus_sqlarray_add(&write->skus, stock[index].sku);
+            bus_sqlarray_add_int(&write->taken, stock[index].taken);
         }
     }
     const inventory_order_t *orders = inventory_batch_orders(batch, &count);
     for (size_t index = 0; index < count; index++) {
         const inventory_order_t *order = &orders[index];
         if (order->stored == INVENTORY_STATUS_NONE && order->status != INVENTORY_STATUS_NONE) {
-            s_array_add_uuid(&write->insert_ids, &order->order_id);
-            s_array_add(&write->insert_statuses, inventory_batch_status_name(order->status));
-            s_array_add(&write->insert_reasons, order->reason);
+            bus_sqlarray_add_uuid(&write->insert_ids, &order->order_id);
+            bus_sqlarray_add(&write->insert_statuses, inventory_batch_status_name(order->status));
+            bus_sqlarray_add(&write->insert_reasons, order->reason);
             for (size_t line = 0; line < order->count; line++) {
-                s_array_add_uuid(&write->line_ids, &order->order_id);
-                s_array_add(&write->line_skus, order->lines[line].sku);
-                s_array_add_int(&write->line_quantities, (int64_t) order->lines[line].quantity);
+                bus_sqlarray_add_uuid(&write->line_ids, &order->order_id);
+                bus_sqlarray_add(&write->line_skus, order->lines[line].sku);
+                bus_sqlarray_add_int(&write->line_quantities,
+                                     (int64_t) order->lines[line].quantity);
             }
         } else if (order->stored == INVENTORY_STATUS_RESERVED &&
                    order->status == INVENTORY_STATUS_RELEASED) {
-            s_array_add_uuid(&write->release_ids, &order->order_id);
-            s_array_add(&write->release_reasons, order->reason);
+            bus_sqlarray_add_uuid(&write->release_ids, &order->order_id);
+            bus_sqlarray_add(&write->release_reasons, order->reason);
         }
     }
 }
@@ -467,12 +338,12 @@ s_write_fill(s_write_t *write, inventory_batch_t *batch)
 static void
 s_write_reset(s_write_t *write)
 {
-    s_array_t *arrays[] = {
+    bus_sqlarray_t *arrays[] = {
         &write->skus,           &write->taken,          &write->insert_ids, &write->insert_statuses,
         &write->insert_reasons, &write->line_ids,       &write->line_skus,  &write->line_quantities,
         &write->release_ids,    &write->release_reasons};
     for (size_t index = 0; index < sizeof arrays / sizeof arrays[0]; index++) {
-        s_array_reset(arrays[index]);
+        bus_sqlarray_reset(arrays[index]);
     }
 }
 
@@ -492,27 +363,29 @@ inventory_store_write(inventory_store_t *self,
     memset(&write, 0, sizeof write);
     s_write_fill(&write, batch);
     const char *values[] = {
-        s_array_text(&write.skus),           s_array_text(&write.taken),
-        s_array_text(&write.insert_ids),     s_array_text(&write.insert_statuses),
-        s_array_text(&write.insert_reasons), s_array_text(&write.line_ids),
-        s_array_text(&write.line_skus),      s_array_text(&write.line_quantities),
-        s_array_text(&write.release_ids),    s_array_text(&write.release_reasons)};
-    PGresult *result = NULL;
-    bus_rc_t rc = s_run(self, conn, S_WRITE, "writing reservations", values, PGRES_TUPLES_OK,
-                        &result, error_out);
+        bus_sqlarray_text(&write.skus),           bus_sqlarray_text(&write.taken),
+        bus_sqlarray_text(&write.insert_ids),     bus_sqlarray_text(&write.insert_statuses),
+        bus_sqlarray_text(&write.insert_reasons), bus_sqlarray_text(&write.line_ids),
+        bus_sqlarray_text(&write.line_skus),      bus_sqlarray_text(&write.line_quantities),
+        bus_sqlarray_text(&write.release_ids),    bus_sqlarray_text(&write.release_reasons)};
+    PGresult *result = bus_statements_run(self->statements, conn, S_WRITE, values, PGRES_TUPLES_OK,
+                                          "writing reservations", error_out);
+    bus_rc_t rc = result ? BUS_OK : BUS_DB_UNAVAILABLE;
     if (rc == BUS_OK) {
         char expected[3][24];
-        (void) snprintf(expected[0], sizeof expected[0], "%zu", write.skus.count);
-        (void) snprintf(expected[1], sizeof expected[1], "%zu", write.insert_ids.count);
-        (void) snprintf(expected[2], sizeof expected[2], "%zu", write.release_ids.count);
+        (void) snprintf(expected[0], sizeof expected[0], "%zu", bus_sqlarray_count(&write.skus));
+        (void) snprintf(expected[1], sizeof expected[1], "%zu",
+                        bus_sqlarray_count(&write.insert_ids));
+        (void) snprintf(expected[2], sizeof expected[2], "%zu",
+                        bus_sqlarray_count(&write.release_ids));
         for (int column = 0; rc == BUS_OK && column < 3; column++) {
             if (PQntuples(result) != 1 || !streq(PQgetvalue(result, 0, column), expected[column])) {
                 s_set_error(error_out,
                             "writing reservations: %s of %zu stock rows, %s of %zu new rows,"
                             " %s of %zu releases written: a locked row is missing",
-                            PQgetvalue(result, 0, 0), write.skus.count, PQgetvalue(result, 0, 1),
-                            write.insert_ids.count, PQgetvalue(result, 0, 2),
-                            write.release_ids.count);
+                            PQgetvalue(result, 0, 0), bus_sqlarray_count(&write.skus),
+                            PQgetvalue(result, 0, 1), bus_sqlarray_count(&write.insert_ids),
+                            PQgetvalue(result, 0, 2), bus_sqlarray_count(&write.release_ids));
                 rc = BUS_DB_UNAVAILABLE;
             }
         }
@@ -574,8 +447,9 @@ s_stock_query(inventory_store_t *self,
               char **error_out)
 {
     *out = NULL;
-    PGresult *result = NULL;
-    bus_rc_t rc = s_run(self, conn, id, what, values, PGRES_TUPLES_OK, &result, error_out);
+    PGresult *result =
+        bus_statements_run(self->statements, conn, id, values, PGRES_TUPLES_OK, what, error_out);
+    bus_rc_t rc = result ? BUS_OK : BUS_DB_UNAVAILABLE;
     if (rc == BUS_OK && PQntuples(result) == 0) {
         s_set_error(error_out, "%s: no such SKU", what);
         rc = BUS_NOT_FOUND;
@@ -642,11 +516,10 @@ inventory_store_stock_page(inventory_store_t *self,
     char limit_text[16];
     (void) snprintf(limit_text, sizeof limit_text, "%d", limit + 1);
     const char *values[] = {after, limit_text};
-    PGresult *result = NULL;
-    bus_rc_t rc = s_run(self, conn, S_STOCK_PAGE, "listing stock", values, PGRES_TUPLES_OK, &result,
-                        error_out);
-    if (rc != BUS_OK) {
-        return rc;
+    PGresult *result = bus_statements_run(self->statements, conn, S_STOCK_PAGE, values,
+                                          PGRES_TUPLES_OK, "listing stock", error_out);
+    if (!result) {
+        return BUS_DB_UNAVAILABLE;
     }
     int rows = PQntuples(result);
     bool more = rows > limit;
@@ -678,9 +551,9 @@ inventory_store_reservation(inventory_store_t *self,
     char id_text[SVC_UUID_TEXT_SIZE];
     svc_uuid_format(order_id, id_text);
     const char *values[] = {id_text};
-    PGresult *result = NULL;
-    bus_rc_t rc = s_run(self, conn, S_RESERVATION, "reading a reservation", values, PGRES_TUPLES_OK,
-                        &result, error_out);
+    PGresult *result = bus_statements_run(self->statements, conn, S_RESERVATION, values,
+                                          PGRES_TUPLES_OK, "reading a reservation", error_out);
+    bus_rc_t rc = result ? BUS_OK : BUS_DB_UNAVAILABLE;
     if (rc == BUS_OK && PQntuples(result) == 0) {
         s_set_error(error_out, "reading a reservation: no such order");
         rc = BUS_NOT_FOUND;

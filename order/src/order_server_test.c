@@ -4,7 +4,7 @@
     Each case starts the service with bus_service_new and the same hooks
     as order_main.c, on fresh databases (TEST_PG_DSN), HTTP on an
     ephemeral port and PUB on "tcp://127.0.0.1:*". A stand-in publisher
-    stream ("inventory-0", its own database) plays inventory and billing:
+    stream ("inventory-0", its own database: ts_peer.h) plays inventory and billing:
     its units append StockReserved, PaymentStarted, StockRejected. Requests
     go through libcurl (ts_http_request; one case reads a response header
     with libcurl itself). Every bad input of docs/http-api.md is sent and
@@ -17,6 +17,8 @@
 #include "order_server.h"
 #include "order_store.h"
 #include "ts.h"
+#include "ts_peer.h"
+#include "ts_service.h"
 
 #include <curl/curl.h>
 #include <inttypes.h>
@@ -54,66 +56,42 @@ static const bus_service_def_t s_def = {.name = "order",
                                         .stop = order_server_stop};
 
 typedef struct {
-    char *order_db;                //  (owned)
-    char *peer_db;                 //  (owned)
-    FILE *log_file;                //  the service's log (owned)
-    svc_log_t *log;                //  (owned)
-    svc_log_t *peer_log;           //  the stand-in's, on stderr (owned)
-    svc_metrics_t *metrics;        //  (owned)
-    svc_metrics_t *peer_metrics;   //  (owned)
-    bus_stream_t *peer;            //  "inventory-0" (owned)
-    bus_producer_t *peer_producer; //  (owned)
-    svc_config_t *config;          //  (owned)
-    bus_service_t *service;        //  (owned)
-    char *base;                    //  "http://127.0.0.1:<port>" (owned)
-    PGconn *conn;                  //  to the order database (owned)
+    char *order_db;         //  (owned)
+    FILE *log_file;         //  the service's log (owned)
+    svc_log_t *log;         //  (owned)
+    svc_metrics_t *metrics; //  (owned)
+    ts_peer_t *peer;        //  the stand-in "inventory-0" (owned)
+    svc_config_t *config;   //  (owned)
+    bus_service_t *service; //  (owned)
+    char *base;             //  "http://127.0.0.1:<port>" (owned)
+    PGconn *conn;           //  to the order database (owned)
 } fixture_t;
 
 //  --------------------------------------------------------------------------
 //  Fixture
-
-static bool
-s_service_ready(void *arg)
-{
-    return bus_service_ready((bus_service_t *) arg);
-}
 
 static int
 s_setup(void **state)
 {
     fixture_t *fixture = zmalloc(sizeof *fixture);
     fixture->order_db = ts_pg_create_db();
-    fixture->peer_db = ts_pg_create_db();
     fixture->log_file = tmpfile();
     assert_non_null(fixture->log_file);
     fixture->log = svc_log_new("order", "order-0", SVC_LOG_INFO, fixture->log_file);
-    fixture->peer_log = svc_log_new("inventory", "inventory-0", SVC_LOG_WARN, stderr);
     fixture->metrics = svc_metrics_new();
-    fixture->peer_metrics = svc_metrics_new();
-    bus_stream_config_t peer = {.stream = "inventory-0",
-                                .conninfo = fixture->peer_db,
-                                .pub_endpoint = "tcp://127.0.0.1:*",
-                                .heartbeat_ms = 50,
-                                .log = fixture->peer_log,
-                                .metrics = fixture->peer_metrics};
-    fixture->peer = bus_stream_new(&peer);
-    assert_non_null(fixture->peer);
-    fixture->peer_producer = bus_producer_new(fixture->peer);
-
-    char *publishers = zsys_sprintf("tcp://127.0.0.1:%d", bus_stream_pub_port(fixture->peer));
-    fixture->config = svc_config_new(s_def.name, s_def.description);
-    bus_service_options_add(fixture->config, &s_def);
-    const char *argv[] = {"order_server_test", "--http-addr",       "127.0.0.1:0",
-                          "--pub-endpoint",    "tcp://127.0.0.1:*", "--database-url",
-                          fixture->order_db,   "--publishers",      publishers};
-    assert_int_equal(svc_config_load(fixture->config, 9, (char **) argv), SVC_CONFIG_OK);
-    int code = -1;
+    fixture->peer = ts_peer_new("inventory-0", 50);
+    const char *args[] = {"--http-addr",
+                          "127.0.0.1:0",
+                          "--pub-endpoint",
+                          "tcp://127.0.0.1:*",
+                          "--database-url",
+                          fixture->order_db,
+                          "--publishers",
+                          ts_peer_publishers(fixture->peer),
+                          NULL};
     fixture->service =
-        bus_service_new(&s_def, fixture->config, fixture->log, fixture->metrics, &code);
-    assert_non_null(fixture->service);
-    zstr_free(&publishers);
+        ts_service_start(&s_def, args, fixture->log, fixture->metrics, &fixture->config);
     fixture->base = zsys_sprintf("http://127.0.0.1:%d", bus_service_http_port(fixture->service));
-    assert_true(ts_wait_until(s_service_ready, fixture->service, WAIT_MS));
     fixture->conn = PQconnectdb(fixture->order_db);
     assert_int_equal(PQstatus(fixture->conn), CONNECTION_OK);
     *state = fixture;
@@ -127,15 +105,11 @@ s_teardown(void **state)
     PQfinish(fixture->conn);
     bus_service_destroy(&fixture->service);
     svc_config_destroy(&fixture->config);
-    bus_producer_destroy(&fixture->peer_producer);
-    bus_stream_destroy(&fixture->peer);
-    svc_metrics_destroy(&fixture->peer_metrics);
+    ts_peer_destroy(&fixture->peer);
     svc_metrics_destroy(&fixture->metrics);
-    svc_log_destroy(&fixture->peer_log);
     svc_log_destroy(&fixture->log);
     (void) fclose(fixture->log_file);
     zstr_free(&fixture->base);
-    ts_pg_drop_db(&fixture->peer_db);
     ts_pg_drop_db(&fixture->order_db);
     freen(fixture);
     return 0;
@@ -324,8 +298,8 @@ s_publish_unit(bus_tx_t *tx, void *arg)
 static void
 s_publish(fixture_t *fixture, publish_t *publish)
 {
-    assert_int_equal(bus_producer_call(fixture->peer_producer, s_publish_unit, publish, NULL),
-                     BUS_OK);
+    assert_int_equal(
+        bus_producer_call(ts_peer_producer(fixture->peer), s_publish_unit, publish, NULL), BUS_OK);
 }
 
 static void

@@ -180,77 +180,6 @@ struct order_store {
 };
 
 //  --------------------------------------------------------------------------
-//  A PostgreSQL array literal, built element by element: {"a","b",NULL}.
-//  Every element is quoted with '"' and '\' escaped, so any text (a SKU or
-//  a reason from another service) arrives intact, and the same form casts
-//  to uuid[], bigint[], boolean[] or timestamptz[].
-
-typedef struct {
-    char *text;      //  owned
-    size_t size;     //  bytes used, without the closing brace
-    size_t capacity; //  bytes allocated
-    size_t count;    //  elements
-} s_array_t;
-
-static void
-s_array_reserve(s_array_t *array, size_t more)
-{
-    if (array->size + more > array->capacity) {
-        size_t capacity = array->capacity ? array->capacity : 256;
-        while (capacity < array->size + more) {
-            capacity *= 2;
-        }
-        array->text = realloc(array->text, capacity);
-        assert(array->text);
-        array->capacity = capacity;
-    }
-}
-
-//  Add an element; NULL is SQL NULL.
-static void
-s_array_add(s_array_t *array, const char *value)
-{
-    size_t length = value ? strlen(value) : 0;
-    s_array_reserve(array, 2 * length + 8);
-    assert(array->text);
-    array->text[array->size++] = array->count++ ? ',' : '{';
-    if (!value) {
-        memcpy(array->text + array->size, "NULL", 4);
-        array->size += 4;
-        return;
-    }
-    array->text[array->size++] = '"';
-    for (size_t index = 0; index < length; index++) {
-        if (value[index] == '"' || value[index] == '\\') {
-            array->text[array->size++] = '\\';
-        }
-        array->text[array->size++] = value[index];
-    }
-    array->text[array->size++] = '"';
-}
-
-//  The literal so far. Borrowed: valid until the next add or the reset.
-static const char *
-s_array_text(s_array_t *array)
-{
-    s_array_reserve(array, 3);
-    if (array->count == 0) {
-        memcpy(array->text, "{}", 3);
-    } else {
-        array->text[array->size] = '}';
-        array->text[array->size + 1] = '\0';
-    }
-    return array->text;
-}
-
-static void
-s_array_reset(s_array_t *array)
-{
-    freen(array->text);
-    memset(array, 0, sizeof *array);
-}
-
-//  --------------------------------------------------------------------------
 //  Constructor and destructor.
 
 order_store_t *
@@ -296,25 +225,6 @@ order_store_now_us(void)
 }
 
 //  --------------------------------------------------------------------------
-//  Failures: the statement's message (or the connection's), trimmed.
-
-static void
-s_describe(PGconn *conn, const PGresult *result, const char *what, char *buffer, size_t size)
-{
-    const char *message = result ? PQresultErrorMessage(result) : "";
-    if (!*message) {
-        message = PQerrorMessage(conn);
-    }
-    if (!*message && result) {
-        message = PQresStatus(PQresultStatus(result));
-    }
-    size_t length = strlen(message);
-    while (length > 0 && (message[length - 1] == '\n' || message[length - 1] == ' ')) {
-        length--;
-    }
-    (void) snprintf(buffer, size, "%s: %.*s", what, (int) length, message);
-}
-
 //  Run prepared statement `which` with text parameters; the result must
 //  have `expected` status (and, for tuples, `rows` rows unless rows < 0).
 //  Returns the result (caller clears it) or NULL with the reason in
@@ -332,15 +242,11 @@ s_exec(bus_statements_t *statements,
        size_t error_size)
 {
     char *failure = NULL;
-    PGresult *result = bus_statements_exec(statements, conn, which, values, &failure);
+    PGresult *result =
+        bus_statements_run(statements, conn, which, values, expected, what, &failure);
     if (!result) {
-        (void) snprintf(error, error_size, "%s: %s", what, failure);
+        (void) snprintf(error, error_size, "%s", failure);
         zstr_free(&failure);
-        return NULL;
-    }
-    if (PQresultStatus(result) != expected) {
-        s_describe(conn, result, what, error, error_size);
-        PQclear(result);
         return NULL;
     }
     if (expected == PGRES_TUPLES_OK && rows >= 0 && PQntuples(result) != rows) {
@@ -399,22 +305,18 @@ typedef struct {
     char total[S_INT_TEXT_SIZE];
     char created_at[ORDER_TIME_TEXT_SIZE];
     char message_id[SVC_UUID_TEXT_SIZE];
-    s_array_t skus;       //  owned
-    s_array_t quantities; //  owned
-    s_array_t prices;     //  owned
+    bus_sqlarray_t skus;       //  owned
+    bus_sqlarray_t quantities; //  owned
+    bus_sqlarray_t prices;     //  owned
 } s_create_params_t;
 
 static void
 s_create_lines(const order_create_t *command, s_create_params_t *params)
 {
     for (size_t index = 0; index < command->item_count; index++) {
-        char quantity[S_INT_TEXT_SIZE];
-        char price[S_INT_TEXT_SIZE];
-        (void) snprintf(quantity, sizeof quantity, "%" PRIu32, command->items[index].quantity);
-        (void) snprintf(price, sizeof price, "%" PRId64, command->items[index].unit_price_minor);
-        s_array_add(&params->skus, command->items[index].sku);
-        s_array_add(&params->quantities, quantity);
-        s_array_add(&params->prices, price);
+        bus_sqlarray_add(&params->skus, command->items[index].sku);
+        bus_sqlarray_add_int(&params->quantities, command->items[index].quantity);
+        bus_sqlarray_add_int(&params->prices, command->items[index].unit_price_minor);
     }
 }
 
@@ -524,9 +426,9 @@ order_store_create(bus_tx_t *tx, void *arg)
                             command->currency,
                             params.total,
                             create->trace_id,
-                            s_array_text(&params.skus),
-                            s_array_text(&params.quantities),
-                            s_array_text(&params.prices),
+                            bus_sqlarray_text(&params.skus),
+                            bus_sqlarray_text(&params.quantities),
+                            bus_sqlarray_text(&params.prices),
                             params.created_at,
                             create->idempotency_key,
                             create->fingerprint,
@@ -550,9 +452,9 @@ order_store_create(bus_tx_t *tx, void *arg)
     rc = 0;
 cleanup:
     PQclear(result);
-    s_array_reset(&params.prices);
-    s_array_reset(&params.quantities);
-    s_array_reset(&params.skus);
+    bus_sqlarray_reset(&params.prices);
+    bus_sqlarray_reset(&params.quantities);
+    bus_sqlarray_reset(&params.skus);
     return rc;
 }
 
@@ -739,14 +641,14 @@ typedef struct {
 
 //  The new history rows of a batch, column by column, in recorded order.
 typedef struct {
-    s_array_t order_id;    //  (owned, as each)
-    s_array_t event;       //
-    s_array_t stream;      //
-    s_array_t seq;         //  NULL for our own events (the trigger fills it)
-    s_array_t message_id;  //
-    s_array_t occurred_at; //
-    s_array_t reason;      //
-    size_t rows;           //  rows added
+    bus_sqlarray_t order_id;    //  (owned, as each)
+    bus_sqlarray_t event;       //
+    bus_sqlarray_t stream;      //
+    bus_sqlarray_t seq;         //  NULL for our own events (the trigger fills it)
+    bus_sqlarray_t message_id;  //
+    bus_sqlarray_t occurred_at; //
+    bus_sqlarray_t reason;      //
+    size_t rows;                //  rows added
 } s_history_t;
 
 //  A batch on its way through the four steps.
@@ -788,33 +690,33 @@ s_history_add(s_history_t *history,
               const char *occurred_at,
               const char *reason)
 {
-    s_array_add(&history->order_id, order_id);
-    s_array_add(&history->event, event);
-    s_array_add(&history->stream, stream);
-    s_array_add(&history->seq, seq);
-    s_array_add(&history->message_id, message_id);
-    s_array_add(&history->occurred_at, occurred_at);
-    s_array_add(&history->reason, reason);
+    bus_sqlarray_add(&history->order_id, order_id);
+    bus_sqlarray_add(&history->event, event);
+    bus_sqlarray_add(&history->stream, stream);
+    bus_sqlarray_add(&history->seq, seq);
+    bus_sqlarray_add(&history->message_id, message_id);
+    bus_sqlarray_add(&history->occurred_at, occurred_at);
+    bus_sqlarray_add(&history->reason, reason);
     history->rows++;
 }
 
 static void
 s_history_reset(s_history_t *history)
 {
-    s_array_reset(&history->order_id);
-    s_array_reset(&history->event);
-    s_array_reset(&history->stream);
-    s_array_reset(&history->seq);
-    s_array_reset(&history->message_id);
-    s_array_reset(&history->occurred_at);
-    s_array_reset(&history->reason);
+    bus_sqlarray_reset(&history->order_id);
+    bus_sqlarray_reset(&history->event);
+    bus_sqlarray_reset(&history->stream);
+    bus_sqlarray_reset(&history->seq);
+    bus_sqlarray_reset(&history->message_id);
+    bus_sqlarray_reset(&history->occurred_at);
+    bus_sqlarray_reset(&history->reason);
     history->rows = 0;
 }
 
 //  Step 1: what each event is about. Adds the order and message ids of
 //  the subscribed events to `ids` and `messages`; returns how many.
 static size_t
-s_batch_read(s_batch_t *batch, s_array_t *ids, s_array_t *messages)
+s_batch_read(s_batch_t *batch, bus_sqlarray_t *ids, bus_sqlarray_t *messages)
 {
     size_t handled = 0;
     for (size_t index = 0; index < batch->count; index++) {
@@ -833,13 +735,10 @@ s_batch_read(s_batch_t *batch, s_array_t *ids, s_array_t *messages)
         if (applied->event == ORDER_EVENT_STOCK_REJECTED) {
             s_rejection_reason(event->stock_rejected, applied->reason);
         }
-        char text[SVC_UUID_TEXT_SIZE];
-        svc_uuid_format(&applied->order_id, text);
-        s_array_add(ids, text);
+        bus_sqlarray_add_uuid(ids, &applied->order_id);
         svc_uuid_t message_id;
         memcpy(message_id.bytes, event->message_id.data, BUS_ID_SIZE);
-        svc_uuid_format(&message_id, text);
-        s_array_add(messages, text);
+        bus_sqlarray_add_uuid(messages, &message_id);
         handled++;
     }
     return handled;
@@ -889,9 +788,9 @@ s_batch_take_row(s_batch_t *batch, const PGresult *result, int row)
 
 //  Step 2: lock the batch's orders. Returns 0, or -1 with batch->error.
 static int
-s_batch_lock(s_batch_t *batch, s_array_t *ids, s_array_t *messages)
+s_batch_lock(s_batch_t *batch, bus_sqlarray_t *ids, bus_sqlarray_t *messages)
 {
-    const char *values[] = {s_array_text(ids), s_array_text(messages)};
+    const char *values[] = {bus_sqlarray_text(ids), bus_sqlarray_text(messages)};
     PGresult *result =
         s_exec(batch->store->writer, bus_apply_conn(batch->apply), S_APPLY_LOCK, "lock orders",
                values, PGRES_TUPLES_OK, -1, batch->error, sizeof batch->error);
@@ -978,33 +877,33 @@ s_batch_fold(s_batch_t *batch)
 static int
 s_batch_write(s_batch_t *batch)
 {
-    s_array_t ids = {0}, statuses = {0}, reserved = {0}, started = {0}, reasons = {0};
+    bus_sqlarray_t ids = {0}, statuses = {0}, reserved = {0}, started = {0}, reasons = {0};
     size_t changed = 0;
     for (s_order_t *order = zhashx_first(batch->orders); order;
          order = zhashx_next(batch->orders)) {
         if (s_state_equal(order->state, order->locked) && !order->reason) {
             continue;
         }
-        s_array_add(&ids, zhashx_cursor(batch->orders));
-        s_array_add(&statuses, order_status_name(order->state.status));
-        s_array_add(&reserved, order->state.stock_reserved ? "t" : "f");
-        s_array_add(&started, order->state.payment_started ? "t" : "f");
-        s_array_add(&reasons, order->reason);
+        bus_sqlarray_add(&ids, zhashx_cursor(batch->orders));
+        bus_sqlarray_add(&statuses, order_status_name(order->state.status));
+        bus_sqlarray_add(&reserved, order->state.stock_reserved ? "t" : "f");
+        bus_sqlarray_add(&started, order->state.payment_started ? "t" : "f");
+        bus_sqlarray_add(&reasons, order->reason);
         changed++;
     }
     s_history_t *history = &batch->history;
-    const char *values[] = {s_array_text(&history->order_id),
-                            s_array_text(&history->event),
-                            s_array_text(&history->stream),
-                            s_array_text(&history->seq),
-                            s_array_text(&history->message_id),
-                            s_array_text(&history->occurred_at),
-                            s_array_text(&history->reason),
-                            s_array_text(&ids),
-                            s_array_text(&statuses),
-                            s_array_text(&reserved),
-                            s_array_text(&started),
-                            s_array_text(&reasons),
+    const char *values[] = {bus_sqlarray_text(&history->order_id),
+                            bus_sqlarray_text(&history->event),
+                            bus_sqlarray_text(&history->stream),
+                            bus_sqlarray_text(&history->seq),
+                            bus_sqlarray_text(&history->message_id),
+                            bus_sqlarray_text(&history->occurred_at),
+                            bus_sqlarray_text(&history->reason),
+                            bus_sqlarray_text(&ids),
+                            bus_sqlarray_text(&statuses),
+                            bus_sqlarray_text(&reserved),
+                            bus_sqlarray_text(&started),
+                            bus_sqlarray_text(&reasons),
                             batch->now};
     PGresult *result =
         s_exec(batch->store->writer, bus_apply_conn(batch->apply), S_APPLY_WRITE, "apply events",
@@ -1023,11 +922,11 @@ s_batch_write(s_batch_t *batch)
         rc = -1;
     }
     PQclear(result);
-    s_array_reset(&reasons);
-    s_array_reset(&started);
-    s_array_reset(&reserved);
-    s_array_reset(&statuses);
-    s_array_reset(&ids);
+    bus_sqlarray_reset(&reasons);
+    bus_sqlarray_reset(&started);
+    bus_sqlarray_reset(&reserved);
+    bus_sqlarray_reset(&statuses);
+    bus_sqlarray_reset(&ids);
     return rc;
 }
 
@@ -1076,7 +975,7 @@ order_store_apply(order_store_t *self,
                        .applied = applied_out,
                        .now_us = order_store_now_us()};
     order_api_format_time(batch.now_us, batch.now);
-    s_array_t ids = {0}, messages = {0};
+    bus_sqlarray_t ids = {0}, messages = {0};
     int rc = 0;
     if (s_batch_read(&batch, &ids, &messages) == 0) {
         goto cleanup; //  nothing subscribed: no SQL
@@ -1101,8 +1000,8 @@ cleanup:
     zhashx_destroy(&batch.messages);
     zhashx_destroy(&batch.orders);
     freen(batch.compensations);
-    s_array_reset(&messages);
-    s_array_reset(&ids);
+    bus_sqlarray_reset(&messages);
+    bus_sqlarray_reset(&ids);
     return rc;
 }
 
