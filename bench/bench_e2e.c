@@ -26,11 +26,11 @@
     =========================================================================
 */
 #include "bench_support.h"
+#include "bench_http.h"
 
 #include <curl/curl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -40,10 +40,7 @@
 
 #define E2E_SERVICES_MAX 3
 #define E2E_CLIENTS_MAX 64
-#define E2E_SKUS 8
 #define E2E_URL_MAX 512
-#define E2E_BODY_MAX 4096
-#define E2E_REQUEST_TIMEOUT_MS 10000
 #define E2E_COMPLETE_TIMEOUT_S 120
 #define E2E_RSS_SAMPLE_MS 100
 #define E2E_QUERY_CHUNK 1000
@@ -69,18 +66,10 @@ typedef struct {
     long load_kb;  //  largest VmRSS sampled under load
 } service_t;
 
-//  One HTTP client: a curl handle kept alive across requests.
-typedef struct {
-    CURL *curl;              //  owned
-    struct curl_slist *head; //  request headers (owned)
-    char reply[E2E_BODY_MAX];
-    size_t reply_size;
-} client_t;
-
 //  An order sent in the latency phase.
 typedef struct {
-    char id[40];     //  order id from the 201 answer, "" if it failed
-    int64_t sent_us; //  CLOCK_REALTIME just before the POST
+    char id[BENCH_HTTP_ID_SIZE]; //  order id from the 201 answer, "" if it failed
+    int64_t sent_us;             //  CLOCK_REALTIME just before the POST
 } sent_t;
 
 //  A client thread of either phase.
@@ -96,84 +85,6 @@ typedef struct {
     size_t sent_capacity; //  entries of sent
     size_t sent_count;    //  entries used
 } worker_t;
-
-//  --------------------------------------------------------------------------
-//  HTTP
-
-static size_t
-s_client_write(char *data, size_t size, size_t count, void *arg)
-{
-    client_t *client = arg;
-    size_t bytes = size * count;
-    size_t room = sizeof client->reply - 1 - client->reply_size;
-    size_t taken = bytes < room ? bytes : room;
-    memcpy(client->reply + client->reply_size, data, taken);
-    client->reply_size += taken;
-    client->reply[client->reply_size] = '\0';
-    return bytes;
-}
-
-static void
-s_client_init(client_t *client)
-{
-    memset(client, 0, sizeof *client);
-    client->curl = curl_easy_init();
-    client->head = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(client->curl, CURLOPT_HTTPHEADER, client->head);
-    curl_easy_setopt(client->curl, CURLOPT_WRITEFUNCTION, s_client_write);
-    curl_easy_setopt(client->curl, CURLOPT_WRITEDATA, client);
-    curl_easy_setopt(client->curl, CURLOPT_TIMEOUT_MS, (long) E2E_REQUEST_TIMEOUT_MS);
-    curl_easy_setopt(client->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(client->curl, CURLOPT_TCP_NODELAY, 1L);
-}
-
-static void
-s_client_fini(client_t *client)
-{
-    curl_slist_free_all(client->head);
-    curl_easy_cleanup(client->curl);
-}
-
-//  Send one request; returns the HTTP status, or -1 on a transport error.
-static long
-s_client_send(client_t *client, const char *method, const char *url, const char *body)
-{
-    client->reply_size = 0;
-    client->reply[0] = '\0';
-    curl_easy_setopt(client->curl, CURLOPT_URL, url);
-    curl_easy_setopt(client->curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(client->curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(client->curl, CURLOPT_POSTFIELDSIZE, (long) (body ? strlen(body) : 0));
-    if (curl_easy_perform(client->curl) != CURLE_OK) {
-        return -1;
-    }
-    long status = 0;
-    curl_easy_getinfo(client->curl, CURLINFO_RESPONSE_CODE, &status);
-    return status;
-}
-
-//  POST one order of 1-2 lines; returns the status and copies the order
-//  id into `id` (40 bytes) on 201.
-static long
-s_post_order(client_t *client, const options_t *options, uint64_t number, char *id)
-{
-    char url[E2E_URL_MAX], body[512];
-    (void) snprintf(url, sizeof url, "%s/orders", options->order_url);
-    int sku = (int) (number % E2E_SKUS) + 1;
-    (void) snprintf(body, sizeof body,
-                    "{\"customerId\":\"bench-%d\",\"currency\":\"EUR\",\"items\":["
-                    "{\"sku\":\"SKU-%d\",\"quantity\":2,\"unitPrice\":\"19.99\"},"
-                    "{\"sku\":\"SKU-%d\",\"quantity\":1,\"unitPrice\":\"5.00\"}]}",
-                    (int) (number % 100), sku, sku % E2E_SKUS + 1);
-    long status = s_client_send(client, "POST", url, body);
-    if (status == 201 && id) {
-        json_t *reply = json_loads(client->reply, 0, NULL);
-        const char *order_id = json_string_value(json_object_get(reply, "orderId"));
-        (void) snprintf(id, 40, "%s", order_id ? order_id : "");
-        json_decref(reply);
-    }
-    return status;
-}
 
 //  --------------------------------------------------------------------------
 //  PostgreSQL
@@ -335,18 +246,17 @@ s_sampler_run(void *arg)
 static int
 s_seed_stock(const options_t *options)
 {
-    client_t client;
-    s_client_init(&client);
+    bench_http_t *client = bench_http_new();
     int rc = 0;
-    for (int sku = 1; sku <= E2E_SKUS && rc == 0; sku++) {
+    for (int sku = 1; sku <= BENCH_HTTP_SKUS && rc == 0; sku++) {
         char url[E2E_URL_MAX];
         (void) snprintf(url, sizeof url, "%s/stock/SKU-%d", options->inventory_url, sku);
-        if (s_client_send(&client, "PUT", url, "{\"available\": 1000000000}") != 200) {
-            (void) fprintf(stderr, "bench_e2e: PUT %s: %s\n", url, client.reply);
+        if (bench_http_send(client, "PUT", url, "{\"available\": 1000000000}") != 200) {
+            (void) fprintf(stderr, "bench_e2e: PUT %s: %s\n", url, bench_http_reply(client));
             rc = -1;
         }
     }
-    s_client_fini(&client);
+    bench_http_destroy(&client);
     return rc;
 }
 
@@ -357,18 +267,17 @@ static void *
 s_throughput_run(void *arg)
 {
     worker_t *self = arg;
-    client_t client;
-    s_client_init(&client);
+    bench_http_t *client = bench_http_new();
     uint64_t number = (uint64_t) self->index * 1000000000ULL;
     while (bench_now_ns() < self->end_ns) {
-        long status = s_post_order(&client, self->options, number++, NULL);
+        long status = bench_http_post_order(client, self->options->order_url, number++, NULL);
         if (status == 201) {
             atomic_fetch_add(self->acked, 1);
         } else {
             atomic_fetch_add(self->failed, 1);
         }
     }
-    s_client_fini(&client);
+    bench_http_destroy(&client);
     return NULL;
 }
 
@@ -376,8 +285,7 @@ static void *
 s_latency_run(void *arg)
 {
     worker_t *self = arg;
-    client_t client;
-    s_client_init(&client);
+    bench_http_t *client = bench_http_new();
     for (uint64_t number = 0; self->sent_count < self->sent_capacity; number++) {
         int64_t due_ns = self->start_ns + (int64_t) ((double) number * self->interval_ns);
         if (due_ns >= self->end_ns) {
@@ -386,13 +294,13 @@ s_latency_run(void *arg)
         bench_sleep_until(due_ns);
         sent_t *sent = &self->sent[self->sent_count++];
         sent->sent_us = bench_realtime_us();
-        if (s_post_order(&client, self->options, number * 64 + (uint64_t) self->index, sent->id) !=
-            201) {
+        if (bench_http_post_order(client, self->options->order_url,
+                                  number * 64 + (uint64_t) self->index, sent->id) != 201) {
             sent->id[0] = '\0';
             atomic_fetch_add(self->failed, 1);
         }
     }
-    s_client_fini(&client);
+    bench_http_destroy(&client);
     return NULL;
 }
 

@@ -7,14 +7,19 @@
 #    scripts/bench.sh e2e                    orders/s and latency through the three services
 #                                            against PostgreSQL's commit rate (private
 #                                            PostgreSQL, services on free loopback ports)
-#    scripts/bench.sh all                    all three, one after the other
+#    scripts/bench.sh shim                   events/s and latency from order-service's commit
+#                                            through the broker shim to a RabbitMQ consumer,
+#                                            against plain RabbitMQ publish-to-consume (private
+#                                            PostgreSQL and RabbitMQ, services on free ports)
+#    scripts/bench.sh all                    all four, one after the other
 #    scripts/bench.sh bus_live --events 500000   extra arguments go to the program
 #
 #  Steps: print the machine; install missing packages; configure and build
 #  build-bench/ (Release, no sanitizers; BENCH_BUILD overrides the directory)
-#  with only the benchmark programs; for bus_durable start a private
-#  PostgreSQL on loopback in a temporary directory with the default durable
-#  settings (fsync and synchronous_commit on) and stop it and remove the
+#  with only the benchmark programs; for bus_durable, e2e and shim start a
+#  private PostgreSQL on loopback in a temporary directory with the default
+#  durable settings (fsync and synchronous_commit on), for shim a private
+#  RabbitMQ node too, and stop them (and the services) and remove the
 #  directory however the run ends; run the program, whose output ends with
 #  one JSON line. Exits non-zero if a program failed. See bench/README.md.
 set -euo pipefail
@@ -24,17 +29,8 @@ cd "$EVBUS_ROOT"
 
 BENCH_BUILD=${BENCH_BUILD:-$EVBUS_ROOT/build-bench}
 
-#  Stop what one benchmark started before the next starts its own.
-cleanup_between() {
-    if [ -n "$run_dir" ]; then
-        pg_stop "$run_dir/pg"
-        rm -rf "$run_dir"
-        run_dir=""
-    fi
-}
-
 usage() {
-    echo "usage: scripts/bench.sh bus_live|bus_durable|e2e|all [PROGRAM ARGS..]" >&2
+    echo "usage: scripts/bench.sh bus_live|bus_durable|e2e|shim|all [PROGRAM ARGS..]" >&2
     exit 2
 }
 
@@ -53,24 +49,36 @@ build_bench() {
     cmake -S "$EVBUS_ROOT" -B "$BENCH_BUILD" --log-level=WARNING \
         -DCMAKE_BUILD_TYPE=Release -DENABLE_SANITIZERS=OFF
     cmake --build "$BENCH_BUILD" -j "$(nproc)" --target bench_bus_live bench_bus_durable \
-        bench_e2e order-service inventory-service billing-service
+        bench_e2e bench_shim order-service inventory-service billing-service broker-shim
 }
 
 run_dir=""
 service_pids=()
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-    local rc=$?
+
+#  Stop what one benchmark started (services, RabbitMQ, PostgreSQL) and
+#  remove its directory. Returns 1 if a server did not stop cleanly.
+stop_started() {
+    local rc=0
     if [ ${#service_pids[@]} -gt 0 ]; then
+        #  SIGCONT first: bench_shim may have left the shim stopped (SIGSTOP).
+        kill -CONT "${service_pids[@]}" 2>/dev/null || true
         kill -TERM "${service_pids[@]}" 2>/dev/null || true
         wait_until 15 s_all_gone "${service_pids[@]}" || kill -KILL "${service_pids[@]}" 2>/dev/null || true
         service_pids=()
     fi
     if [ -n "$run_dir" ]; then
+        (rabbit_stop "$run_dir/rabbit") || rc=1
         (pg_stop "$run_dir/pg") || rc=1
         rm -rf "$run_dir"
         run_dir=""
     fi
+    return $rc
+}
+
+# shellcheck disable=SC2317 # called by the EXIT trap
+cleanup() {
+    local rc=$?
+    stop_started || rc=1
     exit "$rc"
 }
 
@@ -146,11 +154,55 @@ run_e2e() {
         --base-db "$(pg_dsn "$run_dir/pg" bench_base)" --pids "$(IFS=,; echo "${pids[*]}")" "$@"
 }
 
+#  Start order-service and broker-shim (subscribed to order-service) on free
+#  loopback ports, with their own databases in the benchmark's cluster
+#  (track_commit_timestamp on: bench_shim reads each event's commit time)
+#  and a private RabbitMQ node, wait for /readyz, then run bench_shim.
+run_shim() {
+    local dsn url port order_pub shim_pub order_http shim_http order_url shim_url shim_pid
+    run_dir=$(mktemp -d "${TMPDIR:-/tmp}/evbus-bench.XXXXXX")
+    chmod 0711 "$run_dir"
+    EVBUS_PG_FSYNC=on EVBUS_PG_EXTRA="track_commit_timestamp = on" pg_start "$run_dir/pg"
+    pg_create_db "$run_dir/pg" evbus_order
+    pg_create_db "$run_dir/pg" evbus_shim
+    rabbit_start "$run_dir/rabbit"
+    url=$(cat "$run_dir/rabbit/amqp.url")
+    order_pub=$(s_port_pair)
+    shim_pub=$(s_port_pair "$order_pub" $((order_pub + 1)))
+    order_http=$(free_port "$order_pub" $((order_pub + 1)) "$shim_pub" $((shim_pub + 1)))
+    shim_http=$(free_port "$order_pub" $((order_pub + 1)) "$shim_pub" $((shim_pub + 1)) "$order_http")
+    order_url=http://127.0.0.1:$order_http
+    shim_url=http://127.0.0.1:$shim_http
+    HTTP_ADDR=127.0.0.1:$order_http DATABASE_URL=$(pg_dsn "$run_dir/pg" evbus_order) \
+        PUB_ENDPOINT=tcp://127.0.0.1:$order_pub PUBLISHERS="" LOG_LEVEL=warn \
+        "$BENCH_BUILD/order/order-service" >"$run_dir/order.log" 2>&1 &
+    service_pids+=($!)
+    HTTP_ADDR=127.0.0.1:$shim_http DATABASE_URL=$(pg_dsn "$run_dir/pg" evbus_shim) \
+        PUB_ENDPOINT=tcp://127.0.0.1:$shim_pub PUBLISHERS=tcp://127.0.0.1:$order_pub \
+        RABBITMQ_URL=$url LOG_LEVEL=warn \
+        "$BENCH_BUILD/broker-shim/broker-shim" >"$run_dir/shim.log" 2>&1 &
+    shim_pid=$!
+    service_pids+=("$shim_pid")
+    for port in "$order_http" "$shim_http"; do
+        wait_until 60 http_ready 127.0.0.1 "$port" ||
+            { tail -n 20 "$run_dir"/*.log >&2; die "not ready: 127.0.0.1:$port"; }
+    done
+    dsn=$(pg_dsn "$run_dir/pg")
+    echo "postgres: $(psql -X -q -tA "$dsn" -c 'SHOW server_version') with" \
+        "fsync=$(psql -X -q -tA "$dsn" -c 'SHOW fsync')," \
+        "synchronous_commit=$(psql -X -q -tA "$dsn" -c 'SHOW synchronous_commit');" \
+        "rabbitmq-server $(dpkg-query -W -f='${Version}' rabbitmq-server)" \
+        "(private node, default settings)"
+    "$BENCH_BUILD/bench/bench_shim" --amqp-url "$url" --order-url "$order_url" \
+        --order-db "$(pg_dsn "$run_dir/pg" evbus_order)" --shim-url "$shim_url" \
+        --shim-pid "$shim_pid" "$@"
+}
+
 [ $# -ge 1 ] || usage
 name=$1
 shift
 case $name in
-    bus_live | bus_durable | e2e) ;;
+    bus_live | bus_durable | e2e | shim) ;;
     all) [ $# -eq 0 ] || usage ;;
     *) usage ;;
 esac
@@ -166,10 +218,13 @@ case $name in
     bus_live) run_live "$@" ;;
     bus_durable) run_durable "$@" ;;
     e2e) run_e2e "$@" ;;
+    shim) run_shim "$@" ;;
     all)
         run_live
         run_durable
-        cleanup_between
+        stop_started
         run_e2e
+        stop_started
+        run_shim
         ;;
 esac
