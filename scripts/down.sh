@@ -2,11 +2,12 @@
 #  down.sh - stop what scripts/up.sh started; data in .run/ is kept
 #
 #  The services first: every process with a pid file in .run/ (order-service,
-#  inventory-service, billing-service, and whatever else up.sh may start) gets
-#  SIGTERM, all at once; each has DOWN_TIMEOUT seconds (default 20) to finish
-#  its work in flight and exit (the services themselves wait at most 10 s for
-#  requests in flight), then SIGKILL. A service whose binary a rebuild
-#  replaced is still found. Then RabbitMQ if one was started in .run/rabbit,
+#  inventory-service, billing-service, and broker-shim after
+#  `scripts/up.sh --bridged`) gets SIGTERM, all at once; each has DOWN_TIMEOUT
+#  seconds (default 20) to finish its work in flight and exit (the services
+#  themselves wait at most 10 s for requests in flight), then SIGKILL. A
+#  service whose binary a rebuild replaced is still found. Then RabbitMQ if
+#  one was started in .run/rabbit (bridged mode; with the epmd it started),
 #  then PostgreSQL (.run/pg). Safe to run when nothing is up.
 #  `rm -rf .run` afterwards forgets the data too.
 set -euo pipefail

@@ -9,7 +9,7 @@
 #    free_port [EXCLUDED..]     a TCP port nobody listens on, below the ephemeral range
 #    build_tree NAME            configure and build build/ or build-asan/
 #    pg_start DIR / pg_stop DIR / pg_dsn DIR [DB] / pg_create_db DIR DB
-#    rabbit_start DIR / rabbit_stop DIR   (URL in DIR/amqp.url)
+#    rabbit_start DIR / rabbit_stop DIR / rabbit_pid DIR   (URL in DIR/amqp.url)
 #    start_pidfile NAME CMD.. / stop_pidfiles SECONDS NAME..   (.run/NAME.pid, .log)
 #
 #  Every server belongs to a private directory: its data, socket, log, port
@@ -364,10 +364,18 @@ pg_create_db() {
 #  rabbitmq-server and rabbitmqctl call of this node gets, nothing inherited).
 #  AMQP, distribution and the node's own epmd (ERL_EPMD_PORT, so we neither
 #  clash with nor depend on a system epmd on 4369) listen on 127.0.0.1; the
-#  CLI's distribution port too. No plugins, so no management listener. The
-#  Erlang cookie is private (HOME=DIR). Instead of guest, the default user is
-#  `evbus` with a random password (DIR/rabbitmq.conf), so the URL in
-#  DIR/amqp.url carries real credentials.
+#  CLI's distribution port too. No plugins (unless asked for, below), so no
+#  management listener. The Erlang cookie is private (HOME=DIR). Instead of
+#  guest, the default user is `evbus` with a random password
+#  (DIR/rabbitmq.conf), so the URL in DIR/amqp.url carries real credentials.
+#
+#  For a node that is not running yet, rabbit_start reads (as pg_start reads
+#  EVBUS_PG_*):
+#    EVBUS_RABBIT_PORT             the AMQP port (default: a free one); taken: die
+#    EVBUS_RABBIT_GUEST=on         user guest/guest, which RabbitMQ accepts on
+#                                  loopback only, instead of evbus (chosen when
+#                                  DIR is first prepared, and kept)
+#    EVBUS_RABBIT_MANAGEMENT_PORT  enable the management plugin on 127.0.0.1:PORT
 
 s_rabbit_get() {
     sed -n "s/^$2=//p" "$1/rabbit.env"
@@ -398,12 +406,12 @@ s_listener_pid() {
 }
 
 s_rabbit_write_env() {
-    local dir=$1 node amqp dist epmd pass
+    local dir=$1 node amqp dist epmd user pass management=${EVBUS_RABBIT_MANAGEMENT_PORT:-}
     node=$(s_rabbit_get "$dir" RABBITMQ_NODENAME 2>/dev/null || true)
     node=${node:-evbus-$(random_hex 4)@localhost}
-    amqp=$(free_port)
-    dist=$(free_port "$amqp")
-    epmd=$(free_port "$amqp" "$dist")
+    amqp=${EVBUS_RABBIT_PORT:-$(free_port "$management")}
+    dist=$(free_port "$amqp" "$management")
+    epmd=$(free_port "$amqp" "$dist" "$management")
     cat >"$dir/rabbit.env" <<EOF
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 HOME=$dir
@@ -424,19 +432,38 @@ RABBITMQ_CONF_ENV_FILE=$dir/rabbitmq-env.conf
 RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}
 RABBITMQ_CTL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}
 EOF
-    if [ ! -f "$dir/rabbitmq.conf" ]; then
+    #  The user is chosen once (the node creates it with its database); the
+    #  rest of the file is written at every start.
+    user=$(sed -n 's/^default_user = //p' "$dir/rabbitmq.conf" 2>/dev/null || true)
+    pass=$(sed -n 's/^default_pass = //p' "$dir/rabbitmq.conf" 2>/dev/null || true)
+    if [ -z "$user" ] && [ "${EVBUS_RABBIT_GUEST:-off}" = on ]; then
+        user=guest
+        pass=guest
+    elif [ -z "$user" ]; then
+        user=evbus
         pass=$(random_hex 16)
-        printf 'default_user = evbus\ndefault_pass = %s\n' "$pass" >"$dir/rabbitmq.conf"
     fi
-    pass=$(sed -n 's/^default_pass = //p' "$dir/rabbitmq.conf")
-    echo "amqp://evbus:$pass@127.0.0.1:$amqp/%2F" >"$dir/amqp.url"
+    {
+        printf 'default_user = %s\ndefault_pass = %s\n' "$user" "$pass"
+        if [ "$user" = guest ]; then
+            printf 'loopback_users.guest = true\n'
+        fi
+        if [ -n "$management" ]; then
+            printf 'management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = %s\n' "$management"
+        fi
+    } >"$dir/rabbitmq.conf"
+    echo "amqp://$user:$pass@127.0.0.1:$amqp/%2F" >"$dir/amqp.url"
 }
 
 s_rabbit_prepare() {
     local dir=$1 user=$2
     make_private_dir "$dir" "$user"
     mkdir -p "$dir/mnesia" "$dir/log"
-    : >"$dir/enabled_plugins"
+    if [ -n "${EVBUS_RABBIT_MANAGEMENT_PORT:-}" ]; then
+        echo '[rabbitmq_management].' >"$dir/enabled_plugins"
+    else
+        : >"$dir/enabled_plugins"
+    fi
     : >"$dir/rabbitmq-env.conf"
     if [ ! -f "$dir/.erlang.cookie" ]; then
         random_hex 20 >"$dir/.erlang.cookie"
@@ -459,13 +486,18 @@ s_check_loopback() {
 
 #  rabbit_start DIR: start (or reuse) the node of DIR; its URL goes to DIR/amqp.url.
 rabbit_start() {
-    local dir=$1 user pid
+    local dir=$1 user pid port
     user=$(service_user rabbitmq)
     if pid_alive "$(s_rabbit_pid "$dir")" && s_rabbit_ctl "$dir" status >/dev/null 2>&1; then
         log "RabbitMQ already running in $dir"
         return 0
     fi
     [ -x "$RABBIT_BIN/rabbitmq-server" ] || die "RabbitMQ is not installed (rabbitmq-server)"
+    for port in ${EVBUS_RABBIT_PORT:-} ${EVBUS_RABBIT_MANAGEMENT_PORT:-}; do
+        pid=$(s_listener_pid "$port")
+        [ -z "$(ss -ltnH "sport = :$port")" ] ||
+            die "port $port, which RabbitMQ in $dir needs, is taken${pid:+ by pid $pid}"
+    done
     s_rabbit_prepare "$dir" "$user"
     log "starting RabbitMQ in $dir on 127.0.0.1:$(s_rabbit_get "$dir" RABBITMQ_NODE_PORT)"
     s_rabbit_run "$dir" "$RABBIT_BIN/rabbitmq-server" -detached
@@ -477,6 +509,15 @@ rabbit_start() {
     pid=$(s_rabbit_pid "$dir")
     s_check_loopback "$pid" "$(s_listener_pid "$(s_rabbit_get "$dir" ERL_EPMD_PORT)")" ||
         { rabbit_stop "$dir"; die "RabbitMQ in $dir listens beyond loopback"; }
+}
+
+#  rabbit_pid DIR: the PID of DIR's node if it runs; prints nothing otherwise.
+rabbit_pid() {
+    local pid
+    pid=$(s_rabbit_pid "$1")
+    if pid_alive "$pid"; then
+        echo "$pid"
+    fi
 }
 
 #  rabbit_stop DIR: stop the node of DIR and the epmd it started; bounded.
