@@ -42,7 +42,7 @@ typedef struct {
     const char *stream;         //  the shim's stream ("shim-0")
     const char *queue;          //  SHIM_QUEUE, the consumer's queue
     const char *error_exchange; //  "<queue>_error": exchange and queue of dead letters
-    int window;                 //  SHIM_WINDOW: rows per relay batch, consumer prefetch
+    int window;                 //  SHIM_WINDOW: relay's unconfirmed messages, consumer prefetch
     uint32_t replica_index;     //  REPLICA_INDEX: the relay reads partitions p % count == index
     uint32_t replica_count;     //  REPLICA_COUNT
     shim_codec_config_t codec;  //  each actor's codec (map and strings borrowed)

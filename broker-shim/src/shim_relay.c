@@ -2,12 +2,27 @@
     shim_relay - the outbox to RabbitMQ, with publisher confirms
 
     One zloop: the pipe, the PostgreSQL socket (notifications), the AMQP
-    socket (confirms), a tick and the two reconnect timers. A batch is the
-    rows of one read; while it is in flight nothing else is read, so the
-    rows of a batch, their confirm tags (consecutive on one connection)
-    and what to delete are all in `flight`. Every handler ends by draining
-    the AMQP connection, because a publish or an RPC may have left frames
-    in librabbitmq's buffers that poll would never report (STYLE rule 9).
+    socket (confirms), a tick and the two reconnect timers. A pipeline:
+    up to `window` messages are published and unconfirmed at once, in
+    `flight`, a ring in id order. Whenever it has room, the rows after the
+    last id read are read and published; confirms mark slots, the
+    confirmed head of the ring moves to `done`, and `done` is deleted in
+    one statement (committed without waiting for the flush: a lost delete
+    only publishes the same message id again) before the next read.
+
+    Reading after the last id is safe because this replica's partitions
+    are written by the shim's one stream writer, one transaction after the
+    other on one connection, so ids commit in order. Where that could fail
+    (a COMMIT whose connection broke finishing late, a rescale of the
+    replicas), a row below the ring's head would be skipped: the tick
+    counts such rows, and when there are any (and whenever the pipeline
+    is empty anyway) the relay stops reading, lets the ring drain and
+    reads from the head again. A nack or a lost connection abandons the
+    ring and reads from the head too.
+
+    Every turn ends by draining the AMQP connection, because a publish or
+    an RPC may have left frames in librabbitmq's buffers that poll would
+    never report (STYLE rule 9).
     =========================================================================
 */
 #include "shim_classes.h"
@@ -18,7 +33,10 @@
 
 #include <libpq-fe.h>
 
-//  One row of the batch in flight.
+//  Reads per turn of the loop, at most.
+#define S_TURNS_MAX 16
+
+//  One row in flight.
 typedef struct {
     int64_t id;           //  outbox row
     uint64_t tag;         //  its confirm tag; 0 = not published (only delete it)
@@ -44,14 +62,17 @@ typedef struct {
     int amqp_timer;          //  pending reconnect, or -1
     bool amqp_was_lost;      //  an outage was logged: log the recovery
     zhashx_t *declared;      //  exchanges declared on this connection (owned)
-    s_flight_t *flight;      //  the batch in flight: `window` slots (owned)
-    size_t flight_count;     //  rows in it, 0 when none is in flight
+    s_flight_t *flight;      //  ring of `window` slots in id order (owned)
+    size_t flight_head;      //  index of the oldest slot
+    size_t flight_count;     //  slots in use
     size_t unconfirmed;      //  published rows still waiting for their confirm
+    int64_t *done;           //  confirmed rows to delete: `window` ids (owned)
+    size_t done_count;       //  ids in it
+    int64_t last_read;       //  the highest id read since the head (0: read from the head)
+    bool read_wanted;        //  rows may be there: a notification, a full read, the tick
+    bool rescan;             //  a row below the ring's head exists: drain, then read the head
     int64_t republish_upto;  //  rows up to this id were published on a lost connection
-    bool more;               //  the last read filled the window: read again
 } self_t;
-
-static void s_self_pump(self_t *self);
 
 //  --------------------------------------------------------------------------
 //  Readiness: both connections up.
@@ -89,19 +110,34 @@ s_self_schedule_amqp(self_t *self)
 }
 
 //  --------------------------------------------------------------------------
-//  Forget the batch in flight: its rows stay in the outbox and are read
-//  again; those already published count as re-published then.
+//  Slot `index` of the ring, counted from its head.
+
+static s_flight_t *
+s_self_slot(self_t *self, size_t index)
+{
+    return &self->flight[(self->flight_head + index) % (size_t) self->context->window];
+}
+
+//  --------------------------------------------------------------------------
+//  Forget what is in flight: its rows stay in the outbox and are read
+//  again from the head; those already published count as re-published
+//  then. Confirmed rows in `done` stay to be deleted.
 
 static void
-s_self_abandon_batch(self_t *self)
+s_self_abandon_flight(self_t *self)
 {
     for (size_t index = 0; index < self->flight_count; index++) {
-        if (self->flight[index].tag && self->flight[index].id > self->republish_upto) {
-            self->republish_upto = self->flight[index].id;
+        s_flight_t *slot = s_self_slot(self, index);
+        if (slot->tag && slot->id > self->republish_upto) {
+            self->republish_upto = slot->id;
         }
     }
+    self->flight_head = 0;
     self->flight_count = 0;
     self->unconfirmed = 0;
+    self->last_read = 0;
+    self->read_wanted = true;
+    self->rescan = false;
 }
 
 //  --------------------------------------------------------------------------
@@ -126,7 +162,8 @@ s_self_db_lost(self_t *self, const char *why, const char *error)
     }
     //  Confirms may still come, but nothing can be deleted without the
     //  database: start again from the head once it is back.
-    s_self_abandon_batch(self);
+    s_self_abandon_flight(self);
+    self->done_count = 0;
     s_self_update_up(self);
     s_self_schedule_db(self);
 }
@@ -147,7 +184,7 @@ s_self_amqp_lost(self_t *self, const char *why, const char *error)
     }
     shim_amqp_destroy(&self->amqp);
     zhashx_purge(self->declared);
-    s_self_abandon_batch(self);
+    s_self_abandon_flight(self);
     s_self_update_up(self);
     s_self_schedule_amqp(self);
 }
@@ -198,9 +235,9 @@ s_self_publish(self_t *self, const shim_message_t *message, uint64_t *tag_out)
 }
 
 //  --------------------------------------------------------------------------
-//  One row of a new batch: decode, encode, publish (or move aside, or only
-//  delete it: an event that came from RabbitMQ). Returns 0, or -1 when a
-//  connection was lost (the batch is abandoned).
+//  One row read: decode, encode, publish into the ring's next slot (or
+//  move aside, or only delete it: an event that came from RabbitMQ).
+//  Returns 0, or -1 when a connection was lost (the ring is abandoned).
 
 static int
 s_self_take_row(self_t *self, const shim_outbox_row_t *row)
@@ -223,7 +260,7 @@ s_self_take_row(self_t *self, const shim_outbox_row_t *row)
         svc_uuid_format(&uuid, message_id);
     }
     int result = 0;
-    s_flight_t *slot = &self->flight[self->flight_count];
+    s_flight_t *slot = s_self_slot(self, self->flight_count);
     *slot = (s_flight_t){.id = row->id};
     if (rc == SHIM_OK) {
         result = s_self_publish(self, message, &slot->tag);
@@ -241,6 +278,7 @@ s_self_take_row(self_t *self, const shim_outbox_row_t *row)
     } else if (rc == SHIM_OWN_MESSAGE) {
         //  Came from RabbitMQ: never back (the handler skips these already).
         svc_counter_inc(self->context->own_skipped_out);
+        slot->confirmed = true;
         self->flight_count++;
     } else {
         result = s_self_row_failed(self, row->id, *message_id ? message_id : NULL, &error);
@@ -251,88 +289,108 @@ s_self_take_row(self_t *self, const shim_outbox_row_t *row)
 }
 
 //  --------------------------------------------------------------------------
-//  Every row of the batch is confirmed (or needed none): delete them all,
-//  count, and read on.
+//  Move the confirmed head of the ring to `done`, counting what was
+//  bridged.
 
 static void
-s_self_finish_batch(self_t *self)
+s_self_retire(self_t *self)
 {
-    int64_t *ids = zmalloc((self->flight_count + 1) * sizeof *ids);
     size_t published = 0;
-    for (size_t index = 0; index < self->flight_count; index++) {
-        ids[index] = self->flight[index].id;
-        published += self->flight[index].tag ? 1 : 0;
+    while (self->flight_count > 0 && s_self_slot(self, 0)->confirmed) {
+        s_flight_t *slot = s_self_slot(self, 0);
+        assert(self->done_count < (size_t) self->context->window);
+        self->done[self->done_count++] = slot->id;
+        published += slot->tag ? 1 : 0;
+        self->flight_head = (self->flight_head + 1) % (size_t) self->context->window;
+        self->flight_count--;
+    }
+    svc_counter_add(self->context->bridged_out, published);
+}
+
+//  --------------------------------------------------------------------------
+//  Delete the confirmed rows. Returns 0, or -1 when the database is lost.
+
+static int
+s_self_delete_done(self_t *self)
+{
+    if (!self->db || self->done_count == 0) {
+        return self->db ? 0 : -1;
     }
     char *error = NULL;
-    bus_rc_t rc = shim_store_outbox_delete(self->db, ids, self->flight_count, &error);
-    freen(ids);
-    if (rc != BUS_OK) {
+    if (shim_store_outbox_delete(self->db, self->done, self->done_count, &error) != BUS_OK) {
         //  Confirmed but not deleted: published again later, same ids.
         s_self_db_lost(self, "deleting confirmed rows", error);
         zstr_free(&error);
-        return;
+        return -1;
     }
-    svc_counter_add(self->context->bridged_out, published);
-    self->flight_count = 0;
+    self->done_count = 0;
+    return 0;
 }
 
 //  --------------------------------------------------------------------------
-//  Read and publish while nothing is in flight and rows are there.
+//  Read and publish while the ring has room and rows may be there.
+//  Returns true when it published or moved something (the caller turns
+//  again), false when there is nothing to do now.
 
-static void
+static bool
 s_self_pump(self_t *self)
 {
-    while (self->db && self->amqp && self->flight_count == 0) {
-        shim_outbox_row_t *rows = NULL;
-        size_t count = 0;
-        char *error = NULL;
-        if (shim_store_outbox_read(self->db, self->context->replica_index,
-                                   self->context->replica_count, self->context->window, &rows,
-                                   &count, &error) != BUS_OK) {
-            s_self_db_lost(self, "reading the outbox", error);
-            zstr_free(&error);
-            return;
-        }
-        self->more = count == (size_t) self->context->window;
-        int rc = 0;
-        for (size_t index = 0; index < count && rc == 0; index++) {
-            rc = s_self_take_row(self, &rows[index]);
-        }
-        shim_store_rows_free(&rows, count);
-        if (rc != 0) {
-            return;
-        }
-        if (count == 0 && shim_store_notifications(self->db) <= 0) {
-            return;
-        }
-        if (self->unconfirmed > 0) {
-            return; //  the confirms finish the batch
-        }
-        if (self->flight_count > 0) {
-            s_self_finish_batch(self);
-        }
-        //  Notifications that came while we queried are not on the socket
-        //  any more: look for them before waiting on it.
-        if (!self->more && shim_store_notifications(self->db) <= 0) {
-            return;
-        }
+    if (!self->db || !self->amqp || s_self_delete_done(self) != 0) {
+        return false;
     }
+    if (self->flight_count == 0 && (self->rescan || self->last_read > 0)) {
+        //  Empty: from the head again, which also picks up any row that
+        //  committed below what was read (see the top of the file).
+        self->rescan = false;
+        self->last_read = 0;
+        self->read_wanted = true;
+    }
+    size_t window = (size_t) self->context->window;
+    if (!self->read_wanted || self->rescan || self->flight_count == window) {
+        return false;
+    }
+    size_t room = window - self->flight_count;
+    shim_outbox_row_t *rows = NULL;
+    size_t count = 0;
+    char *error = NULL;
+    if (shim_store_outbox_read(self->db, self->context->replica_index, self->context->replica_count,
+                               self->last_read, (int) room, &rows, &count, &error) != BUS_OK) {
+        s_self_db_lost(self, "reading the outbox", error);
+        zstr_free(&error);
+        return false;
+    }
+    //  Full: there may be more. Short: only a notification (or the tick)
+    //  says there is more; those that came while we read are counted now.
+    self->read_wanted = count == room || shim_store_notifications(self->db) > 0;
+    int rc = 0;
+    for (size_t index = 0; index < count && rc == 0; index++) {
+        self->last_read = rows[index].id;
+        rc = s_self_take_row(self, &rows[index]);
+    }
+    shim_store_rows_free(&rows, count);
+    if (rc != 0) {
+        return false;
+    }
+    s_self_retire(self); //  rows that needed no confirm
+    return count > 0;
 }
 
 //  --------------------------------------------------------------------------
-//  A confirm from RabbitMQ.
+//  A confirm from RabbitMQ: mark its slots (tags are consecutive on one
+//  connection; `multiple` confirms every tag up to it).
 
 static void
 s_self_take_confirm(self_t *self, const shim_amqp_event_t *event)
 {
     if (!event->ack) {
-        //  The broker could not store a message: publish the batch again.
+        //  The broker could not store a message: publish everything
+        //  unconfirmed again, on a new connection.
         s_self_amqp_lost(self, "the broker nacked a message", NULL);
         return;
     }
     int64_t now = zclock_usecs();
     for (size_t index = 0; index < self->flight_count; index++) {
-        s_flight_t *slot = &self->flight[index];
+        s_flight_t *slot = s_self_slot(self, index);
         if (slot->tag && !slot->confirmed &&
             (slot->tag == event->tag || (event->multiple && slot->tag <= event->tag))) {
             slot->confirmed = true;
@@ -341,10 +399,7 @@ s_self_take_confirm(self_t *self, const shim_amqp_event_t *event)
                                   (double) (now - slot->published_us) / 1e6);
         }
     }
-    if (self->flight_count > 0 && self->unconfirmed == 0) {
-        s_self_finish_batch(self);
-        s_self_pump(self);
-    }
+    s_self_retire(self);
 }
 
 //  --------------------------------------------------------------------------
@@ -362,6 +417,8 @@ s_self_drain_amqp(self_t *self)
         }
         if (type == SHIM_AMQP_FAILED) {
             s_self_amqp_lost(self, "reading", error);
+            zstr_free(&error);
+            return;
         } else if (type == SHIM_AMQP_CONFIRM) {
             s_self_take_confirm(self, &event);
         } else {
@@ -372,7 +429,23 @@ s_self_drain_amqp(self_t *self)
 }
 
 //  --------------------------------------------------------------------------
-//  Loop handlers. Each ends by draining AMQP.
+//  Take the confirms, delete what they confirmed, read and publish more,
+//  until nothing moves; then AMQP is drained.
+
+static void
+s_self_turn(self_t *self)
+{
+    //  Bounded, so the pipe is heard during a long backlog; what is left
+    //  is published, so its confirms bring the next turn.
+    int turns = 0;
+    do {
+        s_self_drain_amqp(self);
+    } while (s_self_pump(self) && ++turns < S_TURNS_MAX);
+    s_self_drain_amqp(self);
+}
+
+//  --------------------------------------------------------------------------
+//  Loop handlers. Each ends with a turn.
 
 static int
 s_self_handle_pipe(zloop_t *loop, zsock_t *reader, void *arg)
@@ -396,10 +469,10 @@ s_self_handle_db(zloop_t *loop, zmq_pollitem_t *item, void *arg)
         if (count < 0) {
             s_self_db_lost(self, "connection closed", PQerrorMessage(self->db));
         } else if (count > 0) {
-            s_self_pump(self);
+            self->read_wanted = true;
         }
     }
-    s_self_drain_amqp(self);
+    s_self_turn(self);
     return 0;
 }
 
@@ -408,7 +481,7 @@ s_self_handle_amqp(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     (void) loop;
     (void) item;
-    s_self_drain_amqp(arg);
+    s_self_turn(arg);
     return 0;
 }
 
@@ -419,19 +492,25 @@ s_self_handle_tick(zloop_t *loop, int timer_id, void *arg)
     (void) timer_id;
     self_t *self = arg;
     s_self_drain_amqp(self); //  heartbeats, and anything pending
-    if (self->db) {
+    if (s_self_delete_done(self) == 0) {
+        //  After the delete, a row below the ring's head is one the reads
+        //  after last_read skipped.
+        int64_t head = self->flight_count > 0 ? s_self_slot(self, 0)->id : 0;
         int64_t depth = 0;
+        int64_t below = 0;
         char *error = NULL;
         if (shim_store_outbox_depth(self->db, self->context->replica_index,
-                                    self->context->replica_count, &depth, &error) == BUS_OK) {
+                                    self->context->replica_count, head, &depth, &below,
+                                    &error) == BUS_OK) {
             svc_gauge_set(self->context->outbox_depth, (double) depth);
-            s_self_pump(self);
+            self->read_wanted = true;
+            self->rescan = self->rescan || below > 0;
         } else {
             s_self_db_lost(self, "counting the outbox", error);
         }
         zstr_free(&error);
     }
-    s_self_drain_amqp(self);
+    s_self_turn(self);
     return 0;
 }
 
@@ -446,7 +525,8 @@ s_self_handle_db_timer(zloop_t *loop, int timer_id, void *arg)
     char *app_name = zsys_sprintf("%s-relay", self->context->stream);
     PGconn *db = shim_store_connect(self->context->conninfo, app_name, &error);
     zstr_free(&app_name);
-    if (db && shim_store_listen(db, &error) != BUS_OK) {
+    if (db && (shim_store_commit_async(db, &error) != BUS_OK ||
+               shim_store_listen(db, &error) != BUS_OK)) {
         PQfinish(db);
         db = NULL;
     }
@@ -469,9 +549,9 @@ s_self_handle_db_timer(zloop_t *loop, int timer_id, void *arg)
     self->db_backoff_ms = BUS_RECONNECT_MIN_MS;
     svc_log_info(self->log, "shim.relay.db.connected", "{s:b}", "recovered", self->db_was_lost);
     self->db_was_lost = false;
+    self->read_wanted = true;
     s_self_update_up(self);
-    s_self_pump(self);
-    s_self_drain_amqp(self);
+    s_self_turn(self);
     return 0;
 }
 
@@ -506,9 +586,9 @@ s_self_handle_amqp_timer(zloop_t *loop, int timer_id, void *arg)
     svc_log_info(self->log, "shim.relay.rabbitmq.connected", "{s:b}", "recovered",
                  self->amqp_was_lost);
     self->amqp_was_lost = false;
+    self->read_wanted = true;
     s_self_update_up(self);
-    s_self_pump(self);
-    s_self_drain_amqp(self);
+    s_self_turn(self);
     return 0;
 }
 
@@ -534,6 +614,7 @@ s_self_new(zsock_t *pipe, shim_context_t *context)
     self->amqp_backoff_ms = BUS_RECONNECT_MIN_MS;
     self->declared = zhashx_new();
     self->flight = zmalloc((size_t) context->window * sizeof *self->flight);
+    self->done = zmalloc((size_t) context->window * sizeof *self->done);
     return self;
 }
 
@@ -545,6 +626,7 @@ s_self_destroy(self_t **self_p)
     if (self->db) {
         PQfinish(self->db);
     }
+    freen(self->done);
     freen(self->flight);
     zhashx_destroy(&self->declared);
     zstr_free(&self->amqp_name);

@@ -6,11 +6,12 @@
     its checkpoint; this actor empties it. With its own PostgreSQL
     connection (LISTEN shim_outbox, and a read every SHIM_TICK_MS in case a
     notification was missed) and its own AMQP connection in confirm mode,
-    it loops: read the oldest SHIM_WINDOW rows of its partitions in id
-    order, encode each (shim_codec), declare each exchange once per
-    connection, publish them all, wait until RabbitMQ confirmed every one,
-    then delete exactly those rows. The delete is the checkpoint, so it
-    moves only past confirmed messages. A nack or a lost connection means
+    it keeps up to SHIM_WINDOW messages published and unconfirmed: while
+    there is room it reads the next rows of its partitions in id order,
+    encodes each (shim_codec), declares each exchange once per connection
+    and publishes them; as confirms arrive it deletes the confirmed rows
+    (committed without waiting for the flush). The delete is the
+    checkpoint, so it moves only past confirmed messages. A nack or a lost connection means
     reconnect (backoff BUS_RECONNECT_MIN_MS doubling to _MAX_MS) and start
     again at the outbox head: the same rows are published again with the
     same message ids (counted in shim_republished_total), and MassTransit's

@@ -52,23 +52,24 @@ const svc_option_t shim_server_options[] = {
      .default_value = SHIM_WINDOW_DEFAULT,
      .min = 1,
      .max = SHIM_WINDOW_MAX,
-     .help = "Messages published before awaiting their confirms; the consumer's prefetch"},
+     .help = "Messages published and not yet confirmed, at most; the consumer's prefetch"},
     {.name = NULL}};
 
 //  The process's name in MassTransit's host block and the AMQP connection.
 #define S_PROCESS_NAME "broker-shim"
 
 typedef struct {
-    bus_service_t *service; //  our host (borrowed)
-    shim_context_t context; //  shared with the actors and the handler
-    shim_map_t *map;        //  names (owned; never changed after start)
-    char *broker_address;   //  MassTransit's address of the broker (owned)
-    char *source_address;   //  sourceAddress of what we publish (owned)
-    char *error_exchange;   //  "<queue>_error" (owned)
-    char *machine_name;     //  host.machineName (owned)
-    char *os_version;       //  host.operatingSystemVersion (owned)
-    zactor_t *relay;        //  outbox -> RabbitMQ (owned)
-    zactor_t *consumer;     //  RabbitMQ -> our stream (owned)
+    bus_service_t *service;       //  our host (borrowed)
+    shim_context_t context;       //  shared with the actors and the handler
+    shim_map_t *map;              //  names (owned; never changed after start)
+    char *broker_address;         //  MassTransit's address of the broker (owned)
+    char *source_address;         //  sourceAddress of what we publish (owned)
+    char *error_exchange;         //  "<queue>_error" (owned)
+    char *machine_name;           //  host.machineName (owned)
+    char *os_version;             //  host.operatingSystemVersion (owned)
+    bus_statements_t *statements; //  the handler's, on the writer's thread (owned)
+    zactor_t *relay;              //  outbox -> RabbitMQ (owned)
+    zactor_t *consumer;           //  RabbitMQ -> our stream (owned)
 } s_state_t;
 
 //  --------------------------------------------------------------------------
@@ -198,6 +199,7 @@ s_state_destroy(s_state_t **self_p)
     s_state_t *self = *self_p;
     zactor_destroy(&self->consumer);
     zactor_destroy(&self->relay);
+    bus_statements_destroy(&self->statements);
     zstr_free(&self->os_version);
     zstr_free(&self->machine_name);
     zstr_free(&self->error_exchange);
@@ -225,6 +227,7 @@ shim_server_start(bus_service_t *service)
     s_state_t *self = zmalloc(sizeof *self);
     self->service = service;
     self->map = shim_map_new();
+    self->statements = shim_store_statements_new();
     int rc = shim_map_configure(self->map, svc_config_str(config, "SHIM_MAP"));
     assert(rc == 0); //  checked
     shim_context_t *context = &self->context;
@@ -301,34 +304,60 @@ shim_server_ready(bus_service_t *service, void *state, const char **reason)
 }
 
 //  --------------------------------------------------------------------------
-//  The subscriber handler: into the outbox, unless it came from RabbitMQ.
+//  The subscriber's batch handler: the batch into the outbox in one
+//  statement, except events that came from RabbitMQ. The subscriber runs
+//  it again one event at a time when it fails, and the outbox's unique
+//  (stream, seq) makes a re-run add nothing twice.
 
 int
-shim_server_apply(bus_apply_t *apply, const Ev__V1__Envelope *event, void *arg)
+shim_server_apply(bus_apply_t *apply,
+                  const Ev__V1__Envelope *const *events,
+                  size_t count,
+                  void *arg)
 {
     assert(apply);
-    assert(event);
+    assert(events);
     assert(arg);
     s_state_t *self = arg;
-    if (shim_envelope_from_rabbitmq(event)) {
-        svc_counter_inc(self->context.own_skipped_out);
-        return 0;
+    shim_outbox_event_t *rows = zmalloc((count + 1) * sizeof *rows);
+    zframe_t **packed = zmalloc((count + 1) * sizeof *packed);
+    size_t taken = 0;
+    int rc = 0;
+    for (size_t index = 0; index < count; index++) {
+        const Ev__V1__Envelope *event = events[index];
+        if (shim_envelope_from_rabbitmq(event)) {
+            svc_counter_inc(self->context.own_skipped_out);
+            continue;
+        }
+        packed[taken] = bus_envelope_encode(event);
+        if (!packed[taken]) {
+            bus_apply_fail(apply, "%s %s/%" PRIu64 ": the envelope does not pack", event->type,
+                           event->stream, event->seq);
+            rc = -1;
+            goto cleanup;
+        }
+        rows[taken] = (shim_outbox_event_t){.stream = event->stream,
+                                            .seq = event->seq,
+                                            .partition = event->partition,
+                                            .type = event->type,
+                                            .message_id = event->message_id.data,
+                                            .envelope = zframe_data(packed[taken]),
+                                            .size = zframe_size(packed[taken])};
+        taken++;
     }
-    zframe_t *packed = bus_envelope_encode(event);
-    if (!packed) {
-        bus_apply_fail(apply, "%s %s/%" PRIu64 ": the envelope does not pack", event->type,
-                       event->stream, event->seq);
-        return -1;
-    }
+    int64_t added = 0;
     char *error = NULL;
-    bus_rc_t rc = shim_store_outbox_add(bus_apply_conn(apply), event->stream, event->seq,
-                                        event->partition, event->type, event->message_id.data,
-                                        zframe_data(packed), zframe_size(packed), &error);
-    zframe_destroy(&packed);
-    if (rc != BUS_OK) {
+    if (shim_store_outbox_add_batch(self->statements, bus_apply_conn(apply), rows, taken, &added,
+                                    &error) != BUS_OK) {
         bus_apply_fail(apply, "%s", error ? error : "database error");
         zstr_free(&error);
-        return -1;
+        rc = -1;
     }
-    return 0;
+cleanup:
+    for (size_t index = 0; index < taken; index++) {
+        zframe_destroy(&packed[index]);
+    }
+    freen(packed);
+    freen(rows);
+    return rc;
 }

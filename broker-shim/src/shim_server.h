@@ -6,9 +6,9 @@
     publishes ("shim-<i>": what came from RabbitMQ), and a subscriber of
     all seven event types of our streams. Its own parts:
 
-    - the subscriber handler (shim_server_apply, on the writer's thread in
-      the transaction that raises the checkpoint) puts each event into the
-      outbox, except events that came from RabbitMQ (origin
+    - the subscriber's batch handler (shim_server_apply, on the writer's
+      thread in the transaction that raises the checkpoint) puts each
+      batch of events into the outbox with one statement, except events that came from RabbitMQ (origin
       "rabbitmq:..."), which it skips and counts: they never go back;
     - the relay actor (shim_relay.h) publishes the outbox to RabbitMQ;
     - the consumer actor (shim_consumer.h) brings RabbitMQ's messages onto
@@ -20,7 +20,7 @@
         SHIM_MAP      shim_map_configure text: "OrderCreated=Sales:OrderPlaced@orders, ..."
         SHIM_QUEUE    the shim's durable queue; dead letters go to "<queue>_error"
         SHIM_MARK     origin mark on what it publishes (the same for every replica)
-        SHIM_WINDOW   rows per publish batch (confirms awaited) and the consumer's prefetch
+        SHIM_WINDOW   messages published and not yet confirmed, at most; the consumer's prefetch
     Readiness adds: both RabbitMQ connections up (and the relay's database).
 
     Metrics: shim_bridged_total{direction}, shim_confirm_seconds,
@@ -65,10 +65,14 @@ int shim_server_check(const svc_config_t *config, char **error_out);
 int shim_server_preflight(const bus_service_def_t *def, int argc, char **argv);
 
 //  bus_service hooks: start (actors, metrics; NULL if the options are
-//  invalid), stop, the subscriber handler, readiness.
+//  invalid), stop, the subscriber's batch handler (.batch_handler),
+//  readiness.
 void *shim_server_start(bus_service_t *service);
 void shim_server_stop(bus_service_t *service, void *state);
-int shim_server_apply(bus_apply_t *apply, const Ev__V1__Envelope *event, void *arg);
+int shim_server_apply(bus_apply_t *apply,
+                      const Ev__V1__Envelope *const *events,
+                      size_t count,
+                      void *arg);
 bool shim_server_ready(bus_service_t *service, void *state, const char **reason);
 
 #endif

@@ -11,22 +11,35 @@
 #include "shim_classes.h"
 #include "shim_store.h"
 
+#include "bus_sqlarray.h"
+#include "bus_statements.h"
+
 #include <libpq-fe.h>
 
 #include <inttypes.h>
 
-//  The add and its notification in one round trip: the CTE's insert runs
-//  whatever the SELECT returns, and NOTIFY is delivered at COMMIT (one per
-//  transaction however many rows it added).
-static const char *s_add_sql =
-    "WITH added AS (INSERT INTO shim_outbox (stream, seq, partition, type, message_id, envelope)"
-    " VALUES ($1, $2::bigint, $3::integer, $4, $5::uuid, $6::bytea)"
-    " ON CONFLICT (stream, seq) DO NOTHING RETURNING id)"
-    " SELECT pg_notify('" SHIM_STORE_CHANNEL "', ''), (SELECT count(*) FROM added)";
+//  A batch of the subscriber in one statement, prepared once per
+//  connection: each column an array literal, unnested on the server; the
+//  envelopes as hex bytea text ("\\x0a12..."). Duplicates (a batch run
+//  again) are dropped by the unique (stream, seq).
+static const bus_statement_t s_statements[] = {
+    {.name = "shim_outbox_add_batch",
+     .sql = "WITH added AS (INSERT INTO shim_outbox"
+            " (stream, seq, partition, type, message_id, envelope)"
+            " SELECT * FROM unnest($1::text[], $2::bigint[], $3::integer[], $4::text[],"
+            " $5::uuid[], $6::bytea[])"
+            " ON CONFLICT (stream, seq) DO NOTHING RETURNING id)"
+            " SELECT pg_notify('" SHIM_STORE_CHANNEL "', ''), (SELECT count(*) FROM added)",
+     .params = 6},
+    {.name = NULL}};
+
+enum { S_ADD_BATCH };
 
 static const char *s_read_sql = "SELECT id, envelope FROM shim_outbox"
                                 " WHERE partition % $1::integer = $2::integer"
-                                " ORDER BY id LIMIT $3::integer";
+                                " AND id > $4::bigint ORDER BY id LIMIT $3::integer";
+
+static const char *s_async_sql = "SET synchronous_commit = off";
 
 static const char *s_delete_sql = "DELETE FROM shim_outbox WHERE id = ANY($1::bigint[])";
 
@@ -38,7 +51,8 @@ static const char *s_fail_sql =
     " FROM moved";
 
 static const char *s_depth_sql =
-    "SELECT count(*) FROM shim_outbox WHERE partition % $1::integer = $2::integer";
+    "SELECT count(*), count(*) FILTER (WHERE id < $3::bigint) FROM shim_outbox"
+    " WHERE partition % $1::integer = $2::integer";
 
 static const char *s_inbox_sql = "INSERT INTO shim_inbox (message_id) VALUES ($1::uuid)"
                                  " ON CONFLICT (message_id) DO NOTHING RETURNING 1";
@@ -140,38 +154,94 @@ shim_store_connect(const char *conninfo, const char *app_name, char **error_out)
 }
 
 //  --------------------------------------------------------------------------
-//  Add an event to the outbox and notify the relay.
+//  The statements of shim_store_outbox_add_batch.
+
+bus_statements_t *
+shim_store_statements_new(void)
+{
+    return bus_statements_new(s_statements);
+}
+
+//  --------------------------------------------------------------------------
+//  A bytea element in hex text: "\x" and two digits a byte.
+
+static void
+s_add_bytea(bus_sqlarray_t *array, const uint8_t *bytes, size_t size, char **text_p)
+{
+    static const char digits[] = "0123456789abcdef";
+    char *text = *text_p = realloc(*text_p, 2 * size + 3);
+    assert(text);
+    text[0] = '\\';
+    text[1] = 'x';
+    for (size_t index = 0; index < size; index++) {
+        text[2 + 2 * index] = digits[bytes[index] >> 4];
+        text[3 + 2 * index] = digits[bytes[index] & 0x0f];
+    }
+    text[2 + 2 * size] = '\0';
+    bus_sqlarray_add(array, text);
+}
+
+//  --------------------------------------------------------------------------
+//  Add a batch of events to the outbox and notify the relay, in one
+//  prepared statement.
 
 bus_rc_t
-shim_store_outbox_add(PGconn *conn,
-                      const char *stream,
-                      uint64_t seq,
-                      uint32_t partition,
-                      const char *type,
-                      const uint8_t *message_id,
-                      const void *envelope,
-                      size_t size,
-                      char **error_out)
+shim_store_outbox_add_batch(bus_statements_t *statements,
+                            PGconn *conn,
+                            const shim_outbox_event_t *events,
+                            size_t count,
+                            int64_t *added_out,
+                            char **error_out)
+{
+    assert(statements);
+    assert(conn);
+    assert(events || count == 0);
+    assert(added_out);
+    *added_out = 0;
+    if (count == 0) {
+        return BUS_OK;
+    }
+    bus_sqlarray_t columns[6] = {{0}};
+    char *hex = NULL;
+    for (size_t index = 0; index < count; index++) {
+        const shim_outbox_event_t *event = &events[index];
+        assert(event->seq <= INT64_MAX);
+        bus_sqlarray_add(&columns[0], event->stream);
+        bus_sqlarray_add_int(&columns[1], (int64_t) event->seq);
+        bus_sqlarray_add_int(&columns[2], (int64_t) event->partition);
+        bus_sqlarray_add(&columns[3], event->type);
+        svc_uuid_t uuid;
+        memcpy(uuid.bytes, event->message_id, sizeof uuid.bytes);
+        bus_sqlarray_add_uuid(&columns[4], &uuid);
+        s_add_bytea(&columns[5], event->envelope, event->size, &hex);
+    }
+    freen(hex);
+    const char *values[6];
+    for (size_t column = 0; column < 6; column++) {
+        values[column] = bus_sqlarray_text(&columns[column]);
+    }
+    PGresult *result = bus_statements_run(statements, conn, S_ADD_BATCH, values, PGRES_TUPLES_OK,
+                                          "shim outbox add", error_out);
+    for (size_t column = 0; column < 6; column++) {
+        bus_sqlarray_reset(&columns[column]);
+    }
+    if (!result) {
+        return BUS_DB_UNAVAILABLE;
+    }
+    *added_out = strtoll(PQgetvalue(result, 0, 1), NULL, 10);
+    PQclear(result);
+    return BUS_OK;
+}
+
+//  --------------------------------------------------------------------------
+//  The relay's session: its deletes need no fsync.
+
+bus_rc_t
+shim_store_commit_async(PGconn *conn, char **error_out)
 {
     assert(conn);
-    assert(stream);
-    assert(type);
-    assert(message_id);
-    assert(envelope);
-    assert(size <= INT_MAX);
-    char seq_text[24];
-    char partition_text[16];
-    (void) snprintf(seq_text, sizeof seq_text, "%" PRIu64, seq);
-    (void) snprintf(partition_text, sizeof partition_text, "%" PRIu32, partition);
-    svc_uuid_t uuid;
-    memcpy(uuid.bytes, message_id, sizeof uuid.bytes);
-    char id_text[SVC_UUID_TEXT_SIZE];
-    svc_uuid_format(&uuid, id_text);
-    const char *values[] = {stream, seq_text, partition_text, type, id_text, envelope};
-    const int lengths[] = {0, 0, 0, 0, 0, (int) size};
-    const int formats[] = {0, 0, 0, 0, 0, 1};
-    return s_run(conn, "shim outbox add", s_add_sql, 6, values, lengths, formats, 0,
-                 PGRES_TUPLES_OK, NULL, error_out);
+    return s_run(conn, "shim async commit", s_async_sql, 0, NULL, NULL, NULL, 0, PGRES_COMMAND_OK,
+                 NULL, error_out);
 }
 
 //  --------------------------------------------------------------------------
@@ -226,6 +296,7 @@ bus_rc_t
 shim_store_outbox_read(PGconn *conn,
                        uint32_t replica_index,
                        uint32_t replica_count,
+                       int64_t after_id,
                        int limit,
                        shim_outbox_row_t **rows_out,
                        size_t *count_out,
@@ -238,13 +309,14 @@ shim_store_outbox_read(PGconn *conn,
     assert(count_out);
     *rows_out = NULL;
     *count_out = 0;
-    char count_text[16], index_text[16], limit_text[16];
+    char count_text[16], index_text[16], limit_text[16], after_text[24];
     (void) snprintf(count_text, sizeof count_text, "%" PRIu32, replica_count);
     (void) snprintf(index_text, sizeof index_text, "%" PRIu32, replica_index);
     (void) snprintf(limit_text, sizeof limit_text, "%d", limit);
-    const char *values[] = {count_text, index_text, limit_text};
+    (void) snprintf(after_text, sizeof after_text, "%" PRId64, after_id);
+    const char *values[] = {count_text, index_text, limit_text, after_text};
     PGresult *result = NULL;
-    bus_rc_t rc = s_run(conn, "shim outbox read", s_read_sql, 3, values, NULL, NULL, 1,
+    bus_rc_t rc = s_run(conn, "shim outbox read", s_read_sql, 4, values, NULL, NULL, 1,
                         PGRES_TUPLES_OK, &result, error_out);
     if (rc != BUS_OK) {
         return rc;
@@ -343,21 +415,26 @@ bus_rc_t
 shim_store_outbox_depth(PGconn *conn,
                         uint32_t replica_index,
                         uint32_t replica_count,
+                        int64_t before_id,
                         int64_t *depth_out,
+                        int64_t *before_out,
                         char **error_out)
 {
     assert(conn);
     assert(replica_count > 0 && replica_index < replica_count);
     assert(depth_out);
-    char count_text[16], index_text[16];
+    assert(before_out);
+    char count_text[16], index_text[16], before_text[24];
     (void) snprintf(count_text, sizeof count_text, "%" PRIu32, replica_count);
     (void) snprintf(index_text, sizeof index_text, "%" PRIu32, replica_index);
-    const char *values[] = {count_text, index_text};
+    (void) snprintf(before_text, sizeof before_text, "%" PRId64, before_id);
+    const char *values[] = {count_text, index_text, before_text};
     PGresult *result = NULL;
-    bus_rc_t rc = s_run(conn, "shim outbox depth", s_depth_sql, 2, values, NULL, NULL, 0,
+    bus_rc_t rc = s_run(conn, "shim outbox depth", s_depth_sql, 3, values, NULL, NULL, 0,
                         PGRES_TUPLES_OK, &result, error_out);
     if (rc == BUS_OK) {
         *depth_out = strtoll(PQgetvalue(result, 0, 0), NULL, 10);
+        *before_out = strtoll(PQgetvalue(result, 0, 1), NULL, 10);
         PQclear(result);
     }
     return rc;

@@ -5,7 +5,8 @@
     (TEST_PG_DSN), migrated with the shim's schema: the outbox as the
     handler fills it and the relay empties it (head reads, partitions of a
     replica, delete by id, failed rows moved aside, the notification), and
-    the inbox's dedup.
+    the inbox's dedup. The batch add runs twice and overlapping, as the
+    subscriber re-runs a failed batch, and adds each event once.
     =========================================================================
 */
 #include "shim_classes.h"
@@ -21,8 +22,9 @@
 #include <cmocka.h>
 
 typedef struct {
-    char *conninfo; //  fresh database (owned)
-    PGconn *conn;   //  connection to it (owned)
+    char *conninfo;               //  fresh database (owned)
+    PGconn *conn;                 //  connection to it (owned)
+    bus_statements_t *statements; //  the batch add's, for conn (owned)
 } fixture_t;
 
 static int
@@ -37,6 +39,7 @@ s_setup(void **state)
     PQclear(PQexec(fixture->conn, "SET client_min_messages = warning"));
     assert_int_equal(bus_migrate(fixture->conn, "shim", shim_migrations, &error), 1);
     assert_null(error);
+    fixture->statements = shim_store_statements_new();
     *state = fixture;
     return 0;
 }
@@ -45,6 +48,7 @@ static int
 s_teardown(void **state)
 {
     fixture_t *fixture = *state;
+    bus_statements_destroy(&fixture->statements);
     PQfinish(fixture->conn);
     ts_pg_drop_db(&fixture->conninfo);
     freen(fixture);
@@ -53,16 +57,25 @@ s_teardown(void **state)
 
 //  Add event `seq` of stream "order-0" in `partition`, its envelope "env-<seq>".
 static void
-s_add(PGconn *conn, uint64_t seq, uint32_t partition)
+s_add(fixture_t *fixture, uint64_t seq, uint32_t partition)
 {
     svc_uuid_t id;
     svc_uuid_v7(&id);
     char envelope[32];
     int size = snprintf(envelope, sizeof envelope, "env-%" PRIu64, seq);
+    shim_outbox_event_t event = {.stream = "order-0",
+                                 .seq = seq,
+                                 .partition = partition,
+                                 .type = "OrderCreated",
+                                 .message_id = id.bytes,
+                                 .envelope = (const uint8_t *) envelope,
+                                 .size = (size_t) size};
     char *error = NULL;
-    assert_int_equal(shim_store_outbox_add(conn, "order-0", seq, partition, "OrderCreated",
-                                           id.bytes, envelope, (size_t) size, &error),
-                     BUS_OK);
+    int64_t added = -1;
+    assert_int_equal(
+        shim_store_outbox_add_batch(fixture->statements, fixture->conn, &event, 1, &added, &error),
+        BUS_OK);
+    assert_int_equal(added, 1);
     assert_null(error);
 }
 
@@ -84,12 +97,13 @@ test_usage(void **state)
 {
     fixture_t *fixture = *state;
     for (uint64_t seq = 1; seq <= 5; seq++) {
-        s_add(fixture->conn, seq, 0);
+        s_add(fixture, seq, 0);
     }
     shim_outbox_row_t *rows = NULL;
     size_t count = 0;
     char *error = NULL;
-    assert_int_equal(shim_store_outbox_read(fixture->conn, 0, 1, 3, &rows, &count, &error), BUS_OK);
+    assert_int_equal(shim_store_outbox_read(fixture->conn, 0, 1, 0, 3, &rows, &count, &error),
+                     BUS_OK);
     assert_int_equal(count, 3);
     for (size_t index = 0; index < count; index++) {
         char expected[32];
@@ -103,48 +117,87 @@ test_usage(void **state)
     int64_t ids[3] = {rows[0].id, rows[1].id, rows[2].id};
     shim_store_rows_free(&rows, count);
     assert_null(rows);
+    //  The relay reads on after the last row it read, before any delete.
+    assert_int_equal(shim_store_outbox_read(fixture->conn, 0, 1, ids[2], 10, &rows, &count, &error),
+                     BUS_OK);
+    assert_int_equal(count, 2);
+    assert_memory_equal(rows[0].envelope, "env-4", 5);
+    assert_memory_equal(rows[1].envelope, "env-5", 5);
+    shim_store_rows_free(&rows, count);
+    int64_t depth = -1;
+    int64_t before = -1;
+    assert_int_equal(shim_store_outbox_depth(fixture->conn, 0, 1, ids[2], &depth, &before, &error),
+                     BUS_OK);
+    assert_int_equal(depth, 5);
+    assert_int_equal(before, 2);
     assert_int_equal(shim_store_outbox_delete(fixture->conn, ids, 3, &error), BUS_OK);
     //  Deleting again is harmless.
     assert_int_equal(shim_store_outbox_delete(fixture->conn, ids, 3, &error), BUS_OK);
-    assert_int_equal(shim_store_outbox_read(fixture->conn, 0, 1, 256, &rows, &count, &error),
+    assert_int_equal(shim_store_outbox_read(fixture->conn, 0, 1, 0, 256, &rows, &count, &error),
                      BUS_OK);
     assert_int_equal(count, 2);
     assert_memory_equal(rows[0].envelope, "env-4", 5);
     shim_store_rows_free(&rows, count);
-    int64_t depth = -1;
-    assert_int_equal(shim_store_outbox_depth(fixture->conn, 0, 1, &depth, &error), BUS_OK);
+    assert_int_equal(shim_store_outbox_depth(fixture->conn, 0, 1, ids[2], &depth, &before, &error),
+                     BUS_OK);
     assert_int_equal(depth, 2);
+    assert_int_equal(before, 0);
     assert_null(error);
 }
 
 //  --------------------------------------------------------------------------
-//  An event is added once however often the handler runs for it; binary
-//  envelopes (NUL bytes included) come back as they went in.
+//  A batch adds each event once however often it runs (the subscriber
+//  re-runs a failed batch, and then its events one by one); binary
+//  envelopes (NUL bytes, quotes, backslashes) come back as they went in.
 
 static void
 test_add_once_binary(void **state)
 {
     fixture_t *fixture = *state;
-    svc_uuid_t id;
-    svc_uuid_v7(&id);
-    const uint8_t envelope[] = {0x0a, 0x00, 0xff, 0x00, 0x7f};
-    char *error = NULL;
-    for (int round = 0; round < 2; round++) {
-        assert_int_equal(shim_store_outbox_add(fixture->conn, "inventory-0", 9, 3, "StockReserved",
-                                               id.bytes, envelope, sizeof envelope, &error),
-                         BUS_OK);
+    svc_uuid_t ids[3];
+    const uint8_t binary[] = {0x0a, 0x00, 0xff, 0x00, 0x7f, '"', '\\', '{', ',', '}'};
+    const uint8_t empty[] = {0x00};
+    shim_outbox_event_t events[3];
+    for (size_t index = 0; index < 3; index++) {
+        svc_uuid_v7(&ids[index]);
+        events[index] = (shim_outbox_event_t){.stream = "inventory-0",
+                                              .seq = 9 + index,
+                                              .partition = 3,
+                                              .type = "StockReserved",
+                                              .message_id = ids[index].bytes,
+                                              .envelope = index == 1 ? empty : binary,
+                                              .size = index == 1 ? sizeof empty : sizeof binary};
     }
-    assert_int_equal(s_number(fixture->conn, "SELECT count(*) FROM shim_outbox"), 1);
+    char *error = NULL;
+    int64_t added = -1;
+    //  The first two, then all three twice, then the second alone.
+    assert_int_equal(
+        shim_store_outbox_add_batch(fixture->statements, fixture->conn, events, 2, &added, &error),
+        BUS_OK);
+    assert_int_equal(added, 2);
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(shim_store_outbox_add_batch(fixture->statements, fixture->conn, events, 3,
+                                                     &added, &error),
+                         BUS_OK);
+        assert_int_equal(added, round == 0 ? 1 : 0);
+    }
+    assert_int_equal(shim_store_outbox_add_batch(fixture->statements, fixture->conn, &events[1], 1,
+                                                 &added, &error),
+                     BUS_OK);
+    assert_int_equal(added, 0);
+    assert_int_equal(s_number(fixture->conn, "SELECT count(*) FROM shim_outbox"), 3);
     shim_outbox_row_t *rows = NULL;
     size_t count = 0;
-    assert_int_equal(shim_store_outbox_read(fixture->conn, 0, 1, 10, &rows, &count, &error),
+    assert_int_equal(shim_store_outbox_read(fixture->conn, 0, 1, 0, 10, &rows, &count, &error),
                      BUS_OK);
-    assert_int_equal(count, 1);
-    assert_int_equal(rows[0].size, sizeof envelope);
-    assert_memory_equal(rows[0].envelope, envelope, sizeof envelope);
+    assert_int_equal(count, 3);
+    for (size_t index = 0; index < count; index++) {
+        assert_int_equal(rows[index].size, events[index].size);
+        assert_memory_equal(rows[index].envelope, events[index].envelope, events[index].size);
+    }
     shim_store_rows_free(&rows, count);
     char id_text[SVC_UUID_TEXT_SIZE];
-    svc_uuid_format(&id, id_text);
+    svc_uuid_format(&ids[2], id_text);
     const char *values[] = {id_text};
     PGresult *result = PQexecParams(
         fixture->conn,
@@ -152,10 +205,15 @@ test_add_once_binary(void **state)
         values, NULL, NULL, 0);
     assert_int_equal(PQntuples(result), 1);
     assert_string_equal(PQgetvalue(result, 0, 0), "inventory-0");
-    assert_string_equal(PQgetvalue(result, 0, 1), "9");
+    assert_string_equal(PQgetvalue(result, 0, 1), "11");
     assert_string_equal(PQgetvalue(result, 0, 2), "3");
     assert_string_equal(PQgetvalue(result, 0, 3), "StockReserved");
     PQclear(result);
+    //  An empty batch does nothing, not even a round trip.
+    assert_int_equal(
+        shim_store_outbox_add_batch(fixture->statements, fixture->conn, events, 0, &added, &error),
+        BUS_OK);
+    assert_int_equal(added, 0);
     assert_null(error);
 }
 
@@ -167,14 +225,15 @@ test_partitions(void **state)
 {
     fixture_t *fixture = *state;
     for (uint64_t seq = 1; seq <= 12; seq++) {
-        s_add(fixture->conn, seq, (uint32_t) (seq % 4));
+        s_add(fixture, seq, (uint32_t) (seq % 4));
     }
     char *error = NULL;
     for (uint32_t replica = 0; replica < 3; replica++) {
         shim_outbox_row_t *rows = NULL;
         size_t count = 0;
         assert_int_equal(
-            shim_store_outbox_read(fixture->conn, replica, 3, 100, &rows, &count, &error), BUS_OK);
+            shim_store_outbox_read(fixture->conn, replica, 3, 0, 100, &rows, &count, &error),
+            BUS_OK);
         //  Partitions 0..3 over 3 replicas: {0, 3}, {1}, {2}.
         assert_int_equal(count, replica == 0 ? 6 : 3);
         for (size_t index = 0; index < count; index++) {
@@ -183,8 +242,10 @@ test_partitions(void **state)
         }
         shim_store_rows_free(&rows, count);
         int64_t depth = 0;
-        assert_int_equal(shim_store_outbox_depth(fixture->conn, replica, 3, &depth, &error),
-                         BUS_OK);
+        int64_t before = 0;
+        assert_int_equal(
+            shim_store_outbox_depth(fixture->conn, replica, 3, 0, &depth, &before, &error), BUS_OK);
+        assert_int_equal(before, 0);
         assert_int_equal(depth, (int64_t) (replica == 0 ? 6 : 3));
     }
     assert_null(error);
@@ -198,12 +259,13 @@ static void
 test_fail(void **state)
 {
     fixture_t *fixture = *state;
-    s_add(fixture->conn, 1, 0);
-    s_add(fixture->conn, 2, 0);
+    s_add(fixture, 1, 0);
+    s_add(fixture, 2, 0);
     shim_outbox_row_t *rows = NULL;
     size_t count = 0;
     char *error = NULL;
-    assert_int_equal(shim_store_outbox_read(fixture->conn, 0, 1, 1, &rows, &count, &error), BUS_OK);
+    assert_int_equal(shim_store_outbox_read(fixture->conn, 0, 1, 0, 1, &rows, &count, &error),
+                     BUS_OK);
     assert_int_equal(count, 1);
     int64_t id = rows[0].id;
     shim_store_rows_free(&rows, count);
@@ -221,7 +283,7 @@ test_fail(void **state)
     assert_string_equal(PQgetvalue(result, 0, 2), "1");
     assert_string_equal(PQgetvalue(result, 0, 3), "t");
     PQclear(result);
-    assert_int_equal(shim_store_outbox_read(fixture->conn, 0, 1, 10, &rows, &count, &error),
+    assert_int_equal(shim_store_outbox_read(fixture->conn, 0, 1, 0, 10, &rows, &count, &error),
                      BUS_OK);
     assert_int_equal(count, 1);
     assert_memory_equal(rows[0].envelope, "env-2", 5);
@@ -269,8 +331,8 @@ test_notify(void **state)
     assert_non_null(listener.conn);
     assert_int_equal(shim_store_listen(listener.conn, &error), BUS_OK);
     PQclear(PQexec(fixture->conn, "BEGIN"));
-    s_add(fixture->conn, 1, 0);
-    s_add(fixture->conn, 2, 0);
+    s_add(fixture, 1, 0);
+    s_add(fixture, 2, 0);
     //  Not before commit.
     assert_int_equal(shim_store_notifications(listener.conn), 0);
     PQclear(PQexec(fixture->conn, "COMMIT"));
@@ -282,7 +344,7 @@ test_notify(void **state)
     assert_true(ts_wait_until(s_listener_lost, listener.conn, 10000));
     shim_outbox_row_t *rows = NULL;
     size_t rows_count = 0;
-    assert_int_equal(shim_store_outbox_read(listener.conn, 0, 1, 1, &rows, &rows_count, &error),
+    assert_int_equal(shim_store_outbox_read(listener.conn, 0, 1, 0, 1, &rows, &rows_count, &error),
                      BUS_DB_UNAVAILABLE);
     assert_non_null(strstr(error, "connection lost"));
     zstr_free(&error);
