@@ -108,22 +108,6 @@ struct billing_store {
 };
 
 //  --------------------------------------------------------------------------
-//  Give the caller a message, if it asked for one.
-
-static void
-s_set_error(char **error_out, const char *format, ...)
-{
-    if (!error_out) {
-        return;
-    }
-    zstr_free(error_out);
-    va_list args;
-    va_start(args, format);
-    *error_out = zsys_vprintf(format, args);
-    va_end(args);
-}
-
-//  --------------------------------------------------------------------------
 //  Create and destroy the memory of prepared statements.
 
 billing_store_t *
@@ -176,22 +160,22 @@ s_read_outcomes(const PGresult *result,
                 char **error_out)
 {
     if ((size_t) PQntuples(result) != count) {
-        s_set_error(error_out, "applying payments: %d outcomes for %zu events", PQntuples(result),
-                    count);
+        svc_error_set(error_out, "applying payments: %d outcomes for %zu events", PQntuples(result),
+                      count);
         return false;
     }
     if (!streq(PQgetvalue(result, 0, 1), PQgetvalue(result, 0, 2))) {
-        s_set_error(error_out,
-                    "applying payments: %s of %s payment rows written: another transaction"
-                    " wrote one meanwhile",
-                    PQgetvalue(result, 0, 1), PQgetvalue(result, 0, 2));
+        svc_error_set(error_out,
+                      "applying payments: %s of %s payment rows written: another transaction"
+                      " wrote one meanwhile",
+                      PQgetvalue(result, 0, 1), PQgetvalue(result, 0, 2));
         return false;
     }
     for (size_t index = 0; index < count; index++) {
         int outcome = s_outcome(PQgetvalue(result, (int) index, 0));
         if (outcome < 0) {
-            s_set_error(error_out, "applying payments: unknown outcome %s",
-                        PQgetvalue(result, (int) index, 0));
+            svc_error_set(error_out, "applying payments: unknown outcome %s",
+                          PQgetvalue(result, (int) index, 0));
             return false;
         }
         outcomes_out[index] = (billing_outcome_t) outcome;
@@ -310,7 +294,7 @@ billing_store_payment(
                                           PGRES_TUPLES_OK, "reading a payment", error_out);
     bus_rc_t rc = result ? BUS_OK : BUS_DB_UNAVAILABLE;
     if (rc == BUS_OK && PQntuples(result) == 0) {
-        s_set_error(error_out, "reading a payment: no such order");
+        svc_error_set(error_out, "reading a payment: no such order");
         rc = BUS_NOT_FOUND;
     } else if (rc == BUS_OK) {
         json_t *payment = json_object();

@@ -18,18 +18,18 @@
     Advancing: after processing the stream in order up to seq S, every
     partition this replica owns may have its checkpoint raised to S (all its
     events <= S were applied or skipped), so bus_inbox_advance writes
-    GREATEST(last_seq, S) for the owned partitions. Partitions that see no
-    events therefore still move forward, and a restart does not replay the
-    stream from the start.
+    GREATEST(last_seq, S) for the partitions it is given. The subscriber
+    gives those a batch had events of, and all owned ones now and then
+    (bus_applier.c), so a restart does not replay the stream from the start.
 
         bus_checkpoints_t *checkpoints = NULL;
         char *error = NULL;
         bus_inbox_load(conn, "inventory", "order", 64, &checkpoints, &error);
         //  BEGIN; ...
         uint32_t touched[] = {3, 17};
-        if (bus_inbox_lock(conn, "inventory", "order", touched, 2, checkpoints, &error)) ...
+        if (bus_inbox_lock(conn, NULL, "inventory", "order", touched, 2, checkpoints, &error)) ...
         //  apply events with seq > checkpoints->last_seq[partition], then
-        bus_inbox_advance(conn, "inventory", "order", owned, owned_count, last, &error);
+        bus_inbox_advance(conn, NULL, "inventory", "order", touched, 2, last, &error);
         //  COMMIT; free(checkpoints);
 
     Every function takes `char **error_out` last (may be NULL): it is set to
@@ -49,6 +49,7 @@
 #include <stdint.h>
 
 #include "bus_rc.h"
+#include "bus_statements.h"
 
 struct pg_conn;
 
@@ -76,15 +77,23 @@ bus_rc_t bus_inbox_load(struct pg_conn *conn,
                         bus_checkpoints_t **out,
                         char **error_out);
 
+//  The statements of bus_inbox_lock and bus_inbox_advance, to prepare
+//  once per connection (bus_statements.h: one instance per connection /
+//  thread). Caller owns return value (bus_statements_destroy).
+bus_statements_t *bus_inbox_statements_new(void);
+
 //  Inside the apply transaction (READ COMMITTED): lock the checkpoint rows
 //  of `partitions` (each < checkpoints->partitions; repeats are fine),
 //  creating missing rows at 0, in ascending partition order so replicas
 //  cannot deadlock on them, and refresh those entries of `checkpoints` with
-//  the locked values, so the caller can skip events at or below them. Waits
+//  the locked values, so the caller can skip events at or below them.
+//  `prepared` (from bus_inbox_statements_new, or NULL for unprepared
+//  statements) runs them prepared, here and in bus_inbox_advance. Waits
 //  while another transaction holds one of the rows. Returns BUS_OK or
 //  BUS_DB_UNAVAILABLE (also when a row stays invisible, which happens only
 //  at a stricter isolation level).
 bus_rc_t bus_inbox_lock(struct pg_conn *conn,
+                        bus_statements_t *prepared,
                         const char *consumer,
                         const char *stream,
                         const uint32_t *partitions,
@@ -97,6 +106,7 @@ bus_rc_t bus_inbox_lock(struct pg_conn *conn,
 //  repeats are fine). Returns BUS_OK, BUS_MALFORMED if seq > INT64_MAX (a
 //  bigint cannot hold it; nothing is written) or BUS_DB_UNAVAILABLE.
 bus_rc_t bus_inbox_advance(struct pg_conn *conn,
+                           bus_statements_t *prepared,
                            const char *consumer,
                            const char *stream,
                            const uint32_t *partitions,

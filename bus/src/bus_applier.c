@@ -8,6 +8,22 @@
     stream's writer. A work function may run more than once (the writer
     reruns a batch whose other unit failed), so it resets its result at
     the start and has no other effect outside the transaction.
+
+    A batch locks and raises only the checkpoints of the partitions whose
+    events it must check (owned, handled, known): a batch of ten events
+    writes about ten checkpoint rows, not all 64 / n owned ones. The others
+    stay where they were, which is still exact (every event of partition p
+    at or below p's checkpoint is applied, none above it), but a restart
+    replays from the lowest owned checkpoint (bus_applier_next) and skips
+    what the locks show applied. To keep that replay short, a batch whose
+    last seq is more than BUS_APPLIER_RAISE_LAG past any owned checkpoint
+    (as this replica last knew it) locks and raises them all, as every
+    batch did before; so does a batch of skipped events only (the
+    checkpoints still show how far the stream was read) and one with an
+    event of a partition outside [0, P) (parked once, never again). The
+    known values are raised in memory after the advance; they only choose
+    between the two, because every checkpoint an event is checked against
+    was refreshed by this transaction's lock.
     =========================================================================
 */
 #include "bus_classes.h"
@@ -15,6 +31,7 @@
 #include "bus_applier.h"
 #include "bus_envelope.h"
 #include "bus_inbox.h"
+#include "bus_statements.h"
 #include "bus_stream.h"
 #include "bus_subscriber.h"
 
@@ -41,7 +58,14 @@ struct bus_applier {
     const Ev__V1__Envelope **handed;     //  a batch's events for the batch handler (owned array)
     size_t *handed_index;                //  their indexes in the batch (owned array)
     size_t handed_capacity;              //  slots of both
+    uint32_t *touched;                   //  a batch's partitions to lock and raise (owned array)
+    bool *marked;                        //  per partition: in `touched` (owned array)
+    bus_statements_t *inbox;             //  lock and advance, prepared (owned)
 };
+
+//  How far (in seqs) a batch may run ahead of an owned partition's known
+//  checkpoint before it raises them all (see above).
+#define BUS_APPLIER_RAISE_LAG 1024
 
 //  The handler's view of the transaction.
 struct bus_apply {
@@ -114,6 +138,9 @@ bus_applier_new(const bus_subscriber_config_t *config)
     self->replica_index = config->replica_index;
     self->partitions = config->partitions > 0 ? config->partitions : BUS_PARTITIONS_DEFAULT;
     self->owned = zmalloc(self->partitions * sizeof *self->owned);
+    self->touched = zmalloc(self->partitions * sizeof *self->touched);
+    self->marked = zmalloc(self->partitions * sizeof *self->marked);
+    self->inbox = bus_inbox_statements_new();
     for (uint32_t partition = 0; partition < self->partitions; partition++) {
         if (partition % self->replica_count == self->replica_index) {
             self->owned[self->owned_count++] = partition;
@@ -156,6 +183,9 @@ bus_applier_destroy(bus_applier_t **self_p)
         zstr_free(&self->types[index]);
     }
     freen(self->types);
+    bus_statements_destroy(&self->inbox);
+    freen(self->marked);
+    freen(self->touched);
     freen(self->owned);
     bus_applier_disconnect(self);
     zstr_free(&self->app_name);
@@ -511,6 +541,53 @@ s_handed_reserve(bus_applier_t *self, size_t count)
 //  --------------------------------------------------------------------------
 //  The batch: lock, each event, advance.
 
+//  The partitions whose checkpoints the batch locks and raises: those of
+//  its events that s_batch_event checks against a checkpoint, or every
+//  owned one when one lags too far (see the top). Sets *count_out; the
+//  list is self->owned or self->touched.
+
+static const uint32_t *
+s_batch_partitions(bus_applier_t *self, const s_batch_t *batch, size_t *count_out)
+{
+    uint64_t last_seq = batch->events[batch->count - 1].envelope->seq;
+    for (size_t index = 0; index < self->owned_count; index++) {
+        if (batch->checkpoints->last_seq[self->owned[index]] + BUS_APPLIER_RAISE_LAG < last_seq) {
+            *count_out = self->owned_count;
+            return self->owned;
+        }
+    }
+    for (size_t index = 0; index < batch->count; index++) {
+        if (batch->events[index].envelope->partition >= self->partitions) {
+            //  Parked below for every replica: all raise past it, so that no
+            //  replay parks it again.
+            *count_out = self->owned_count;
+            return self->owned;
+        }
+    }
+    size_t count = 0;
+    for (size_t index = 0; index < batch->count; index++) {
+        const bus_applier_event_t *event = &batch->events[index];
+        uint32_t partition = event->envelope->partition;
+        if (partition < self->partitions &&
+            partition % self->replica_count == self->replica_index && !event->unknown &&
+            s_handles(self, event->envelope->type) && !self->marked[partition]) {
+            self->marked[partition] = true;
+            self->touched[count++] = partition;
+        }
+    }
+    for (size_t index = 0; index < count; index++) {
+        self->marked[self->touched[index]] = false;
+    }
+    if (count == 0) {
+        //  Only skipped events: they move every owned checkpoint, so the
+        //  checkpoints still say how far the consumer has read the stream.
+        *count_out = self->owned_count;
+        return self->owned;
+    }
+    *count_out = count;
+    return self->touched;
+}
+
 static int
 s_batch_work(bus_applier_t *self, void *work, PGconn *conn, bus_tx_t *tx)
 {
@@ -518,8 +595,11 @@ s_batch_work(bus_applier_t *self, void *work, PGconn *conn, bus_tx_t *tx)
     bus_applier_result_t *result = batch->result;
     *result = (bus_applier_result_t){.failed_index = SIZE_MAX};
     char *error = NULL;
-    if (bus_inbox_lock(conn, self->consumer, batch->stream, self->owned, self->owned_count,
-                       batch->checkpoints, &error) != BUS_OK) {
+    size_t partition_count = 0;
+    const uint32_t *partitions = s_batch_partitions(self, batch, &partition_count);
+    if (partition_count > 0 &&
+        bus_inbox_lock(conn, self->inbox, self->consumer, batch->stream, partitions,
+                       partition_count, batch->checkpoints, &error) != BUS_OK) {
         s_take_error(result->error, sizeof result->error, &error);
         return -2;
     }
@@ -547,10 +627,15 @@ s_batch_work(bus_applier_t *self, void *work, PGconn *conn, bus_tx_t *tx)
         }
     }
     uint64_t last_seq = batch->events[batch->count - 1].envelope->seq;
-    if (bus_inbox_advance(conn, self->consumer, batch->stream, self->owned, self->owned_count,
-                          last_seq, &error) != BUS_OK) {
+    if (partition_count > 0 &&
+        bus_inbox_advance(conn, self->inbox, self->consumer, batch->stream, partitions,
+                          partition_count, last_seq, &error) != BUS_OK) {
         s_take_error(result->error, sizeof result->error, &error);
         return -2;
+    }
+    for (size_t index = 0; index < partition_count; index++) {
+        uint64_t *known = &batch->checkpoints->last_seq[partitions[index]];
+        *known = *known > last_seq ? *known : last_seq;
     }
     return 0;
 }

@@ -19,6 +19,7 @@
 */
 #include "bus_classes.h"
 #include "bus_inbox.h"
+#include "bus_statements.h"
 
 #include <inttypes.h>
 
@@ -28,24 +29,33 @@ static const char *s_load_sql = "SELECT partition, last_seq FROM bus_checkpoints
                                 " AND partition >= 0 AND partition < $3";
 
 //  ORDER BY comes before the row locks, so locks are taken in that order.
-static const char *s_lock_sql = "SELECT partition, last_seq FROM bus_checkpoints"
-                                " WHERE consumer = $1 AND stream = $2"
-                                " AND partition = ANY($3::int[])"
-                                " ORDER BY partition FOR UPDATE";
+static const char s_lock_sql[] = "SELECT partition, last_seq FROM bus_checkpoints"
+                                 " WHERE consumer = $1 AND stream = $2"
+                                 " AND partition = ANY($3::int[])"
+                                 " ORDER BY partition FOR UPDATE";
 
-static const char *s_create_sql =
+static const char s_create_sql[] =
     "INSERT INTO bus_checkpoints (consumer, stream, partition, last_seq)"
     " SELECT $1, $2, p, 0 FROM unnest($3::int[]) AS p ORDER BY p"
     " ON CONFLICT (consumer, stream, partition) DO NOTHING";
 
 //  The WHERE skips writing rows that are already higher (they are still
 //  locked by the DO UPDATE).
-static const char *s_advance_sql =
+static const char s_advance_sql[] =
     "INSERT INTO bus_checkpoints (consumer, stream, partition, last_seq)"
     " SELECT $1, $2, p, $4 FROM unnest($3::int[]) AS p ORDER BY p"
     " ON CONFLICT (consumer, stream, partition) DO UPDATE"
     " SET last_seq = EXCLUDED.last_seq, updated_at = now()"
     " WHERE bus_checkpoints.last_seq < EXCLUDED.last_seq";
+
+//  The statements of every batch, for callers that prepare them
+//  (bus_inbox_statements_new); indexes below.
+static const bus_statement_t s_prepared[] = {
+    {.name = "bus_inbox_lock", .sql = s_lock_sql, .params = 3},
+    {.name = "bus_inbox_create", .sql = s_create_sql, .params = 3},
+    {.name = "bus_inbox_advance", .sql = s_advance_sql, .params = 4},
+    {.name = NULL}};
+enum { S_PREPARED_LOCK, S_PREPARED_CREATE, S_PREPARED_ADVANCE };
 
 static const char *s_park_sql =
     "INSERT INTO bus_dead_letters (consumer, stream, seq, partition, type, message_id,"
@@ -73,29 +83,15 @@ static const char *s_claim_sql =
 
 //  A statement: SQL, its text parameters and what it is for (in messages).
 typedef struct {
-    const char *what;          //  names the step in error messages
-    const char *sql;           //  one statement with $n parameters
-    int count;                 //  number of parameters
-    const char *const *values; //  parameter values (text unless formats says 1)
-    const int *lengths;        //  byte lengths of binary parameters, or NULL
-    const int *formats;        //  1 per binary parameter, or NULL (all text)
+    const char *what;           //  names the step in error messages
+    const char *sql;            //  one statement with $n parameters
+    int count;                  //  number of parameters
+    const char *const *values;  //  parameter values (text unless formats says 1)
+    const int *lengths;         //  byte lengths of binary parameters, or NULL
+    const int *formats;         //  1 per binary parameter, or NULL (all text)
+    bus_statements_t *prepared; //  run as statement `index` of these, or NULL: unprepared
+    size_t index;               //  its index in s_prepared
 } s_statement_t;
-
-//  --------------------------------------------------------------------------
-//  Give the caller a message, if it asked for one.
-
-static void
-s_set_error(char **error_out, const char *format, ...)
-{
-    if (!error_out) {
-        return;
-    }
-    zstr_free(error_out);
-    va_list args;
-    va_start(args, format);
-    *error_out = zsys_vprintf(format, args);
-    va_end(args);
-}
 
 //  --------------------------------------------------------------------------
 //  Explain a failed statement. Returns BUS_DB_UNAVAILABLE: a lost
@@ -120,8 +116,8 @@ s_fail(PGconn *conn, const PGresult *result, const char *what, char **error_out)
     while (length > 0 && (message[length - 1] == '\n' || message[length - 1] == ' ')) {
         length--;
     }
-    s_set_error(error_out, "%s: %s%.*s", what, lost ? "connection lost: " : "", (int) length,
-                message);
+    svc_error_set(error_out, "%s: %s%.*s", what, lost ? "connection lost: " : "", (int) length,
+                  message);
     return BUS_DB_UNAVAILABLE;
 }
 
@@ -138,8 +134,15 @@ s_execute(PGconn *conn,
 {
     *result_out = NULL;
     if (PQstatus(conn) != CONNECTION_OK) {
-        s_set_error(error_out, "%s: connection lost: %s", statement->what, PQerrorMessage(conn));
+        svc_error_set(error_out, "%s: connection lost: %s", statement->what, PQerrorMessage(conn));
         return BUS_DB_UNAVAILABLE;
+    }
+    if (statement->prepared) {
+        //  Text parameters only; the check and its message as below.
+        assert(!statement->lengths && !statement->formats);
+        *result_out = bus_statements_run(statement->prepared, conn, statement->index,
+                                         statement->values, expected, statement->what, error_out);
+        return *result_out ? BUS_OK : BUS_DB_UNAVAILABLE;
     }
     PGresult *result = PQexecParams(conn, statement->sql, statement->count, NULL, statement->values,
                                     statement->lengths, statement->formats, 0);
@@ -251,7 +254,7 @@ bus_inbox_load(PGconn *conn,
     char partitions_text[16];
     (void) snprintf(partitions_text, sizeof partitions_text, "%" PRIu32, partitions);
     const char *values[] = {consumer, stream, partitions_text};
-    s_statement_t statement = {"loading checkpoints", s_load_sql, 3, values, NULL, NULL};
+    s_statement_t statement = {"loading checkpoints", s_load_sql, 3, values, NULL, NULL, NULL, 0};
     PGresult *result = NULL;
     bus_rc_t rc = s_execute(conn, &statement, PGRES_TUPLES_OK, &result, error_out);
     if (rc != BUS_OK) {
@@ -261,7 +264,7 @@ bus_inbox_load(PGconn *conn,
         zmalloc(sizeof *checkpoints + partitions * sizeof checkpoints->last_seq[0]);
     checkpoints->partitions = partitions;
     if (s_copy_rows(result, checkpoints) < 0) {
-        s_set_error(error_out, "loading checkpoints: a row is not a checkpoint");
+        svc_error_set(error_out, "loading checkpoints: a row is not a checkpoint");
         freen(checkpoints);
         rc = BUS_DB_UNAVAILABLE;
     } else {
@@ -289,7 +292,7 @@ s_lock_step(PGconn *conn,
     if (rc == BUS_OK && locking) {
         *locked_out = s_copy_rows(result, checkpoints);
         if (*locked_out < 0) {
-            s_set_error(error_out, "%s: a row is not a checkpoint", statement->what);
+            svc_error_set(error_out, "%s: a row is not a checkpoint", statement->what);
             rc = BUS_DB_UNAVAILABLE;
         }
     }
@@ -301,8 +304,15 @@ s_lock_step(PGconn *conn,
 //  Lock the checkpoint rows of a batch, creating missing ones, and refresh
 //  the caller's table with the locked values.
 
+bus_statements_t *
+bus_inbox_statements_new(void)
+{
+    return bus_statements_new(s_prepared);
+}
+
 bus_rc_t
 bus_inbox_lock(PGconn *conn,
+               bus_statements_t *prepared,
                const char *consumer,
                const char *stream,
                const uint32_t *partitions,
@@ -324,8 +334,10 @@ bus_inbox_lock(PGconn *conn,
     size_t distinct = 0;
     char *array = s_partition_array(partitions, partition_count, &distinct);
     const char *values[] = {consumer, stream, array};
-    s_statement_t lock = {"locking checkpoints", s_lock_sql, 3, values, NULL, NULL};
-    s_statement_t create = {"creating checkpoints", s_create_sql, 3, values, NULL, NULL};
+    s_statement_t lock = {"locking checkpoints", s_lock_sql, 3, values, NULL, NULL, prepared,
+                          S_PREPARED_LOCK};
+    s_statement_t create = {"creating checkpoints", s_create_sql, 3, values, NULL, NULL, prepared,
+                            S_PREPARED_CREATE};
     int64_t locked = 0;
     bus_rc_t rc = s_lock_step(conn, &lock, checkpoints, &locked, error_out);
     if (rc == BUS_OK && (size_t) locked < distinct) {
@@ -334,10 +346,10 @@ bus_inbox_lock(PGconn *conn,
             rc = s_lock_step(conn, &lock, checkpoints, &locked, error_out);
         }
         if (rc == BUS_OK && (size_t) locked < distinct) {
-            s_set_error(error_out,
-                        "locking checkpoints: %zu of %zu rows invisible (the transaction"
-                        " must be READ COMMITTED)",
-                        distinct - (size_t) locked, distinct);
+            svc_error_set(error_out,
+                          "locking checkpoints: %zu of %zu rows invisible (the transaction"
+                          " must be READ COMMITTED)",
+                          distinct - (size_t) locked, distinct);
             rc = BUS_DB_UNAVAILABLE;
         }
     }
@@ -350,6 +362,7 @@ bus_inbox_lock(PGconn *conn,
 
 bus_rc_t
 bus_inbox_advance(PGconn *conn,
+                  bus_statements_t *prepared,
                   const char *consumer,
                   const char *stream,
                   const uint32_t *partitions,
@@ -368,7 +381,7 @@ bus_inbox_advance(PGconn *conn,
         *error_out = NULL;
     }
     if (seq > INT64_MAX) {
-        s_set_error(error_out, "advancing checkpoints: seq %" PRIu64 " exceeds a bigint", seq);
+        svc_error_set(error_out, "advancing checkpoints: seq %" PRIu64 " exceeds a bigint", seq);
         return BUS_MALFORMED;
     }
     size_t distinct = 0;
@@ -376,7 +389,9 @@ bus_inbox_advance(PGconn *conn,
     char seq_text[24];
     (void) snprintf(seq_text, sizeof seq_text, "%" PRIu64, seq);
     const char *values[] = {consumer, stream, array, seq_text};
-    s_statement_t statement = {"advancing checkpoints", s_advance_sql, 4, values, NULL, NULL};
+    s_statement_t statement = {
+        "advancing checkpoints", s_advance_sql, 4, values, NULL, NULL, prepared,
+        S_PREPARED_ADVANCE};
     PGresult *result = NULL;
     bus_rc_t rc = s_execute(conn, &statement, PGRES_COMMAND_OK, &result, error_out);
     PQclear(result);
@@ -472,7 +487,7 @@ bus_inbox_park(PGconn *conn,
         *error_out = NULL;
     }
     if (seq > INT64_MAX) {
-        s_set_error(error_out, "parking a dead letter: seq %" PRIu64 " exceeds a bigint", seq);
+        svc_error_set(error_out, "parking a dead letter: seq %" PRIu64 " exceeds a bigint", seq);
         return BUS_MALFORMED;
     }
     char seq_text[24];
@@ -486,7 +501,8 @@ bus_inbox_park(PGconn *conn,
                             message_id, envelope, reason,   attempts_text};
     const int lengths[] = {0, 0, 0, 0, 0, 0, (int) envelope_size, 0, 0};
     const int formats[] = {0, 0, 0, 0, 0, 0, 1, 0, 0};
-    s_statement_t statement = {"parking a dead letter", s_park_sql, 9, values, lengths, formats};
+    s_statement_t statement = {
+        "parking a dead letter", s_park_sql, 9, values, lengths, formats, NULL, 0};
     PGresult *result = NULL;
     bus_rc_t rc = s_execute(conn, &statement, PGRES_COMMAND_OK, &result, error_out);
     PQclear(result);
@@ -606,7 +622,7 @@ bus_inbox_dead_letters(
     (void) snprintf(limit_text, sizeof limit_text, "%d",
                     limit < BUS_INBOX_LIST_MAX ? limit : BUS_INBOX_LIST_MAX);
     const char *values[] = {consumer, after_text, limit_text};
-    s_statement_t statement = {"listing dead letters", s_list_sql, 3, values, NULL, NULL};
+    s_statement_t statement = {"listing dead letters", s_list_sql, 3, values, NULL, NULL, NULL, 0};
     return s_query_json(conn, &statement, s_dead_letter_json, out, error_out);
 }
 
@@ -622,11 +638,11 @@ s_change_one(PGconn *conn, const char *what, const char *sql, int64_t id, char *
     char id_text[24];
     (void) snprintf(id_text, sizeof id_text, "%" PRId64, id);
     const char *values[] = {id_text};
-    s_statement_t statement = {what, sql, 1, values, NULL, NULL};
+    s_statement_t statement = {what, sql, 1, values, NULL, NULL, NULL, 0};
     PGresult *result = NULL;
     bus_rc_t rc = s_execute(conn, &statement, PGRES_COMMAND_OK, &result, error_out);
     if (rc == BUS_OK && streq(PQcmdTuples(result), "0")) {
-        s_set_error(error_out, "%s: no dead letter %" PRId64, what, id);
+        svc_error_set(error_out, "%s: no dead letter %" PRId64, what, id);
         rc = BUS_NOT_FOUND;
     }
     PQclear(result);
@@ -676,6 +692,7 @@ bus_inbox_claim_retries(
     (void) snprintf(limit_text, sizeof limit_text, "%d",
                     limit < BUS_INBOX_LIST_MAX ? limit : BUS_INBOX_LIST_MAX);
     const char *values[] = {consumer, limit_text};
-    s_statement_t statement = {"claiming dead letters", s_claim_sql, 2, values, NULL, NULL};
+    s_statement_t statement = {
+        "claiming dead letters", s_claim_sql, 2, values, NULL, NULL, NULL, 0};
     return s_query_json(conn, &statement, s_claim_json, out, error_out);
 }

@@ -170,13 +170,14 @@ test_usage(void **state)
 
     s_exec(conn, "BEGIN");
     uint32_t touched[] = {2, 0};
-    assert_int_equal(bus_inbox_lock(conn, "inventory", "order", touched, 2, checkpoints, &error),
-                     BUS_OK);
+    assert_int_equal(
+        bus_inbox_lock(conn, NULL, "inventory", "order", touched, 2, checkpoints, &error), BUS_OK);
     assert_null(error);
     assert_int_equal(checkpoints->last_seq[0], 0);
     assert_int_equal(checkpoints->last_seq[2], 0);
     uint32_t owned[] = {0, 2};
-    assert_int_equal(bus_inbox_advance(conn, "inventory", "order", owned, 2, 7, &error), BUS_OK);
+    assert_int_equal(bus_inbox_advance(conn, NULL, "inventory", "order", owned, 2, 7, &error),
+                     BUS_OK);
     assert_null(error);
     s_exec(conn, "COMMIT");
     freen(checkpoints);
@@ -219,17 +220,19 @@ test_advance_never_lowers(void **state)
     fixture_t *fixture = *state;
     PGconn *conn = fixture->conn;
     uint32_t first[] = {0};
-    assert_int_equal(bus_inbox_advance(conn, "inventory", "order", first, 1, 10, NULL), BUS_OK);
+    assert_int_equal(bus_inbox_advance(conn, NULL, "inventory", "order", first, 1, 10, NULL),
+                     BUS_OK);
     uint32_t both[] = {1, 0, 1};
-    assert_int_equal(bus_inbox_advance(conn, "inventory", "order", both, 3, 5, NULL), BUS_OK);
+    assert_int_equal(bus_inbox_advance(conn, NULL, "inventory", "order", both, 3, 5, NULL), BUS_OK);
     bus_checkpoints_t *checkpoints = s_load(conn, "inventory", 2);
     assert_int_equal(checkpoints->last_seq[0], 10);
     assert_int_equal(checkpoints->last_seq[1], 5);
     freen(checkpoints);
 
     char *error = NULL;
-    assert_int_equal(bus_inbox_advance(conn, "inventory", "order", first, 1, UINT64_MAX, &error),
-                     BUS_MALFORMED);
+    assert_int_equal(
+        bus_inbox_advance(conn, NULL, "inventory", "order", first, 1, UINT64_MAX, &error),
+        BUS_MALFORMED);
     assert_non_null(error);
     zstr_free(&error);
     assert_int_equal(s_query_number(conn, "SELECT max(last_seq) FROM bus_checkpoints"), 10);
@@ -246,14 +249,15 @@ test_lock_creates_and_refreshes(void **state)
     bus_checkpoints_t *checkpoints = s_load(conn, "inventory", 4);
     PGconn *other = s_connect(fixture);
     uint32_t raised[] = {1};
-    assert_int_equal(bus_inbox_advance(other, "inventory", "order", raised, 1, 40, NULL), BUS_OK);
+    assert_int_equal(bus_inbox_advance(other, NULL, "inventory", "order", raised, 1, 40, NULL),
+                     BUS_OK);
     PQfinish(other);
 
     checkpoints->last_seq[0] = 99; //  not listed: must stay as it is
     s_exec(conn, "BEGIN");
     uint32_t touched[] = {3, 1, 3};
-    assert_int_equal(bus_inbox_lock(conn, "inventory", "order", touched, 3, checkpoints, NULL),
-                     BUS_OK);
+    assert_int_equal(
+        bus_inbox_lock(conn, NULL, "inventory", "order", touched, 3, checkpoints, NULL), BUS_OK);
     s_exec(conn, "COMMIT");
     assert_int_equal(checkpoints->last_seq[0], 99);
     assert_int_equal(checkpoints->last_seq[1], 40);
@@ -281,8 +285,8 @@ s_locker(void *arg)
 {
     locker_t *locker = arg;
     uint32_t touched[] = {0, 1};
-    locker->rc =
-        bus_inbox_lock(locker->conn, "inventory", "order", touched, 2, locker->checkpoints, NULL);
+    locker->rc = bus_inbox_lock(locker->conn, NULL, "inventory", "order", touched, 2,
+                                locker->checkpoints, NULL);
     atomic_store(&locker->done, true);
     return NULL;
 }
@@ -317,13 +321,14 @@ s_race_two_replicas(fixture_t *fixture, size_t committed)
 {
     PGconn *first = fixture->conn;
     uint32_t touched[] = {0, 1};
-    assert_int_equal(bus_inbox_advance(first, "inventory", "order", touched, committed, 10, NULL),
-                     BUS_OK);
+    assert_int_equal(
+        bus_inbox_advance(first, NULL, "inventory", "order", touched, committed, 10, NULL), BUS_OK);
     bus_checkpoints_t *first_table = s_load(first, "inventory", 2);
     s_exec(first, "BEGIN");
-    assert_int_equal(bus_inbox_lock(first, "inventory", "order", touched, 2, first_table, NULL),
+    assert_int_equal(
+        bus_inbox_lock(first, NULL, "inventory", "order", touched, 2, first_table, NULL), BUS_OK);
+    assert_int_equal(bus_inbox_advance(first, NULL, "inventory", "order", touched, 2, 50, NULL),
                      BUS_OK);
-    assert_int_equal(bus_inbox_advance(first, "inventory", "order", touched, 2, 50, NULL), BUS_OK);
 
     PGconn *second = s_connect(fixture);
     PGconn *monitor = s_connect(fixture);
@@ -384,12 +389,14 @@ test_lock_refuses_stale_snapshot(void **state)
 
     PGconn *other = s_connect(fixture);
     uint32_t touched[] = {0};
-    assert_int_equal(bus_inbox_advance(other, "inventory", "order", touched, 1, 30, NULL), BUS_OK);
+    assert_int_equal(bus_inbox_advance(other, NULL, "inventory", "order", touched, 1, 30, NULL),
+                     BUS_OK);
     PQfinish(other);
 
     char *error = NULL;
-    assert_int_equal(bus_inbox_lock(conn, "inventory", "order", touched, 1, checkpoints, &error),
-                     BUS_DB_UNAVAILABLE);
+    assert_int_equal(
+        bus_inbox_lock(conn, NULL, "inventory", "order", touched, 1, checkpoints, &error),
+        BUS_DB_UNAVAILABLE);
     assert_non_null(strstr(error, "serialize"));
     zstr_free(&error);
     s_exec(conn, "ROLLBACK");
@@ -663,10 +670,11 @@ test_terminated_connection(void **state)
     checkpoints->partitions = 4;
     uint32_t touched[] = {1};
     s_assert_unavailable(
-        bus_inbox_lock(victim, "inventory", "order", touched, 1, checkpoints, &error), &error);
+        bus_inbox_lock(victim, NULL, "inventory", "order", touched, 1, checkpoints, &error),
+        &error);
     freen(checkpoints);
-    s_assert_unavailable(bus_inbox_advance(victim, "inventory", "order", touched, 1, 3, &error),
-                         &error);
+    s_assert_unavailable(
+        bus_inbox_advance(victim, NULL, "inventory", "order", touched, 1, 3, &error), &error);
     unsigned char envelope[S_ENVELOPE_SIZE];
     s_fill_envelope(envelope);
     s_assert_unavailable(bus_inbox_park(victim, "inventory", "order", 1, 1, "OrderCreated",

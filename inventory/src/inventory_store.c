@@ -122,22 +122,6 @@ struct inventory_store {
 };
 
 //  --------------------------------------------------------------------------
-//  Give the caller a message, if it asked for one.
-
-static void
-s_set_error(char **error_out, const char *format, ...)
-{
-    if (!error_out) {
-        return;
-    }
-    zstr_free(error_out);
-    va_list args;
-    va_start(args, format);
-    *error_out = zsys_vprintf(format, args);
-    va_end(args);
-}
-
-//  --------------------------------------------------------------------------
 //  Create and destroy the memory of prepared statements.
 
 inventory_store_t *
@@ -276,7 +260,7 @@ inventory_store_lock(inventory_store_t *self,
                                           "locking stock and reservations", error_out);
     bus_rc_t rc = result ? BUS_OK : BUS_DB_UNAVAILABLE;
     if (rc == BUS_OK && !s_read_locked(result, batch)) {
-        s_set_error(error_out, "locking stock and reservations: a row is not one of the batch");
+        svc_error_set(error_out, "locking stock and reservations: a row is not one of the batch");
         rc = BUS_DB_UNAVAILABLE;
     }
     PQclear(result);
@@ -380,12 +364,12 @@ inventory_store_write(inventory_store_t *self,
                         bus_sqlarray_count(&write.release_ids));
         for (int column = 0; rc == BUS_OK && column < 3; column++) {
             if (PQntuples(result) != 1 || !streq(PQgetvalue(result, 0, column), expected[column])) {
-                s_set_error(error_out,
-                            "writing reservations: %s of %zu stock rows, %s of %zu new rows,"
-                            " %s of %zu releases written: a locked row is missing",
-                            PQgetvalue(result, 0, 0), bus_sqlarray_count(&write.skus),
-                            PQgetvalue(result, 0, 1), bus_sqlarray_count(&write.insert_ids),
-                            PQgetvalue(result, 0, 2), bus_sqlarray_count(&write.release_ids));
+                svc_error_set(error_out,
+                              "writing reservations: %s of %zu stock rows, %s of %zu new rows,"
+                              " %s of %zu releases written: a locked row is missing",
+                              PQgetvalue(result, 0, 0), bus_sqlarray_count(&write.skus),
+                              PQgetvalue(result, 0, 1), bus_sqlarray_count(&write.insert_ids),
+                              PQgetvalue(result, 0, 2), bus_sqlarray_count(&write.release_ids));
                 rc = BUS_DB_UNAVAILABLE;
             }
         }
@@ -451,7 +435,7 @@ s_stock_query(inventory_store_t *self,
         bus_statements_run(self->statements, conn, id, values, PGRES_TUPLES_OK, what, error_out);
     bus_rc_t rc = result ? BUS_OK : BUS_DB_UNAVAILABLE;
     if (rc == BUS_OK && PQntuples(result) == 0) {
-        s_set_error(error_out, "%s: no such SKU", what);
+        svc_error_set(error_out, "%s: no such SKU", what);
         rc = BUS_NOT_FOUND;
     } else if (rc == BUS_OK) {
         *out = s_stock_json(result, 0);
@@ -555,7 +539,7 @@ inventory_store_reservation(inventory_store_t *self,
                                           PGRES_TUPLES_OK, "reading a reservation", error_out);
     bus_rc_t rc = result ? BUS_OK : BUS_DB_UNAVAILABLE;
     if (rc == BUS_OK && PQntuples(result) == 0) {
-        s_set_error(error_out, "reading a reservation: no such order");
+        svc_error_set(error_out, "reading a reservation: no such order");
         rc = BUS_NOT_FOUND;
     } else if (rc == BUS_OK) {
         json_t *items = json_loads(PQgetvalue(result, 0, 2), 0, NULL);

@@ -59,6 +59,12 @@ int svc_log_level_parse(const char *text);
 //  Name of a level ("info").
 const char *svc_log_level_name(svc_log_level_t level);
 
+//  Give a caller that asked for a message one: when error_out is not NULL,
+//  replace *error_out (freed with zstr_free) by the formatted text (caller
+//  owns it, zstr_free). For functions that say why they failed through an
+//  optional `char **error_out`.
+void svc_error_set(char **error_out, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
 #define SVC_LOG_AT_(log, level, ...)                                                               \
     do {                                                                                           \
         if (svc_log_enabled((log), (level))) {                                                     \

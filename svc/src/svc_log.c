@@ -257,3 +257,19 @@ svc_log_level_name(svc_log_level_t level)
     assert((unsigned) level <= SVC_LOG_DEBUG);
     return s_level_names[level];
 }
+
+//  --------------------------------------------------------------------------
+
+void
+svc_error_set(char **error_out, const char *format, ...)
+{
+    assert(format);
+    if (!error_out) {
+        return;
+    }
+    zstr_free(error_out);
+    va_list args;
+    va_start(args, format);
+    *error_out = zsys_vprintf(format, args);
+    va_end(args);
+}

@@ -549,6 +549,19 @@ test_concurrent_threads_write_whole_lines(void **state)
     assert_int_equal(fclose(stream), 0);
 }
 
+static void
+test_error_set(void **state)
+{
+    (void) state;
+    svc_error_set(NULL, "nobody asked %d", 1); //  no message wanted: nothing happens
+    char *error = NULL;
+    svc_error_set(&error, "connect %s: %d", "db", 5);
+    assert_string_equal(error, "connect db: 5");
+    svc_error_set(&error, "replaced"); //  the old message is freed (ASan would say)
+    assert_string_equal(error, "replaced");
+    zstr_free(&error);
+}
+
 int
 main(void)
 {
@@ -562,6 +575,7 @@ main(void)
         cmocka_unit_test(test_unencodable_value_still_logged),
         cmocka_unit_test(test_bad_format_asserts),
         cmocka_unit_test(test_level_parse_and_name),
+        cmocka_unit_test(test_error_set),
         cmocka_unit_test(test_new_rejects_invalid_names),
         cmocka_unit_test(test_concurrent_threads_write_whole_lines),
     };
