@@ -59,7 +59,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICE_BINARIES = {"order-service", "inventory-service", "billing-service", "broker-shim"}
 #  Options of a service beyond bus_service.h's standard ones.
 EXTRA_OPTIONS = {
-    "broker-shim": {"RABBITMQ_URL", "SHIM_FORMAT", "SHIM_MAP", "SHIM_QUEUE", "SHIM_MARK", "SHIM_WINDOW"}
+    "broker-shim": {"RABBITMQ_URL", "SHIM_FORMAT", "SHIM_MAP", "SHIM_QUEUE", "SHIM_MARK", "SHIM_WINDOW",
+                    "SHIM_CONSUME"}
 }
 POD_INDEX_PATH = "metadata.labels['apps.kubernetes.io/pod-index']"
 SHUTDOWN_MS_DEFAULT = 10000

@@ -158,6 +158,8 @@ run_e2e() {
 #  loopback ports, with their own databases in the benchmark's cluster
 #  (track_commit_timestamp on: bench_shim reads each event's commit time)
 #  and a private RabbitMQ node, wait for /readyz, then run bench_shim.
+#  SHIM_CONSUME=none: the benchmark's RabbitMQ side only consumes, so the
+#  shim binds no queue of its own (which would store every message twice).
 run_shim() {
     local dsn url port order_pub shim_pub order_http shim_http order_url shim_url shim_pid
     run_dir=$(mktemp -d "${TMPDIR:-/tmp}/evbus-bench.XXXXXX")
@@ -179,7 +181,7 @@ run_shim() {
     service_pids+=($!)
     HTTP_ADDR=127.0.0.1:$shim_http DATABASE_URL=$(pg_dsn "$run_dir/pg" evbus_shim) \
         PUB_ENDPOINT=tcp://127.0.0.1:$shim_pub PUBLISHERS=tcp://127.0.0.1:$order_pub \
-        RABBITMQ_URL=$url LOG_LEVEL=warn \
+        RABBITMQ_URL=$url SHIM_CONSUME=none LOG_LEVEL=warn \
         "$BENCH_BUILD/broker-shim/broker-shim" >"$run_dir/shim.log" 2>&1 &
     shim_pid=$!
     service_pids+=("$shim_pid")

@@ -65,29 +65,13 @@ struct shim_amqp {
 };
 
 //  --------------------------------------------------------------------------
-//  Set *error_out, if asked for.
-
-static void
-s_set_error(char **error_out, const char *format, ...)
-{
-    if (!error_out) {
-        return;
-    }
-    zstr_free(error_out);
-    va_list args;
-    va_start(args, format);
-    *error_out = zsys_vprintf(format, args);
-    va_end(args);
-}
-
-//  --------------------------------------------------------------------------
 //  Mark the connection failed and say why. Returns -1.
 
 static int
 s_fail(shim_amqp_t *self, char **error_out, const char *what, const char *why)
 {
     self->failed = true;
-    s_set_error(error_out, "%s: %s", what, why);
+    svc_error_set(error_out, "%s: %s", what, why);
     return -1;
 }
 
@@ -153,24 +137,24 @@ s_url_parse(const char *url, char **copy_out, struct amqp_connection_info *info,
 {
     *copy_out = NULL;
     if (!url || strlen(url) > SHIM_AMQP_URL_MAX) {
-        s_set_error(error_out, "not an AMQP URL (missing or over %d bytes)", SHIM_AMQP_URL_MAX);
+        svc_error_set(error_out, "not an AMQP URL (missing or over %d bytes)", SHIM_AMQP_URL_MAX);
         return -1;
     }
     char *copy = strdup(url);
     amqp_default_connection_info(info);
     if (amqp_parse_url(copy, info) != AMQP_STATUS_OK) {
         freen(copy);
-        s_set_error(error_out, "not an AMQP URL (amqp://user:password@host:port/vhost)");
+        svc_error_set(error_out, "not an AMQP URL (amqp://user:password@host:port/vhost)");
         return -1;
     }
     if (info->ssl) {
         freen(copy);
-        s_set_error(error_out, "amqps:// (TLS) is not supported; use amqp://");
+        svc_error_set(error_out, "amqps:// (TLS) is not supported; use amqp://");
         return -1;
     }
     if (!*info->host || info->port <= 0 || info->port > 65535) {
         freen(copy);
-        s_set_error(error_out, "the URL has no host or a bad port");
+        svc_error_set(error_out, "the URL has no host or a bad port");
         return -1;
     }
     *copy_out = copy;
@@ -345,11 +329,11 @@ static int
 s_self_usable(shim_amqp_t *self, const char *what, const char *name, char **error_out)
 {
     if (self->failed) {
-        s_set_error(error_out, "%s: the connection failed earlier", what);
+        svc_error_set(error_out, "%s: the connection failed earlier", what);
         return -1;
     }
     if (!s_name_valid(name)) {
-        s_set_error(error_out, "%s: name missing or over %d bytes", what, SHIM_AMQP_NAME_MAX);
+        svc_error_set(error_out, "%s: name missing or over %d bytes", what, SHIM_AMQP_NAME_MAX);
         return -1;
     }
     return 0;
@@ -402,6 +386,25 @@ shim_amqp_queue_bind(shim_amqp_t *self,
     amqp_queue_bind(self->conn, S_CHANNEL, amqp_cstring_bytes(queue), amqp_cstring_bytes(exchange),
                     amqp_cstring_bytes(routing_key), amqp_empty_table);
     return s_rpc_check(self, amqp_get_rpc_reply(self->conn), "queue.bind", error_out);
+}
+
+int
+shim_amqp_queue_unbind(shim_amqp_t *self,
+                       const char *queue,
+                       const char *exchange,
+                       const char *routing_key,
+                       char **error_out)
+{
+    assert(self);
+    if (s_self_usable(self, "queue.unbind", queue, error_out) != 0 ||
+        s_self_usable(self, "queue.unbind", exchange, error_out) != 0 ||
+        s_self_usable(self, "queue.unbind", routing_key, error_out) != 0) {
+        return -1;
+    }
+    amqp_queue_unbind(self->conn, S_CHANNEL, amqp_cstring_bytes(queue),
+                      amqp_cstring_bytes(exchange), amqp_cstring_bytes(routing_key),
+                      amqp_empty_table);
+    return s_rpc_check(self, amqp_get_rpc_reply(self->conn), "queue.unbind", error_out);
 }
 
 int
@@ -542,7 +545,7 @@ shim_amqp_ack(shim_amqp_t *self, uint64_t delivery_tag, char **error_out)
 {
     assert(self);
     if (self->failed) {
-        s_set_error(error_out, "basic.ack: the connection failed earlier");
+        svc_error_set(error_out, "basic.ack: the connection failed earlier");
         return -1;
     }
     int status = amqp_basic_ack(self->conn, S_CHANNEL, delivery_tag, 0);
@@ -557,7 +560,7 @@ shim_amqp_reject(shim_amqp_t *self, uint64_t delivery_tag, bool requeue, char **
 {
     assert(self);
     if (self->failed) {
-        s_set_error(error_out, "basic.reject: the connection failed earlier");
+        svc_error_set(error_out, "basic.reject: the connection failed earlier");
         return -1;
     }
     int status = amqp_basic_reject(self->conn, S_CHANNEL, delivery_tag, requeue);
@@ -910,7 +913,7 @@ shim_amqp_next(shim_amqp_t *self, shim_amqp_event_t *event, char **error_out)
         }
     }
     if (error_out && !*error_out) {
-        s_set_error(error_out, "read: the connection failed earlier");
+        svc_error_set(error_out, "read: the connection failed earlier");
     }
     event->type = SHIM_AMQP_FAILED;
     return SHIM_AMQP_FAILED;

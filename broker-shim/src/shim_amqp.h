@@ -127,6 +127,13 @@ int shim_amqp_queue_bind(shim_amqp_t *self,
                          const char *exchange,
                          const char *routing_key,
                          char **error_out);
+//  Remove a binding; RabbitMQ answers unbind-ok when there is none (the
+//  exchange and the queue must exist).
+int shim_amqp_queue_unbind(shim_amqp_t *self,
+                           const char *queue,
+                           const char *exchange,
+                           const char *routing_key,
+                           char **error_out);
 //  Start consuming `queue` with manual acknowledgements.
 int shim_amqp_consume(shim_amqp_t *self, const char *queue, char **error_out);
 

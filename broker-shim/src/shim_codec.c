@@ -19,6 +19,7 @@ static const Ev__V1__Envelope__PayloadCase s_types[SHIM_CODEC_TYPES] = {
 struct shim_codec {
     shim_format_t format;            //  which codec is set
     const shim_map_t *map;           //  names (borrowed)
+    shim_types_t unbound;            //  types the queue is not bound to
     shim_masstransit_t *masstransit; //  MassTransit's (owned), or NULL
     shim_cap_t *cap;                 //  CAP's (owned), or NULL
 };
@@ -42,6 +43,49 @@ shim_format_parse(const char *text, shim_format_t *format_out)
 
 //  --------------------------------------------------------------------------
 
+int
+shim_types_parse(const char *text, shim_types_t *types_out)
+{
+    assert(types_out);
+    if (!text) {
+        return -1;
+    }
+    shim_types_t types = 0;
+    const char *blank = " \t";
+    if (text[strspn(text, blank)] == '\0' || streq(text, SHIM_TYPES_NONE)) {
+        *types_out = 0;
+        return 0;
+    }
+    const char *item = text;
+    while (true) {
+        size_t length = strcspn(item, ",");
+        const char *start = item + strspn(item, blank);
+        const char *end = item + length;
+        while (end > start && strchr(blank, end[-1])) {
+            end--;
+        }
+        size_t index = 0;
+        while (
+            index < SHIM_CODEC_TYPES &&
+            !((size_t) (end - start) == strlen(bus_envelope_type_name(s_types[index])) &&
+              memcmp(start, bus_envelope_type_name(s_types[index]), (size_t) (end - start)) == 0)) {
+            index++;
+        }
+        if (index == SHIM_CODEC_TYPES || (types & (1u << index))) {
+            return -1; //  unknown, empty or given twice
+        }
+        types |= 1u << index;
+        if (item[length] == '\0') {
+            break;
+        }
+        item += length + 1;
+    }
+    *types_out = types;
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+
 shim_codec_t *
 shim_codec_new(const shim_codec_config_t *config)
 {
@@ -50,6 +94,7 @@ shim_codec_new(const shim_codec_config_t *config)
     shim_codec_t *self = zmalloc(sizeof *self);
     self->format = config->format;
     self->map = config->map;
+    self->unbound = config->unbound & SHIM_TYPES_ALL;
     if (config->format == SHIM_FORMAT_CAP) {
         shim_cap_config_t cap = {
             .map = config->map, .mark = config->mark, .stream = config->stream};
@@ -142,4 +187,23 @@ shim_codec_binding(const shim_codec_t *self,
         *exchange_out = shim_map_exchange(self->map, s_types[index]);
         *routing_key_out = "";
     }
+}
+
+bool
+shim_codec_bound(const shim_codec_t *self, size_t index)
+{
+    assert(self);
+    assert(index < SHIM_CODEC_TYPES);
+    return (self->unbound & (1u << index)) == 0;
+}
+
+size_t
+shim_codec_bound_count(const shim_codec_t *self)
+{
+    assert(self);
+    size_t count = 0;
+    for (size_t index = 0; index < SHIM_CODEC_TYPES; index++) {
+        count += shim_codec_bound(self, index);
+    }
+    return count;
 }

@@ -364,7 +364,8 @@ s_self_take_completion(self_t *self, const bus_completion_t *done)
 }
 
 //  --------------------------------------------------------------------------
-//  Declare what we consume from and dead-letter to, then consume.
+//  Declare what we consume from and dead-letter to, then consume. CAP's
+//  bindings share one exchange, declared again per binding (idempotent).
 
 static int
 s_self_setup(self_t *self, char **error_out)
@@ -383,8 +384,12 @@ s_self_setup(self_t *self, char **error_out)
         const char *exchange = NULL;
         const char *routing_key = NULL;
         shim_codec_binding(self->codec, index, &exchange, &routing_key);
+        //  A type SHIM_CONSUME leaves out is unbound: the queue is durable
+        //  and may keep the binding of an earlier configuration.
         if (shim_amqp_exchange_declare(amqp, exchange, type, error_out) != 0 ||
-            shim_amqp_queue_bind(amqp, queue, exchange, routing_key, error_out) != 0) {
+            (shim_codec_bound(self->codec, index)
+                 ? shim_amqp_queue_bind(amqp, queue, exchange, routing_key, error_out)
+                 : shim_amqp_queue_unbind(amqp, queue, exchange, routing_key, error_out)) != 0) {
             return -1;
         }
     }
@@ -496,7 +501,7 @@ s_self_handle_amqp_timer(zloop_t *loop, int timer_id, void *arg)
     self->amqp_backoff_ms = BUS_RECONNECT_MIN_MS;
     svc_log_info(self->log, "shim.consumer.rabbitmq.connected", "{s:s, s:s, s:i, s:b}", "queue",
                  self->context->queue, "error_queue", self->context->error_exchange, "bindings",
-                 (int) shim_codec_binding_count(self->codec), "recovered", self->amqp_was_lost);
+                 (int) shim_codec_bound_count(self->codec), "recovered", self->amqp_was_lost);
     self->amqp_was_lost = false;
     atomic_store(&self->context->consumer_up, true);
     s_self_drain_amqp(self);

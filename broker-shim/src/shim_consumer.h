@@ -3,8 +3,9 @@
 
     RabbitMQ -> ZeroMQ. With its own AMQP connection (prefetch SHIM_WINDOW,
     manual acks, confirms for its dead letters) the actor declares the
-    shim's durable queue SHIM_QUEUE, binds it to every message type's
-    exchange (shim_codec: MassTransit's fanouts, or CAP's topic exchange),
+    shim's durable queue SHIM_QUEUE, binds it to the exchange of every
+    message type SHIM_CONSUME names and unbinds it from the others
+    (shim_codec: MassTransit's fanouts, or CAP's topic exchange),
     declares the dead-letter exchange and queue "<SHIM_QUEUE>_error"
     (fanout, durable, MassTransit's naming) and consumes. Each delivery is
     decoded (shim_codec), then:
@@ -25,7 +26,8 @@
       submitted again with backoff, the delivery still unacked.
 
     A lost connection drops what waits for it: unacked deliveries come
-    back from RabbitMQ (and are deduplicated). Readiness:
+    back from RabbitMQ (and are deduplicated). shim_server starts no
+    consumer when SHIM_CONSUME is empty. Readiness:
     context->consumer_up while the connection is up and consuming.
 
         zactor_t *consumer = zactor_new(shim_consumer_actor, context);

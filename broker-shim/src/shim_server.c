@@ -53,6 +53,11 @@ const svc_option_t shim_server_options[] = {
      .min = 1,
      .max = SHIM_WINDOW_MAX,
      .help = "Messages published and not yet confirmed, at most; the consumer's prefetch"},
+    {.name = "SHIM_CONSUME",
+     .type = SVC_OPT_STRING,
+     .default_value = SHIM_CONSUME_DEFAULT,
+     .help = "Event types bridged from RabbitMQ: \"OrderCreated,OrderCancelled\"; \"\" or"
+             " \"none\": no consumer, no queue"},
     {.name = NULL}};
 
 //  The process's name in MassTransit's host block and the AMQP connection.
@@ -69,7 +74,7 @@ typedef struct {
     char *os_version;             //  host.operatingSystemVersion (owned)
     bus_statements_t *statements; //  the handler's, on the writer's thread (owned)
     zactor_t *relay;              //  outbox -> RabbitMQ (owned)
-    zactor_t *consumer;           //  RabbitMQ -> our stream (owned)
+    zactor_t *consumer;           //  RabbitMQ -> our stream (owned), or NULL (nothing to consume)
 } s_state_t;
 
 //  --------------------------------------------------------------------------
@@ -94,6 +99,7 @@ shim_server_check(const svc_config_t *config, char **error_out)
     assert(error_out);
     char *why = NULL;
     shim_format_t format;
+    shim_types_t consumed;
     shim_map_t *map = shim_map_new();
     if (shim_amqp_url_check(svc_config_str(config, "RABBITMQ_URL"), &why) != 0) {
         *error_out = zsys_sprintf("RABBITMQ_URL: %s", why);
@@ -108,6 +114,9 @@ shim_server_check(const svc_config_t *config, char **error_out)
     } else if (!shim_message_text_valid(svc_config_str(config, "SHIM_MARK"), SHIM_MARK_MAX)) {
         *error_out =
             zsys_sprintf("SHIM_MARK: must be 1-%d bytes of printable ASCII", SHIM_MARK_MAX);
+    } else if (shim_types_parse(svc_config_str(config, "SHIM_CONSUME"), &consumed) != 0) {
+        *error_out = strdup("SHIM_CONSUME: not \"Type,Type,...\" with our type names (each once),"
+                            " \"\" or \"none\"");
     }
     zstr_free(&why);
     shim_map_destroy(&map);
@@ -253,6 +262,10 @@ shim_server_start(bus_service_t *service)
     context->codec.source_address = self->source_address;
     context->codec.mark = svc_config_str(config, "SHIM_MARK");
     context->codec.stream = context->stream;
+    shim_types_t consumed = 0;
+    rc = shim_types_parse(svc_config_str(config, "SHIM_CONSUME"), &consumed);
+    assert(rc == 0); //  checked
+    context->codec.unbound = SHIM_TYPES_ALL & ~consumed;
     s_state_host(self);
     shim_codec_t *probe = shim_codec_new(&context->codec);
     if (!probe) {
@@ -266,10 +279,16 @@ shim_server_start(bus_service_t *service)
     atomic_init(&context->relay_up, false);
     atomic_init(&context->consumer_up, false);
     self->relay = zactor_new(shim_relay_actor, context);
-    self->consumer = zactor_new(shim_consumer_actor, context);
-    svc_log_info(log, "shim.started", "{s:s, s:s, s:s, s:s, s:i}", "format",
+    //  Nothing to consume: no consumer, so no queue in RabbitMQ keeps a
+    //  second copy of what we publish.
+    if (consumed) {
+        self->consumer = zactor_new(shim_consumer_actor, context);
+    }
+    svc_log_info(log, "shim.started", "{s:s, s:s, s:s, s:s, s:i, s:s}", "format",
                  svc_config_str(config, "SHIM_FORMAT"), "broker", self->broker_address, "queue",
-                 context->queue, "mark", context->codec.mark, "window", context->window);
+                 consumed ? context->queue : "", "mark", context->codec.mark, "window",
+                 context->window, "consume",
+                 consumed ? svc_config_str(config, "SHIM_CONSUME") : "");
     return self;
 }
 
@@ -296,7 +315,7 @@ shim_server_ready(bus_service_t *service, void *state, const char **reason)
         *reason = "rabbitmq: the relay is not connected (RabbitMQ or its database)";
         return false;
     }
-    if (!atomic_load(&self->context.consumer_up)) {
+    if (self->consumer && !atomic_load(&self->context.consumer_up)) {
         *reason = "rabbitmq: the consumer is not connected";
         return false;
     }

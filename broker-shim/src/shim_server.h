@@ -21,7 +21,11 @@
         SHIM_QUEUE    the shim's durable queue; dead letters go to "<queue>_error"
         SHIM_MARK     origin mark on what it publishes (the same for every replica)
         SHIM_WINDOW   messages published and not yet confirmed, at most; the consumer's prefetch
-    Readiness adds: both RabbitMQ connections up (and the relay's database).
+        SHIM_CONSUME  the event types bridged from RabbitMQ ("OrderCreated,OrderCancelled";
+                      default all seven): the queue is bound to their exchanges only;
+                      "" or "none": no consumer, nothing declared for it
+    Readiness adds: both RabbitMQ connections up (and the relay's database);
+    only the relay's with nothing to consume.
 
     Metrics: shim_bridged_total{direction}, shim_confirm_seconds,
     shim_republished_total, shim_rejected_total{direction, error},
@@ -47,6 +51,9 @@
 #define SHIM_MARK_DEFAULT "evbus"
 #define SHIM_WINDOW_DEFAULT "256"
 #define SHIM_WINDOW_MAX 65535
+#define SHIM_CONSUME_DEFAULT                                                                       \
+    "OrderCreated,OrderCancelled,StockReserved,StockRejected,StockReleased,PaymentStarted,"        \
+    "PaymentVoided"
 
 //  The event types the shim subscribes to (all seven), NULL-terminated.
 extern const char *const shim_server_types[];
@@ -55,7 +62,8 @@ extern const char *const shim_server_types[];
 extern const svc_option_t shim_server_options[];
 
 //  Check the shim's own options of a loaded configuration beyond single
-//  values: the URL, the format, the map text, the queue name, the mark.
+//  values: the URL, the format, the map text, the queue name, the mark,
+//  the consumed types.
 //  Returns 0, or -1 with the message in *error_out (caller owns it).
 int shim_server_check(const svc_config_t *config, char **error_out);
 

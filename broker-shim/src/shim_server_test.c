@@ -1,9 +1,10 @@
 /*  =========================================================================
     shim_server_test - the shim's options and the topology of its formats
 
-    Pure: the checks that turn a bad RABBITMQ_URL, SHIM_MAP, SHIM_QUEUE or
-    SHIM_MARK into exit code 2 before anything starts, and what each
-    format declares and binds (shim_codec).
+    Pure: the checks that turn a bad RABBITMQ_URL, SHIM_MAP, SHIM_QUEUE,
+    SHIM_MARK or SHIM_CONSUME into exit code 2 before anything starts, and
+    what each format declares and binds (shim_codec), for all types or the
+    ones SHIM_CONSUME names.
     =========================================================================
 */
 #include "shim_classes.h"
@@ -53,8 +54,15 @@ test_defaults_and_full(void **state)
                           "--shim-queue=sales.shim:1",
                           "--shim-mark=evbus prod",
                           "--shim-window=1000",
+                          "--shim-consume= OrderCreated , PaymentVoided",
                           NULL};
     assert_int_equal(s_check(full, &error), 0);
+    assert_null(error);
+    //  Nothing to consume, in either spelling.
+    const char *nothing[] = {"--shim-consume=none", NULL};
+    assert_int_equal(s_check(nothing, &error), 0);
+    const char *empty[] = {"--shim-consume=", NULL};
+    assert_int_equal(s_check(empty, &error), 0);
     assert_null(error);
 }
 
@@ -77,6 +85,13 @@ test_refused(void **state)
         {"--shim-queue=a/b", "SHIM_QUEUE"},
         {"--shim-mark=", "SHIM_MARK"},
         {"--shim-mark=tab\there", "SHIM_MARK"},
+        {"--shim-consume=NoSuchType", "SHIM_CONSUME"},
+        {"--shim-consume=orderCreated", "SHIM_CONSUME"},
+        {"--shim-consume=OrderCreated,OrderCreated", "SHIM_CONSUME"},
+        {"--shim-consume=OrderCreated,", "SHIM_CONSUME"},
+        {"--shim-consume=OrderCreated,,StockReserved", "SHIM_CONSUME"},
+        {"--shim-consume=none,OrderCreated", "SHIM_CONSUME"},
+        {"--shim-consume=OrderCreated;StockReserved", "SHIM_CONSUME"},
     };
     for (size_t index = 0; index < sizeof cases / sizeof cases[0]; index++) {
         const char *flags[] = {cases[index].flag, NULL};
@@ -121,6 +136,7 @@ test_masstransit_topology(void **state)
     assert_non_null(codec);
     assert_string_equal(shim_codec_exchange_type(codec), "fanout");
     assert_int_equal(shim_codec_binding_count(codec), SHIM_CODEC_TYPES);
+    assert_int_equal(shim_codec_bound_count(codec), SHIM_CODEC_TYPES);
     const char *expected[SHIM_CODEC_TYPES] = {"Contracts:OrderCreatedEvent",
                                               "Contracts:OrderCancelledEvent",
                                               "stock-reserved",
@@ -140,6 +156,65 @@ test_masstransit_topology(void **state)
     //  A configuration the codec cannot use is refused.
     config.broker_address = "amqp://localhost";
     assert_null(shim_codec_new(&config));
+    shim_map_destroy(&map);
+}
+
+//  SHIM_CONSUME: the types it names, in any order, are the ones bound; the
+//  default names all seven.
+static void
+test_consume_types(void **state)
+{
+    (void) state;
+    shim_types_t types = 0;
+    assert_int_equal(shim_types_parse(SHIM_CONSUME_DEFAULT, &types), 0);
+    assert_int_equal(types, SHIM_TYPES_ALL);
+    assert_int_equal(shim_types_parse("PaymentVoided,OrderCreated", &types), 0);
+    assert_int_equal(types, (1u << 0) | (1u << 6));
+    assert_int_equal(shim_types_parse("none", &types), 0);
+    assert_int_equal(types, 0);
+    types = SHIM_TYPES_ALL;
+    assert_int_equal(shim_types_parse("", &types), 0);
+    assert_int_equal(types, 0);
+    assert_int_equal(shim_types_parse("StockReserved,StockReserved", &types), -1);
+    assert_int_equal(shim_types_parse("Stock", &types), -1);
+
+    shim_map_t *map = shim_map_new();
+    assert_int_equal(shim_types_parse("OrderCreated", &types), 0);
+    shim_codec_config_t config = {.format = SHIM_FORMAT_MASSTRANSIT,
+                                  .map = map,
+                                  .broker_address = "rabbitmq://localhost",
+                                  .source_address = "rabbitmq://localhost/evbus-shim",
+                                  .mark = "evbus",
+                                  .stream = "shim-0",
+                                  .unbound = SHIM_TYPES_ALL & ~types};
+    shim_codec_t *codec = shim_codec_new(&config);
+    assert_non_null(codec);
+    //  All seven are still managed: the others are unbound.
+    assert_int_equal(shim_codec_binding_count(codec), SHIM_CODEC_TYPES);
+    assert_int_equal(shim_codec_bound_count(codec), 1);
+    for (size_t index = 0; index < SHIM_CODEC_TYPES; index++) {
+        const char *exchange = NULL;
+        const char *routing_key = NULL;
+        shim_codec_binding(codec, index, &exchange, &routing_key);
+        assert_int_equal(shim_codec_bound(codec, index),
+                         streq(exchange, "Contracts:OrderCreatedEvent"));
+    }
+    shim_codec_destroy(&codec);
+    //  CAP: the routing keys of the named types.
+    assert_int_equal(shim_types_parse("StockRejected,PaymentStarted", &types), 0);
+    config.format = SHIM_FORMAT_CAP;
+    config.unbound = SHIM_TYPES_ALL & ~types;
+    codec = shim_codec_new(&config);
+    assert_non_null(codec);
+    assert_int_equal(shim_codec_bound_count(codec), 2);
+    for (size_t index = 0; index < SHIM_CODEC_TYPES; index++) {
+        const char *exchange = NULL;
+        const char *routing_key = NULL;
+        shim_codec_binding(codec, index, &exchange, &routing_key);
+        assert_int_equal(shim_codec_bound(codec, index), streq(routing_key, "StockRejected") ||
+                                                             streq(routing_key, "PaymentStarted"));
+    }
+    shim_codec_destroy(&codec);
     shim_map_destroy(&map);
 }
 
@@ -173,10 +248,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults_and_full),
-        cmocka_unit_test(test_refused),
-        cmocka_unit_test(test_masstransit_topology),
-        cmocka_unit_test(test_cap_topology),
+        cmocka_unit_test(test_defaults_and_full),    cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_masstransit_topology), cmocka_unit_test(test_cap_topology),
+        cmocka_unit_test(test_consume_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,22 +58,6 @@ static const char *s_inbox_sql = "INSERT INTO shim_inbox (message_id) VALUES ($1
                                  " ON CONFLICT (message_id) DO NOTHING RETURNING 1";
 
 //  --------------------------------------------------------------------------
-//  Give the caller a message, if it asked for one.
-
-static void
-s_set_error(char **error_out, const char *format, ...)
-{
-    if (!error_out) {
-        return;
-    }
-    zstr_free(error_out);
-    va_list args;
-    va_start(args, format);
-    *error_out = zsys_vprintf(format, args);
-    va_end(args);
-}
-
-//  --------------------------------------------------------------------------
 //  Explain a failed statement: its error without the trailing newline,
 //  marked when the connection is gone.
 
@@ -88,8 +72,8 @@ s_result_error(PGconn *conn, const PGresult *result, const char *what, char **er
     while (length > 0 && (message[length - 1] == '\n' || message[length - 1] == ' ')) {
         length--;
     }
-    s_set_error(error_out, "%s: %s%.*s", what,
-                PQstatus(conn) == CONNECTION_OK ? "" : "connection lost: ", length, message);
+    svc_error_set(error_out, "%s: %s%.*s", what,
+                  PQstatus(conn) == CONNECTION_OK ? "" : "connection lost: ", length, message);
 }
 
 //  --------------------------------------------------------------------------
@@ -114,7 +98,7 @@ s_run(PGconn *conn,
         *result_out = NULL;
     }
     if (PQstatus(conn) != CONNECTION_OK) {
-        s_set_error(error_out, "%s: connection lost: %s", what, PQerrorMessage(conn));
+        svc_error_set(error_out, "%s: connection lost: %s", what, PQerrorMessage(conn));
         return BUS_DB_UNAVAILABLE;
     }
     PGresult *result =

@@ -21,7 +21,11 @@
       when the shim subscribes to its own stream;
     - poison (not JSON, an unknown URN, no message, a bad GUID) lands in
       "<queue>_error" with the reason in headers, body and properties
-      untouched, and the good message behind it is bridged.
+      untouched, and the good message behind it is bridged;
+    - SHIM_CONSUME=OrderCreated on a queue an earlier run bound to all
+      seven exchanges: only OrderCreated reaches the queue (a StockReserved
+      envelope is neither bridged nor left in it); SHIM_CONSUME=none starts
+      no consumer and is ready without one.
     =========================================================================
 */
 #include <czmq.h>
@@ -864,6 +868,90 @@ test_poison(void **state)
     s_fixture_destroy(&fixture);
 }
 
+//  --------------------------------------------------------------------------
+//  6. SHIM_CONSUME: the queue is bound to the named types' exchanges only.
+
+static void
+test_consume_subset(void **state)
+{
+    (void) state;
+    fixture_t *fixture = s_fixture_new("consume_subset");
+    //  A first run with the default binds the queue to all seven.
+    shim_ts_service_t *services[] = {fixture->shim, NULL};
+    shim_ts_services_start(services);
+    assert_int_equal(ts_proc_term(fixture->shim->proc, SHIM_TS_STOP_MS), 0);
+    shim_ts_service_set(fixture->shim, "SHIM_CONSUME", "OrderCreated");
+    shim_ts_services_start(services);
+
+    char created_id[SVC_UUID_TEXT_SIZE], reserved_id[SVC_UUID_TEXT_SIZE];
+    char order_id[SVC_UUID_TEXT_SIZE];
+    svc_uuid_t uuid;
+    svc_uuid_v4(&uuid);
+    svc_uuid_format(&uuid, created_id);
+    svc_uuid_v4(&uuid);
+    svc_uuid_format(&uuid, reserved_id);
+    svc_uuid_v4(&uuid);
+    svc_uuid_format(&uuid, order_id);
+    char *prefix = zsys_sprintf("t%s", fixture->suffix);
+    char *reserved_exchange = shim_ts_exchange(prefix, "StockReservedEvent");
+    zstr_free(&prefix);
+    //  A valid StockReserved first (the shim would bridge it, were its
+    //  queue bound to that exchange), then an OrderCreated.
+    json_t *reserved = json_pack("{s:s, s:s, s:s, s:[s], s:{s:s}, s:s, s:{}}", "messageId",
+                                 reserved_id, "conversationId", reserved_id, "destinationAddress",
+                                 "rabbitmq://localhost/Contracts:StockReservedEvent", "messageType",
+                                 "urn:message:Contracts:StockReservedEvent", "message", "orderId",
+                                 order_id, "sentTime", "2025-01-15T10:20:30Z", "headers");
+    assert_non_null(reserved);
+    const char *content_type = "application/vnd.masstransit+json";
+    json_t *messages = json_array();
+    json_array_append_new(messages,
+                          s_message(reserved_exchange, reserved, reserved_id, content_type));
+    json_array_append_new(messages, s_message(fixture->created_exchange,
+                                              s_stj_envelope(created_id, order_id, "SKU-C"),
+                                              created_id, content_type));
+    shim_ts_peer_publish(ts_amqp_url(), messages, fixture->dir);
+    json_decref(messages);
+
+    s_wait_sql(fixture->shim, "SELECT count(*) FROM bus_events WHERE message_id = $1::uuid",
+               created_id, 1);
+    assert_int_equal(
+        shim_ts_metric(fixture->shim, "shim_bridged_total{direction=\"from_rabbitmq\"}"), 1);
+    const char *params[] = {reserved_id, NULL};
+    assert_int_equal(shim_ts_sql_number(fixture->shim,
+                                        "SELECT count(*) FROM bus_events"
+                                        " WHERE message_id = $1::uuid",
+                                        params),
+                     0);
+    assert_int_equal(shim_ts_sql_number(fixture->shim, "SELECT count(*) FROM shim_inbox", NULL), 1);
+    //  Stopped, the shim leaves nothing in its queue (what it had not
+    //  acked would be requeued): the StockReserved never got there.
+    assert_int_equal(ts_proc_term(fixture->shim->proc, SHIM_TS_STOP_MS), 0);
+    json_t *left = shim_ts_peer_get(ts_amqp_url(), fixture->queue, fixture->dir);
+    assert_int_equal(json_array_size(left), 0);
+    json_decref(left);
+    zstr_free(&reserved_exchange);
+    s_fixture_destroy(&fixture);
+}
+
+//  SHIM_CONSUME=none: no consumer, and ready all the same.
+static void
+test_consume_none(void **state)
+{
+    (void) state;
+    fixture_t *fixture = s_fixture_new("consume_none");
+    shim_ts_service_set(fixture->shim, "SHIM_CONSUME", "none");
+    shim_ts_service_t *services[] = {fixture->shim, NULL};
+    shim_ts_services_start(services);
+    json_t *lines = e2e_log_lines(fixture->shim->proc, "event", "shim.relay.rabbitmq.connected");
+    assert_int_equal(json_array_size(lines), 1);
+    json_decref(lines);
+    lines = e2e_log_lines(fixture->shim->proc, "event", "shim.consumer.started");
+    assert_int_equal(json_array_size(lines), 0);
+    json_decref(lines);
+    s_fixture_destroy(&fixture);
+}
+
 int
 main(void)
 {
@@ -873,6 +961,8 @@ main(void)
         cmocka_unit_test(test_masstransit_reaches_services),
         cmocka_unit_test(test_no_loop),
         cmocka_unit_test(test_poison),
+        cmocka_unit_test(test_consume_subset),
+        cmocka_unit_test(test_consume_none),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
