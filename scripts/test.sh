@@ -50,6 +50,13 @@ cleanup() {
     local rc=$?
     if [ -n "$run_dir" ]; then
         #  Subshells: a failing stop (die exits) must not skip the next one.
+        #  First the nodes of tests that died before their teardown (a
+        #  crash, a ctest timeout): the tests make their directories here.
+        local node
+        for node in "$run_dir"/tmp/*/rabbit; do
+            [ -d "$node" ] || continue
+            (rabbit_stop "$node") || rc=1
+        done
         (rabbit_stop "$run_dir/rabbit") || rc=1
         (pg_stop "$run_dir/pg") || rc=1
         rm -rf "$run_dir"
@@ -86,11 +93,15 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/evbus-test.XXXXXX")
 chmod 0711 "$run_dir" # postgres and rabbitmq must reach their subdirectories
+#  The tests' own temporary directories (and servers) go under it too, so
+#  cleanup finds whatever a crashed test left.
+mkdir -m 0711 "$run_dir/tmp"
 pg_start "$run_dir/pg"
 rabbit_start "$run_dir/rabbit"
 TEST_PG_DSN=$(pg_dsn "$run_dir/pg")
 TEST_AMQP_URL=$(cat "$run_dir/rabbit/amqp.url")
-export TEST_PG_DSN TEST_AMQP_URL
+TMPDIR=$run_dir/tmp
+export TEST_PG_DSN TEST_AMQP_URL TMPDIR
 
 failed=0
 summary=()
