@@ -400,17 +400,6 @@ s_self_setup(self_t *self, char **error_out)
 //  Loop handlers. Each ends by draining AMQP.
 
 static int
-s_self_handle_pipe(zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop;
-    (void) arg;
-    char *command = zstr_recv(reader);
-    bool terminated = !command || streq(command, "$TERM");
-    zstr_free(&command);
-    return terminated ? -1 : 0;
-}
-
-static int
 s_self_handle_amqp(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     (void) loop;
@@ -593,7 +582,7 @@ shim_consumer_actor(zsock_t *pipe, void *args)
     assert(pipe);
     assert(args);
     self_t *self = s_self_new(args);
-    zloop_reader(self->loop, pipe, s_self_handle_pipe, self);
+    zloop_reader(self->loop, pipe, shim_context_handle_pipe, self);
     zloop_reader(self->loop, bus_producer_sock(self->producer), s_self_handle_completions, self);
     zloop_timer(self->loop, SHIM_TICK_MS, 0, s_self_handle_tick, self);
     self->amqp_timer = zloop_timer(self->loop, 1, 1, s_self_handle_amqp_timer, self);

@@ -31,3 +31,16 @@ shim_context_backoff(int *delay_ms)
     *delay_ms = delay * 2 > BUS_RECONNECT_MAX_MS ? BUS_RECONNECT_MAX_MS : delay * 2;
     return delay;
 }
+
+//  --------------------------------------------------------------------------
+
+int
+shim_context_handle_pipe(zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    (void) arg;
+    char *command = zstr_recv(reader);
+    bool terminated = !command || streq(command, "$TERM");
+    zstr_free(&command);
+    return terminated ? -1 : 0;
+}

@@ -69,6 +69,10 @@ typedef struct {
 //  BUS_RECONNECT_MIN_MS.
 int shim_context_backoff(int *delay_ms);
 
+//  The actors' pipe reader (a zloop_reader_fn): -1, ending the loop, on
+//  $TERM or when the pipe is gone; other commands are ignored.
+int shim_context_handle_pipe(zloop_t *loop, zsock_t *reader, void *arg);
+
 //  shim_rejected_total{direction, error}: a message the shim could not
 //  bridge. Thread-safe (the registry returns the same handle again).
 svc_counter_t *

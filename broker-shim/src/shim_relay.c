@@ -448,17 +448,6 @@ s_self_turn(self_t *self)
 //  Loop handlers. Each ends with a turn.
 
 static int
-s_self_handle_pipe(zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop;
-    (void) arg;
-    char *command = zstr_recv(reader);
-    bool terminated = !command || streq(command, "$TERM");
-    zstr_free(&command);
-    return terminated ? -1 : 0;
-}
-
-static int
 s_self_handle_db(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     (void) loop;
@@ -644,7 +633,7 @@ shim_relay_actor(zsock_t *pipe, void *args)
     assert(pipe);
     assert(args);
     self_t *self = s_self_new(pipe, args);
-    zloop_reader(self->loop, pipe, s_self_handle_pipe, self);
+    zloop_reader(self->loop, pipe, shim_context_handle_pipe, self);
     zloop_timer(self->loop, SHIM_TICK_MS, 0, s_self_handle_tick, self);
     //  Connect from the loop, so the caller never waits for a broker.
     self->db_timer = zloop_timer(self->loop, 1, 1, s_self_handle_db_timer, self);

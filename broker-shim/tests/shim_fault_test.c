@@ -225,74 +225,114 @@ s_check_deliveries(const char *path, const s_source_t *source)
 }
 
 //  --------------------------------------------------------------------------
+//  What every case has: a directory for its logs (SHIM_TEST_LOG_DIR and a
+//  suffix, emptied first), and the source stream "order-0" in this
+//  process with its own database, log and PUB port.
+
+typedef struct {
+    char *dir;                //  the logs (owned)
+    char *db;                 //  the source's database (owned)
+    char *log_path;           //  its log (owned)
+    FILE *log_file;           //  (owned)
+    svc_log_t *log;           //  (owned)
+    svc_metrics_t *metrics;   //  (owned)
+    char *pub;                //  its PUB endpoint (owned)
+    bus_stream_t *stream;     //  (owned)
+    bus_producer_t *producer; //  (owned)
+    s_source_t source;        //  what it published
+} s_rig_t;
+
+static void
+s_rig_start(s_rig_t *rig, const char *suffix)
+{
+    memset(rig, 0, sizeof *rig);
+    rig->dir = zsys_sprintf("%s%s", SHIM_TEST_LOG_DIR, suffix);
+    struct stat info;
+    if (stat(rig->dir, &info) == 0) {
+        char *old = strdup(rig->dir);
+        ts_tmpdir_remove(&old);
+    }
+    for (char *slash = strchr(rig->dir + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        (void) mkdir(rig->dir, 0700);
+        *slash = '/';
+    }
+    assert_int_equal(mkdir(rig->dir, 0700), 0);
+    (void) fprintf(stderr, "shim_fault_test: logs in %s\n", rig->dir);
+
+    rig->db = ts_pg_create_db();
+    rig->log_path = zsys_sprintf("%s/source.log", rig->dir);
+    rig->log_file = fopen(rig->log_path, "a");
+    assert_non_null(rig->log_file);
+    rig->log = svc_log_new("source", "order-0", SVC_LOG_INFO, rig->log_file);
+    rig->metrics = svc_metrics_new();
+    rig->pub = zsys_sprintf("tcp://127.0.0.1:%d", ts_proc_port_new(2));
+    bus_stream_config_t config = {.stream = "order-0",
+                                  .conninfo = rig->db,
+                                  .pub_endpoint = rig->pub,
+                                  .log = rig->log,
+                                  .metrics = rig->metrics};
+    rig->stream = bus_stream_new(&config);
+    assert_non_null(rig->stream);
+    rig->producer = bus_producer_new(rig->stream);
+    rig->source = (s_source_t){zmalloc(S_EVENTS * sizeof(s_sent_t)), 0};
+}
+
+static void
+s_rig_stop(s_rig_t *rig)
+{
+    bus_producer_destroy(&rig->producer);
+    bus_stream_destroy(&rig->stream);
+    freen(rig->source.sent);
+    svc_metrics_destroy(&rig->metrics);
+    svc_log_destroy(&rig->log);
+    (void) fclose(rig->log_file);
+    ts_pg_drop_db(&rig->db);
+    zstr_free(&rig->pub);
+    zstr_free(&rig->log_path);
+    zstr_free(&rig->dir);
+}
+
+//  --------------------------------------------------------------------------
 
 static void
 test_rabbitmq_restart_and_kill(void **state)
 {
     (void) state;
-    char *dir = strdup(SHIM_TEST_LOG_DIR);
-    struct stat info;
-    if (stat(dir, &info) == 0) {
-        ts_tmpdir_remove(&dir);
-        dir = strdup(SHIM_TEST_LOG_DIR);
-    }
-    for (char *slash = strchr(dir + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
-        *slash = '\0';
-        (void) mkdir(dir, 0700);
-        *slash = '/';
-    }
-    assert_int_equal(mkdir(dir, 0700), 0);
-    (void) fprintf(stderr, "shim_fault_test: logs in %s\n", dir);
+    s_rig_t rig;
+    s_rig_start(&rig, "");
     shim_ts_rabbit_t *rabbit = shim_ts_rabbit_new();
 
-    //  The source stream, in this process.
-    char *source_db = ts_pg_create_db();
-    char *source_log_path = zsys_sprintf("%s/source.log", dir);
-    FILE *source_log_file = fopen(source_log_path, "a");
-    assert_non_null(source_log_file);
-    svc_log_t *log = svc_log_new("source", "order-0", SVC_LOG_INFO, source_log_file);
-    svc_metrics_t *metrics = svc_metrics_new();
-    char *pub = zsys_sprintf("tcp://127.0.0.1:%d", ts_proc_port_new(2));
-    bus_stream_config_t config = {.stream = "order-0",
-                                  .conninfo = source_db,
-                                  .pub_endpoint = pub,
-                                  .log = log,
-                                  .metrics = metrics};
-    bus_stream_t *stream = bus_stream_new(&config);
-    assert_non_null(stream);
-    bus_producer_t *producer = bus_producer_new(stream);
-    s_source_t source = {zmalloc(S_EVENTS * sizeof(s_sent_t)), 0};
-
     //  The .NET side, then the shim.
-    char *out = zsys_sprintf("%s/deliveries.jsonl", dir);
-    char *consumer_log = zsys_sprintf("%s/consumer.log", dir);
+    char *out = zsys_sprintf("%s/deliveries.jsonl", rig.dir);
+    char *consumer_log = zsys_sprintf("%s/consumer.log", rig.dir);
     const char *exchanges[] = {"Contracts:OrderCreatedEvent", NULL};
     ts_proc_t *consumer =
         shim_ts_peer_consume(rabbit->url, "order-created", exchanges, out, true, consumer_log);
-    shim_ts_service_t *shim = shim_ts_service_new(SHIM_TS_SHIM, dir);
+    shim_ts_service_t *shim = shim_ts_service_new(SHIM_TS_SHIM, rig.dir);
     shim_ts_service_set(shim, "RABBITMQ_URL", rabbit->url);
-    shim_ts_service_set(shim, "PUBLISHERS", pub);
+    shim_ts_service_set(shim, "PUBLISHERS", rig.pub);
     shim_ts_service_set(shim, "LOG_LEVEL", "info");
     shim_ts_service_t *services[] = {shim, NULL};
     shim_ts_services_start(services);
 
     //  2,000 events flow.
-    s_publish(producer, &source, 2000);
+    s_publish(rig.producer, &rig.source, 2000);
     s_wait_distinct(out, 500, SHIM_TS_WAIT_MS);
     //  RabbitMQ stops: the shim says so, and keeps what comes.
     shim_ts_rabbit_ctl(rabbit, "stop_app");
     assert_true(ts_wait_until(s_not_ready, shim, SHIM_TS_WAIT_MS));
-    s_publish(producer, &source, 1500);
+    s_publish(rig.producer, &rig.source, 1500);
     shim_ts_rabbit_ctl(rabbit, "start_app");
     assert_true(ts_wait_until(s_ready, shim, SHIM_TS_WAIT_MS));
     s_wait_distinct(out, 2500, SHIM_TS_WAIT_MS);
     //  A burst, and the shim dies in the middle of it.
-    s_publish(producer, &source, 1500);
+    s_publish(rig.producer, &rig.source, 1500);
     assert_int_equal(ts_proc_kill(shim->proc), 0);
     ts_proc_start(shim->proc);
     assert_true(ts_wait_until(s_ready, shim, SHIM_TS_READY_MS));
     s_wait_distinct(out, S_EVENTS, S_DRAIN_MS);
-    s_check_deliveries(out, &source);
+    s_check_deliveries(out, &rig.source);
     //  Nothing left behind (the relay deletes just after the confirms, which
     //  may come after the consumer's delivery), nothing set aside.
     assert_true(ts_wait_until(s_outbox_empty, shim, SHIM_TS_WAIT_MS));
@@ -302,19 +342,10 @@ test_rabbitmq_restart_and_kill(void **state)
     assert_int_equal(ts_proc_term(consumer, SHIM_TS_STOP_MS), 0);
     ts_proc_destroy(&consumer);
     shim_ts_service_destroy(&shim);
-    bus_producer_destroy(&producer);
-    bus_stream_destroy(&stream);
-    freen(source.sent);
-    svc_metrics_destroy(&metrics);
-    svc_log_destroy(&log);
-    (void) fclose(source_log_file);
-    ts_pg_drop_db(&source_db);
     shim_ts_rabbit_destroy(&rabbit);
     zstr_free(&consumer_log);
     zstr_free(&out);
-    zstr_free(&pub);
-    zstr_free(&source_log_path);
-    zstr_free(&dir);
+    s_rig_stop(&rig);
 }
 
 //  --------------------------------------------------------------------------
@@ -353,14 +384,8 @@ static void
 test_database_lost(void **state)
 {
     (void) state;
-    char *dir = zsys_sprintf("%s-db", SHIM_TEST_LOG_DIR);
-    struct stat info;
-    if (stat(dir, &info) == 0) {
-        ts_tmpdir_remove(&dir);
-        dir = zsys_sprintf("%s-db", SHIM_TEST_LOG_DIR);
-    }
-    assert_int_equal(mkdir(dir, 0700), 0);
-    (void) fprintf(stderr, "shim_fault_test: logs in %s\n", dir);
+    s_rig_t rig;
+    s_rig_start(&rig, "-db");
     char suffix[SHIM_TS_SUFFIX_SIZE];
     shim_ts_suffix(suffix);
     char *prefix = zsys_sprintf("t%s", suffix);
@@ -369,31 +394,14 @@ test_database_lost(void **state)
     char *queue = zsys_sprintf("evbus-shim-%s", suffix);
     char *endpoint = zsys_sprintf("order-created-%s", suffix);
 
-    char *source_db = ts_pg_create_db();
-    char *source_log_path = zsys_sprintf("%s/source.log", dir);
-    FILE *source_log_file = fopen(source_log_path, "a");
-    assert_non_null(source_log_file);
-    svc_log_t *log = svc_log_new("source", "order-0", SVC_LOG_INFO, source_log_file);
-    svc_metrics_t *metrics = svc_metrics_new();
-    char *pub = zsys_sprintf("tcp://127.0.0.1:%d", ts_proc_port_new(2));
-    bus_stream_config_t config = {.stream = "order-0",
-                                  .conninfo = source_db,
-                                  .pub_endpoint = pub,
-                                  .log = log,
-                                  .metrics = metrics};
-    bus_stream_t *stream = bus_stream_new(&config);
-    assert_non_null(stream);
-    bus_producer_t *producer = bus_producer_new(stream);
-    s_source_t source = {zmalloc(S_EVENTS * sizeof(s_sent_t)), 0};
-
-    char *out = zsys_sprintf("%s/deliveries.jsonl", dir);
-    char *consumer_log = zsys_sprintf("%s/consumer.log", dir);
+    char *out = zsys_sprintf("%s/deliveries.jsonl", rig.dir);
+    char *consumer_log = zsys_sprintf("%s/consumer.log", rig.dir);
     const char *exchanges[] = {exchange, NULL};
     ts_proc_t *consumer =
         shim_ts_peer_consume(ts_amqp_url(), endpoint, exchanges, out, true, consumer_log);
-    shim_ts_service_t *shim = shim_ts_service_new(SHIM_TS_SHIM, dir);
+    shim_ts_service_t *shim = shim_ts_service_new(SHIM_TS_SHIM, rig.dir);
     shim_ts_service_set(shim, "RABBITMQ_URL", ts_amqp_url());
-    shim_ts_service_set(shim, "PUBLISHERS", pub);
+    shim_ts_service_set(shim, "PUBLISHERS", rig.pub);
     shim_ts_service_set(shim, "SHIM_MAP", map);
     shim_ts_service_set(shim, "SHIM_QUEUE", queue);
     shim_ts_service_set(shim, "LOG_LEVEL", "info");
@@ -417,8 +425,8 @@ test_database_lost(void **state)
                                                   "body_json", body, "message_id", message_text));
     }
     for (int round = 0; round < 2; round++) {
-        s_publish(producer, &source, S_DB_EVENTS / 2);
-        shim_ts_peer_publish(ts_amqp_url(), messages, dir);
+        s_publish(rig.producer, &rig.source, S_DB_EVENTS / 2);
+        shim_ts_peer_publish(ts_amqp_url(), messages, rig.dir);
         s_cut_connections(shim);
         s_wait_distinct(out, (size_t) (round + 1) * S_DB_EVENTS / 4, SHIM_TS_WAIT_MS);
         s_cut_connections(shim);
@@ -451,29 +459,20 @@ test_database_lost(void **state)
     char *error_queue = zsys_sprintf("%s_error", queue);
     const char *more_queues[] = {error_queue, NULL};
     const char *endpoints[] = {endpoint, error_queue, NULL};
-    shim_ts_peer_delete(ts_amqp_url(), queues, endpoints, dir);
-    shim_ts_peer_delete(ts_amqp_url(), more_queues, NULL, dir);
+    shim_ts_peer_delete(ts_amqp_url(), queues, endpoints, rig.dir);
+    shim_ts_peer_delete(ts_amqp_url(), more_queues, NULL, rig.dir);
     zstr_free(&error_queue);
     json_decref(messages);
     ts_proc_destroy(&consumer);
     shim_ts_service_destroy(&shim);
-    bus_producer_destroy(&producer);
-    bus_stream_destroy(&stream);
-    freen(source.sent);
-    svc_metrics_destroy(&metrics);
-    svc_log_destroy(&log);
-    (void) fclose(source_log_file);
-    ts_pg_drop_db(&source_db);
     zstr_free(&consumer_log);
     zstr_free(&out);
-    zstr_free(&pub);
-    zstr_free(&source_log_path);
     zstr_free(&endpoint);
     zstr_free(&queue);
     zstr_free(&exchange);
     zstr_free(&map);
     zstr_free(&prefix);
-    zstr_free(&dir);
+    s_rig_stop(&rig);
 }
 
 //  --------------------------------------------------------------------------
@@ -495,82 +494,51 @@ static void
 test_nacks(void **state)
 {
     (void) state;
-    char *dir = zsys_sprintf("%s-nack", SHIM_TEST_LOG_DIR);
-    struct stat info;
-    if (stat(dir, &info) == 0) {
-        ts_tmpdir_remove(&dir);
-        dir = zsys_sprintf("%s-nack", SHIM_TEST_LOG_DIR);
-    }
-    assert_int_equal(mkdir(dir, 0700), 0);
-    (void) fprintf(stderr, "shim_fault_test: logs in %s\n", dir);
+    s_rig_t rig;
+    s_rig_start(&rig, "-nack");
     shim_ts_rabbit_t *rabbit = shim_ts_rabbit_new();
-    char *source_db = ts_pg_create_db();
-    char *source_log_path = zsys_sprintf("%s/source.log", dir);
-    FILE *source_log_file = fopen(source_log_path, "a");
-    assert_non_null(source_log_file);
-    svc_log_t *log = svc_log_new("source", "order-0", SVC_LOG_INFO, source_log_file);
-    svc_metrics_t *metrics = svc_metrics_new();
-    char *pub = zsys_sprintf("tcp://127.0.0.1:%d", ts_proc_port_new(2));
-    bus_stream_config_t config = {.stream = "order-0",
-                                  .conninfo = source_db,
-                                  .pub_endpoint = pub,
-                                  .log = log,
-                                  .metrics = metrics};
-    bus_stream_t *stream = bus_stream_new(&config);
-    assert_non_null(stream);
-    bus_producer_t *producer = bus_producer_new(stream);
-    s_source_t source = {zmalloc(S_EVENTS * sizeof(s_sent_t)), 0};
 
     //  The consumer, and the queue that refuses: declared and bound by a
     //  peer that then stops consuming.
     const char *exchanges[] = {"Contracts:OrderCreatedEvent", NULL};
-    char *out = zsys_sprintf("%s/deliveries.jsonl", dir);
-    char *consumer_log = zsys_sprintf("%s/consumer.log", dir);
+    char *out = zsys_sprintf("%s/deliveries.jsonl", rig.dir);
+    char *consumer_log = zsys_sprintf("%s/consumer.log", rig.dir);
     ts_proc_t *consumer =
         shim_ts_peer_consume(rabbit->url, "order-created", exchanges, out, true, consumer_log);
-    char *overflow_out = zsys_sprintf("%s/overflow.jsonl", dir);
-    char *overflow_log = zsys_sprintf("%s/overflow.log", dir);
+    char *overflow_out = zsys_sprintf("%s/overflow.jsonl", rig.dir);
+    char *overflow_log = zsys_sprintf("%s/overflow.log", rig.dir);
     ts_proc_t *overflow =
         shim_ts_peer_consume(rabbit->url, "overflow", exchanges, overflow_out, true, overflow_log);
     assert_int_equal(ts_proc_term(overflow, SHIM_TS_STOP_MS), 0);
     ts_proc_destroy(&overflow);
     shim_ts_rabbit_ctl(rabbit, S_NACK_POLICY);
-    shim_ts_service_t *shim = shim_ts_service_new(SHIM_TS_SHIM, dir);
+    shim_ts_service_t *shim = shim_ts_service_new(SHIM_TS_SHIM, rig.dir);
     shim_ts_service_set(shim, "RABBITMQ_URL", rabbit->url);
-    shim_ts_service_set(shim, "PUBLISHERS", pub);
+    shim_ts_service_set(shim, "PUBLISHERS", rig.pub);
     shim_ts_service_set(shim, "LOG_LEVEL", "info");
     shim_ts_service_t *services[] = {shim, NULL};
     shim_ts_services_start(services);
 
-    s_publish(producer, &source, S_NACK_EVENTS);
+    s_publish(rig.producer, &rig.source, S_NACK_EVENTS);
     //  Nacked beyond the 20th: published again (on a new connection), and
     //  again, while the outbox keeps the rows.
     assert_true(ts_wait_until(s_republished, shim, SHIM_TS_WAIT_MS));
     assert_true(shim_ts_sql_number(shim, "SELECT count(*) FROM shim_outbox", NULL) > 0);
     shim_ts_rabbit_ctl(rabbit, "clear_policy shim-nack");
     s_wait_distinct(out, S_NACK_EVENTS, S_DRAIN_MS);
-    s_check_deliveries(out, &source);
+    s_check_deliveries(out, &rig.source);
     assert_true(ts_wait_until(s_outbox_empty, shim, SHIM_TS_WAIT_MS));
 
     assert_int_equal(ts_proc_term(shim->proc, SHIM_TS_STOP_MS), 0);
     assert_int_equal(ts_proc_term(consumer, SHIM_TS_STOP_MS), 0);
     ts_proc_destroy(&consumer);
     shim_ts_service_destroy(&shim);
-    bus_producer_destroy(&producer);
-    bus_stream_destroy(&stream);
-    freen(source.sent);
-    svc_metrics_destroy(&metrics);
-    svc_log_destroy(&log);
-    (void) fclose(source_log_file);
-    ts_pg_drop_db(&source_db);
     shim_ts_rabbit_destroy(&rabbit);
     zstr_free(&overflow_log);
     zstr_free(&overflow_out);
     zstr_free(&consumer_log);
     zstr_free(&out);
-    zstr_free(&pub);
-    zstr_free(&source_log_path);
-    zstr_free(&dir);
+    s_rig_stop(&rig);
 }
 
 int
