@@ -87,8 +87,8 @@ bus_statements_t *bus_inbox_statements_new(void);
 //  creating missing rows at 0, in ascending partition order so replicas
 //  cannot deadlock on them, and refresh those entries of `checkpoints` with
 //  the locked values, so the caller can skip events at or below them.
-//  `prepared` (from bus_inbox_statements_new, or NULL for unprepared
-//  statements) runs them prepared, here and in bus_inbox_advance. Waits
+//  `prepared` (from bus_inbox_statements_new, one per connection's
+//  thread) runs them prepared, here and in bus_inbox_advance. Waits
 //  while another transaction holds one of the rows. Returns BUS_OK or
 //  BUS_DB_UNAVAILABLE (also when a row stays invisible, which happens only
 //  at a stricter isolation level).

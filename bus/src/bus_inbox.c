@@ -321,6 +321,7 @@ bus_inbox_lock(PGconn *conn,
                char **error_out)
 {
     assert(conn);
+    assert(prepared);
     assert(consumer);
     assert(stream);
     assert(partitions || partition_count == 0);
@@ -371,6 +372,7 @@ bus_inbox_advance(PGconn *conn,
                   char **error_out)
 {
     assert(conn);
+    assert(prepared);
     assert(consumer);
     assert(stream);
     assert(partitions || partition_count == 0);

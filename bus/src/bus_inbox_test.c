@@ -22,8 +22,9 @@
 #define S_WAIT_MS 10000
 
 typedef struct {
-    char *conninfo; //  fresh database (owned)
-    PGconn *conn;   //  connection to it, schema migrated (owned)
+    char *conninfo;          //  fresh database (owned)
+    PGconn *conn;            //  connection to it, schema migrated (owned)
+    bus_statements_t *inbox; //  lock and advance, prepared (bus_inbox_statements_new)
 } fixture_t;
 
 static int
@@ -36,6 +37,7 @@ s_setup(void **state)
     char *error = NULL;
     assert_true(bus_migrate(fixture->conn, "bus", bus_migrations, &error) >= 1);
     assert_null(error);
+    fixture->inbox = bus_inbox_statements_new();
     *state = fixture;
     return 0;
 }
@@ -44,6 +46,7 @@ static int
 s_teardown(void **state)
 {
     fixture_t *fixture = *state;
+    bus_statements_destroy(&fixture->inbox);
     PQfinish(fixture->conn);
     ts_pg_drop_db(&fixture->conninfo);
     freen(fixture);
@@ -171,13 +174,14 @@ test_usage(void **state)
     s_exec(conn, "BEGIN");
     uint32_t touched[] = {2, 0};
     assert_int_equal(
-        bus_inbox_lock(conn, NULL, "inventory", "order", touched, 2, checkpoints, &error), BUS_OK);
+        bus_inbox_lock(conn, fixture->inbox, "inventory", "order", touched, 2, checkpoints, &error),
+        BUS_OK);
     assert_null(error);
     assert_int_equal(checkpoints->last_seq[0], 0);
     assert_int_equal(checkpoints->last_seq[2], 0);
     uint32_t owned[] = {0, 2};
-    assert_int_equal(bus_inbox_advance(conn, NULL, "inventory", "order", owned, 2, 7, &error),
-                     BUS_OK);
+    assert_int_equal(
+        bus_inbox_advance(conn, fixture->inbox, "inventory", "order", owned, 2, 7, &error), BUS_OK);
     assert_null(error);
     s_exec(conn, "COMMIT");
     freen(checkpoints);
@@ -220,10 +224,11 @@ test_advance_never_lowers(void **state)
     fixture_t *fixture = *state;
     PGconn *conn = fixture->conn;
     uint32_t first[] = {0};
-    assert_int_equal(bus_inbox_advance(conn, NULL, "inventory", "order", first, 1, 10, NULL),
-                     BUS_OK);
+    assert_int_equal(
+        bus_inbox_advance(conn, fixture->inbox, "inventory", "order", first, 1, 10, NULL), BUS_OK);
     uint32_t both[] = {1, 0, 1};
-    assert_int_equal(bus_inbox_advance(conn, NULL, "inventory", "order", both, 3, 5, NULL), BUS_OK);
+    assert_int_equal(
+        bus_inbox_advance(conn, fixture->inbox, "inventory", "order", both, 3, 5, NULL), BUS_OK);
     bus_checkpoints_t *checkpoints = s_load(conn, "inventory", 2);
     assert_int_equal(checkpoints->last_seq[0], 10);
     assert_int_equal(checkpoints->last_seq[1], 5);
@@ -231,7 +236,7 @@ test_advance_never_lowers(void **state)
 
     char *error = NULL;
     assert_int_equal(
-        bus_inbox_advance(conn, NULL, "inventory", "order", first, 1, UINT64_MAX, &error),
+        bus_inbox_advance(conn, fixture->inbox, "inventory", "order", first, 1, UINT64_MAX, &error),
         BUS_MALFORMED);
     assert_non_null(error);
     zstr_free(&error);
@@ -249,15 +254,17 @@ test_lock_creates_and_refreshes(void **state)
     bus_checkpoints_t *checkpoints = s_load(conn, "inventory", 4);
     PGconn *other = s_connect(fixture);
     uint32_t raised[] = {1};
-    assert_int_equal(bus_inbox_advance(other, NULL, "inventory", "order", raised, 1, 40, NULL),
-                     BUS_OK);
+    assert_int_equal(
+        bus_inbox_advance(other, fixture->inbox, "inventory", "order", raised, 1, 40, NULL),
+        BUS_OK);
     PQfinish(other);
 
     checkpoints->last_seq[0] = 99; //  not listed: must stay as it is
     s_exec(conn, "BEGIN");
     uint32_t touched[] = {3, 1, 3};
     assert_int_equal(
-        bus_inbox_lock(conn, NULL, "inventory", "order", touched, 3, checkpoints, NULL), BUS_OK);
+        bus_inbox_lock(conn, fixture->inbox, "inventory", "order", touched, 3, checkpoints, NULL),
+        BUS_OK);
     s_exec(conn, "COMMIT");
     assert_int_equal(checkpoints->last_seq[0], 99);
     assert_int_equal(checkpoints->last_seq[1], 40);
@@ -275,6 +282,7 @@ test_lock_creates_and_refreshes(void **state)
 
 typedef struct {
     PGconn *conn;                   //  the second replica's connection (borrowed)
+    bus_statements_t *inbox;        //  its statements (owned by the test)
     bus_checkpoints_t *checkpoints; //  its table (borrowed)
     bus_rc_t rc;                    //  what bus_inbox_lock returned
     atomic_bool done;               //  the lock call returned
@@ -285,7 +293,7 @@ s_locker(void *arg)
 {
     locker_t *locker = arg;
     uint32_t touched[] = {0, 1};
-    locker->rc = bus_inbox_lock(locker->conn, NULL, "inventory", "order", touched, 2,
+    locker->rc = bus_inbox_lock(locker->conn, locker->inbox, "inventory", "order", touched, 2,
                                 locker->checkpoints, NULL);
     atomic_store(&locker->done, true);
     return NULL;
@@ -321,20 +329,23 @@ s_race_two_replicas(fixture_t *fixture, size_t committed)
 {
     PGconn *first = fixture->conn;
     uint32_t touched[] = {0, 1};
-    assert_int_equal(
-        bus_inbox_advance(first, NULL, "inventory", "order", touched, committed, 10, NULL), BUS_OK);
+    assert_int_equal(bus_inbox_advance(first, fixture->inbox, "inventory", "order", touched,
+                                       committed, 10, NULL),
+                     BUS_OK);
     bus_checkpoints_t *first_table = s_load(first, "inventory", 2);
     s_exec(first, "BEGIN");
     assert_int_equal(
-        bus_inbox_lock(first, NULL, "inventory", "order", touched, 2, first_table, NULL), BUS_OK);
-    assert_int_equal(bus_inbox_advance(first, NULL, "inventory", "order", touched, 2, 50, NULL),
-                     BUS_OK);
+        bus_inbox_lock(first, fixture->inbox, "inventory", "order", touched, 2, first_table, NULL),
+        BUS_OK);
+    assert_int_equal(
+        bus_inbox_advance(first, fixture->inbox, "inventory", "order", touched, 2, 50, NULL),
+        BUS_OK);
 
     PGconn *second = s_connect(fixture);
     PGconn *monitor = s_connect(fixture);
     bus_checkpoints_t *second_table = s_load(second, "inventory", 2);
     s_exec(second, "BEGIN");
-    locker_t locker = {second, second_table, BUS_CLOSED, false};
+    locker_t locker = {second, bus_inbox_statements_new(), second_table, BUS_CLOSED, false};
     pthread_t thread;
     assert_int_equal(pthread_create(&thread, NULL, s_locker, &locker), 0);
     waiter_t waiter = {monitor, PQbackendPID(second)};
@@ -343,6 +354,7 @@ s_race_two_replicas(fixture_t *fixture, size_t committed)
 
     s_exec(first, "COMMIT");
     pthread_join(thread, NULL);
+    bus_statements_destroy(&locker.inbox);
     assert_true(waited);
     assert_false(returned_early);
     assert_int_equal(locker.rc, BUS_OK);
@@ -389,13 +401,14 @@ test_lock_refuses_stale_snapshot(void **state)
 
     PGconn *other = s_connect(fixture);
     uint32_t touched[] = {0};
-    assert_int_equal(bus_inbox_advance(other, NULL, "inventory", "order", touched, 1, 30, NULL),
-                     BUS_OK);
+    assert_int_equal(
+        bus_inbox_advance(other, fixture->inbox, "inventory", "order", touched, 1, 30, NULL),
+        BUS_OK);
     PQfinish(other);
 
     char *error = NULL;
     assert_int_equal(
-        bus_inbox_lock(conn, NULL, "inventory", "order", touched, 1, checkpoints, &error),
+        bus_inbox_lock(conn, fixture->inbox, "inventory", "order", touched, 1, checkpoints, &error),
         BUS_DB_UNAVAILABLE);
     assert_non_null(strstr(error, "serialize"));
     zstr_free(&error);
@@ -669,12 +682,13 @@ test_terminated_connection(void **state)
     checkpoints = zmalloc(sizeof *checkpoints + 4 * sizeof checkpoints->last_seq[0]);
     checkpoints->partitions = 4;
     uint32_t touched[] = {1};
-    s_assert_unavailable(
-        bus_inbox_lock(victim, NULL, "inventory", "order", touched, 1, checkpoints, &error),
-        &error);
+    s_assert_unavailable(bus_inbox_lock(victim, fixture->inbox, "inventory", "order", touched, 1,
+                                        checkpoints, &error),
+                         &error);
     freen(checkpoints);
     s_assert_unavailable(
-        bus_inbox_advance(victim, NULL, "inventory", "order", touched, 1, 3, &error), &error);
+        bus_inbox_advance(victim, fixture->inbox, "inventory", "order", touched, 1, 3, &error),
+        &error);
     unsigned char envelope[S_ENVELOPE_SIZE];
     s_fill_envelope(envelope);
     s_assert_unavailable(bus_inbox_park(victim, "inventory", "order", 1, 1, "OrderCreated",
