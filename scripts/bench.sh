@@ -82,21 +82,50 @@ cleanup() {
     exit "$rc"
 }
 
-run_live() {
-    "$BENCH_BUILD/bench/bench_bus_live" "$@"
-}
-
-run_durable() {
-    local dsn
+#  A private PostgreSQL for one benchmark in a new run_dir, durable as in
+#  production (fsync and synchronous_commit on; more settings in
+#  EVBUS_PG_EXTRA), with the databases named; prints its settings.
+s_bench_pg() {
+    local dsn db
     run_dir=$(mktemp -d "${TMPDIR:-/tmp}/evbus-bench.XXXXXX")
-    chmod 0711 "$run_dir" # postgres must reach its subdirectory
+    chmod 0711 "$run_dir" # postgres and rabbitmq must reach their subdirectories
     EVBUS_PG_FSYNC=on pg_start "$run_dir/pg"
+    for db in "$@"; do
+        pg_create_db "$run_dir/pg" "$db"
+    done
     dsn=$(pg_dsn "$run_dir/pg")
     echo "postgres: $(psql -X -q -tA "$dsn" -c 'SHOW server_version') with" \
         "fsync=$(psql -X -q -tA "$dsn" -c 'SHOW fsync')," \
         "synchronous_commit=$(psql -X -q -tA "$dsn" -c 'SHOW synchronous_commit')," \
         "shared_buffers=$(psql -X -q -tA "$dsn" -c 'SHOW shared_buffers')"
-    TEST_PG_DSN=$dsn "$BENCH_BUILD/bench/bench_bus_durable" "$@"
+}
+
+#  s_service_start NAME BINARY [VAR=value..]: a service in the background
+#  with that environment (and LOG_LEVEL=warn), its output in
+#  $run_dir/NAME.log; its pid is the last of service_pids.
+s_service_start() {
+    local name=$1 binary=$2
+    shift 2
+    env "$@" LOG_LEVEL=warn "$binary" >"$run_dir/$name.log" 2>&1 &
+    service_pids+=($!)
+}
+
+#  Wait until every HTTP port given answers /readyz, or die with the logs.
+s_services_ready() {
+    local port
+    for port in "$@"; do
+        wait_until 60 http_ready 127.0.0.1 "$port" ||
+            { tail -n 20 "$run_dir"/*.log >&2; die "not ready: 127.0.0.1:$port"; }
+    done
+}
+
+run_live() {
+    "$BENCH_BUILD/bench/bench_bus_live" "$@"
+}
+
+run_durable() {
+    s_bench_pg
+    TEST_PG_DSN=$(pg_dsn "$run_dir/pg") "$BENCH_BUILD/bench/bench_bus_durable" "$@"
 }
 
 #  A PUB port p whose replay port p + 1 is free as well.
@@ -118,13 +147,9 @@ free_port_check() {
 #  Start the three services on free loopback ports with their own databases
 #  in the benchmark's cluster, wait for /readyz, then run bench_e2e.
 run_e2e() {
-    local dsn name db http pub url pids=() urls=() order_pub inventory_pub billing_pub
-    run_dir=$(mktemp -d "${TMPDIR:-/tmp}/evbus-bench.XXXXXX")
-    chmod 0711 "$run_dir"
-    EVBUS_PG_FSYNC=on EVBUS_PG_EXTRA="track_commit_timestamp = on" pg_start "$run_dir/pg"
-    for db in evbus_order evbus_inventory evbus_billing bench_base; do
-        pg_create_db "$run_dir/pg" "$db"
-    done
+    local name http pub pids=() urls=() ports=() order_pub inventory_pub billing_pub
+    EVBUS_PG_EXTRA="track_commit_timestamp = on" s_bench_pg \
+        evbus_order evbus_inventory evbus_billing bench_base
     order_pub=$(s_port_pair)
     inventory_pub=$(s_port_pair "$order_pub" $((order_pub + 1)))
     billing_pub=$(s_port_pair "$order_pub" $((order_pub + 1)) "$inventory_pub" $((inventory_pub + 1)))
@@ -135,20 +160,13 @@ run_e2e() {
     for name in order inventory billing; do
         http=$(free_port "${pub[@]}" $((order_pub + 1)) $((inventory_pub + 1)) $((billing_pub + 1)))
         urls+=("http://127.0.0.1:$http")
-        HTTP_ADDR=127.0.0.1:$http DATABASE_URL=$(pg_dsn "$run_dir/pg" "evbus_$name") \
-            PUB_ENDPOINT=tcp://127.0.0.1:${pub[$name]} PUBLISHERS=${subscribes[$name]} \
-            LOG_LEVEL=warn "$BENCH_BUILD/$name/$name-service" >"$run_dir/$name.log" 2>&1 &
-        service_pids+=($!)
-        pids+=("$name-service=$!")
+        ports+=("$http")
+        s_service_start "$name" "$BENCH_BUILD/$name/$name-service" HTTP_ADDR="127.0.0.1:$http" \
+            DATABASE_URL="$(pg_dsn "$run_dir/pg" "evbus_$name")" \
+            PUB_ENDPOINT="tcp://127.0.0.1:${pub[$name]}" PUBLISHERS="${subscribes[$name]}"
+        pids+=("$name-service=${service_pids[-1]}")
     done
-    for url in "${urls[@]}"; do
-        wait_until 60 http_ready 127.0.0.1 "${url##*:}" ||
-            { tail -n 20 "$run_dir"/*.log >&2; die "not ready: $url"; }
-    done
-    dsn=$(pg_dsn "$run_dir/pg")
-    echo "postgres: $(psql -X -q -tA "$dsn" -c 'SHOW server_version') with" \
-        "fsync=$(psql -X -q -tA "$dsn" -c 'SHOW fsync')," \
-        "synchronous_commit=$(psql -X -q -tA "$dsn" -c 'SHOW synchronous_commit')"
+    s_services_ready "${ports[@]}"
     "$BENCH_BUILD/bench/bench_e2e" --order-url "${urls[0]}" --inventory-url "${urls[1]}" \
         --order-db "$(pg_dsn "$run_dir/pg" evbus_order)" \
         --base-db "$(pg_dsn "$run_dir/pg" bench_base)" --pids "$(IFS=,; echo "${pids[*]}")" "$@"
@@ -161,43 +179,27 @@ run_e2e() {
 #  SHIM_CONSUME=none: the benchmark's RabbitMQ side only consumes, so the
 #  shim binds no queue of its own (which would store every message twice).
 run_shim() {
-    local dsn url port order_pub shim_pub order_http shim_http order_url shim_url shim_pid
-    run_dir=$(mktemp -d "${TMPDIR:-/tmp}/evbus-bench.XXXXXX")
-    chmod 0711 "$run_dir"
-    EVBUS_PG_FSYNC=on EVBUS_PG_EXTRA="track_commit_timestamp = on" pg_start "$run_dir/pg"
-    pg_create_db "$run_dir/pg" evbus_order
-    pg_create_db "$run_dir/pg" evbus_shim
+    local url order_pub shim_pub order_http shim_http
+    EVBUS_PG_EXTRA="track_commit_timestamp = on" s_bench_pg evbus_order evbus_shim
     rabbit_start "$run_dir/rabbit"
+    echo "rabbitmq: rabbitmq-server $(dpkg-query -W -f='${Version}' rabbitmq-server)" \
+        "(private node, default settings)"
     url=$(cat "$run_dir/rabbit/amqp.url")
     order_pub=$(s_port_pair)
     shim_pub=$(s_port_pair "$order_pub" $((order_pub + 1)))
     order_http=$(free_port "$order_pub" $((order_pub + 1)) "$shim_pub" $((shim_pub + 1)))
     shim_http=$(free_port "$order_pub" $((order_pub + 1)) "$shim_pub" $((shim_pub + 1)) "$order_http")
-    order_url=http://127.0.0.1:$order_http
-    shim_url=http://127.0.0.1:$shim_http
-    HTTP_ADDR=127.0.0.1:$order_http DATABASE_URL=$(pg_dsn "$run_dir/pg" evbus_order) \
-        PUB_ENDPOINT=tcp://127.0.0.1:$order_pub PUBLISHERS="" LOG_LEVEL=warn \
-        "$BENCH_BUILD/order/order-service" >"$run_dir/order.log" 2>&1 &
-    service_pids+=($!)
-    HTTP_ADDR=127.0.0.1:$shim_http DATABASE_URL=$(pg_dsn "$run_dir/pg" evbus_shim) \
-        PUB_ENDPOINT=tcp://127.0.0.1:$shim_pub PUBLISHERS=tcp://127.0.0.1:$order_pub \
-        RABBITMQ_URL=$url SHIM_CONSUME=none LOG_LEVEL=warn \
-        "$BENCH_BUILD/broker-shim/broker-shim" >"$run_dir/shim.log" 2>&1 &
-    shim_pid=$!
-    service_pids+=("$shim_pid")
-    for port in "$order_http" "$shim_http"; do
-        wait_until 60 http_ready 127.0.0.1 "$port" ||
-            { tail -n 20 "$run_dir"/*.log >&2; die "not ready: 127.0.0.1:$port"; }
-    done
-    dsn=$(pg_dsn "$run_dir/pg")
-    echo "postgres: $(psql -X -q -tA "$dsn" -c 'SHOW server_version') with" \
-        "fsync=$(psql -X -q -tA "$dsn" -c 'SHOW fsync')," \
-        "synchronous_commit=$(psql -X -q -tA "$dsn" -c 'SHOW synchronous_commit');" \
-        "rabbitmq-server $(dpkg-query -W -f='${Version}' rabbitmq-server)" \
-        "(private node, default settings)"
-    "$BENCH_BUILD/bench/bench_shim" --amqp-url "$url" --order-url "$order_url" \
-        --order-db "$(pg_dsn "$run_dir/pg" evbus_order)" --shim-url "$shim_url" \
-        --shim-pid "$shim_pid" "$@"
+    s_service_start order "$BENCH_BUILD/order/order-service" HTTP_ADDR="127.0.0.1:$order_http" \
+        DATABASE_URL="$(pg_dsn "$run_dir/pg" evbus_order)" \
+        PUB_ENDPOINT="tcp://127.0.0.1:$order_pub" PUBLISHERS=""
+    s_service_start shim "$BENCH_BUILD/broker-shim/broker-shim" HTTP_ADDR="127.0.0.1:$shim_http" \
+        DATABASE_URL="$(pg_dsn "$run_dir/pg" evbus_shim)" \
+        PUB_ENDPOINT="tcp://127.0.0.1:$shim_pub" PUBLISHERS="tcp://127.0.0.1:$order_pub" \
+        RABBITMQ_URL="$url" SHIM_CONSUME=none
+    s_services_ready "$order_http" "$shim_http"
+    "$BENCH_BUILD/bench/bench_shim" --amqp-url "$url" --order-url "http://127.0.0.1:$order_http" \
+        --order-db "$(pg_dsn "$run_dir/pg" evbus_order)" --shim-url "http://127.0.0.1:$shim_http" \
+        --shim-pid "${service_pids[-1]}" "$@"
 }
 
 [ $# -ge 1 ] || usage
