@@ -1,8 +1,10 @@
 /*  =========================================================================
     svc_uuid - UUIDs as 16-byte values: generate, parse, print
 
-    Randomness and SHA-1 come from libuuid (uuid_generate_random reads the
-    kernel's getrandom; uuid_generate_sha1 implements version 5). Debian's
+    Randomness comes from the kernel's getrandom, one call per id (libuuid's
+    uuid_generate_random costs five system calls: it checks for a fork
+    with getpid and getuid each time); SHA-1 from libuuid
+    (uuid_generate_sha1 implements version 5). Debian's
     libuuid (util-linux 2.38) has no version 7, so we lay it out here per
     RFC 9562 section 5.7: 48 bits of big-endian Unix milliseconds from
     CLOCK_REALTIME, then 74 random bits around the version and variant.
@@ -15,6 +17,7 @@
 */
 #include "svc_classes.h"
 
+#include <sys/random.h>
 #include <time.h>
 #include <uuid/uuid.h>
 
@@ -43,6 +46,26 @@ s_set_version(svc_uuid_t *uuid, int version)
 }
 
 //  ---------------------------------------------------------------------
+//  Fill `size` bytes from the kernel's random source. It blocks only
+//  before the kernel's pool is first initialised, at boot; a signal may
+//  interrupt it, and then it is asked again.
+
+static void
+s_random(uint8_t *bytes, size_t size)
+{
+    size_t done = 0;
+    while (done < size) {
+        ssize_t got = getrandom(bytes + done, size - done, 0);
+        if (got > 0) {
+            done += (size_t) got;
+        } else {
+            //  Only EINTR can happen with a valid buffer and flags 0.
+            assert(got < 0 && errno == EINTR);
+        }
+    }
+}
+
+//  ---------------------------------------------------------------------
 //  Generate a version 7 UUID.
 
 void
@@ -55,15 +78,12 @@ svc_uuid_v7(svc_uuid_t *out)
     uint64_t unix_ms =
         (uint64_t) now.tv_sec * S_MS_PER_SECOND + (uint64_t) now.tv_nsec / S_NS_PER_MS;
 
-    //  Bytes 6..15 of a version 4 UUID are random except for the version
-    //  and variant bits, which sit where version 7 has them too: so its tail
-    //  is exactly our 74 random bits once the version is restamped.
-    uuid_t random;
-    uuid_generate_random(random);
+    //  Bytes 6..15 are random; the version and variant bits are stamped
+    //  over them, which leaves the 74 random bits the layout asks for.
     for (int index = 0; index < S_TIME_BYTES; index++) {
         out->bytes[index] = (uint8_t) (unix_ms >> (8 * (S_TIME_BYTES - 1 - index)));
     }
-    memcpy(out->bytes + S_TIME_BYTES, random + S_TIME_BYTES, sizeof out->bytes - S_TIME_BYTES);
+    s_random(out->bytes + S_TIME_BYTES, sizeof out->bytes - S_TIME_BYTES);
     s_set_version(out, 7);
 }
 
@@ -74,7 +94,8 @@ void
 svc_uuid_v4(svc_uuid_t *out)
 {
     assert(out);
-    uuid_generate_random(out->bytes);
+    s_random(out->bytes, sizeof out->bytes);
+    s_set_version(out, 4);
 }
 
 //  ---------------------------------------------------------------------
