@@ -210,6 +210,16 @@ int bus_service_submit(bus_service_t *self,
                        bus_service_done_fn *done,
                        void *done_arg);
 
+//  bus_service_submit for a unit with a set-based half: units of the same
+//  `batch` queued together run it once for all of them
+//  (bus_producer_submit_set), then each its own `fn`.
+int bus_service_submit_set(bus_service_t *self,
+                           bus_batch_fn *batch,
+                           bus_work_fn *fn,
+                           void *work_arg,
+                           bus_service_done_fn *done,
+                           void *done_arg);
+
 //  Whether /readyz currently answers 200.
 bool bus_service_ready(bus_service_t *self);
 

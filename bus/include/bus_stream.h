@@ -118,6 +118,15 @@ typedef struct {
 //  bus_tx_append. Return 0 to keep the unit, -1 to roll it back alone.
 typedef int(bus_work_fn)(bus_tx_t *tx, void *arg);
 
+//  The set-based half of units of one kind (bus_producer_submit_set): run
+//  the SQL of `count` units at once (their args in submission order) on
+//  bus_tx_conn(tx), leaving in each arg what its bus_work_fn needs; append
+//  no events here (asserted: events belong to the unit whose fn appends
+//  them). Return 0, or -1 to roll the set back: the writer then runs the
+//  batch again with every unit of it alone (a set of one), so only the
+//  unit that fails alone is refused.
+typedef int(bus_batch_fn)(bus_tx_t *tx, void *const *args, size_t count);
+
 //  Start the writer: bind PUB and ROUTER (CURVE servers if configured),
 //  connect, migrate the bus schema, read the stream's tail, send the first
 //  heartbeat. Returns NULL if the configuration is invalid or a socket
@@ -155,6 +164,16 @@ void bus_producer_destroy(bus_producer_t **self_p);
 //  back-pressure. Completions are never dropped. Returns 0, or -1 if the
 //  send was interrupted.
 int bus_producer_submit(bus_producer_t *self, bus_work_fn *fn, void *arg, void *tag);
+
+//  Queue a unit that runs set-based with the units of the same `batch`
+//  queued beside it: the writer gathers consecutive ones of a batch into
+//  ONE call of `batch` (one statement for many units instead of one
+//  each), then calls `fn` for each of them, in submission order, to
+//  append its events (and finish anything its row of the set left to do).
+//  Completions are per unit, as with bus_producer_submit, whose
+//  arguments and return value these share.
+int bus_producer_submit_set(
+    bus_producer_t *self, bus_batch_fn *batch, bus_work_fn *fn, void *arg, void *tag);
 
 //  The socket to poll for completions (readable = one is waiting).
 zsock_t *bus_producer_sock(bus_producer_t *self);

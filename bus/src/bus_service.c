@@ -1055,6 +1055,20 @@ bus_service_submit(
     assert(self);
     assert(fn);
     assert(done);
+    return bus_service_submit_set(self, NULL, fn, work_arg, done, done_arg);
+}
+
+int
+bus_service_submit_set(bus_service_t *self,
+                       bus_batch_fn *batch,
+                       bus_work_fn *fn,
+                       void *work_arg,
+                       bus_service_done_fn *done,
+                       void *done_arg)
+{
+    assert(self);
+    assert(fn);
+    assert(done);
     if (self->stopping) {
         return -1;
     }
@@ -1062,7 +1076,7 @@ bus_service_submit(
     submission->done = done;
     submission->done_arg = done_arg;
     submission->handle = zlistx_add_end(self->submissions, submission);
-    if (bus_producer_submit(self->producer, fn, work_arg, submission) != 0) {
+    if (bus_producer_submit_set(self->producer, batch, fn, work_arg, submission) != 0) {
         zlistx_delete(self->submissions, submission->handle);
         freen(submission);
         return -1;

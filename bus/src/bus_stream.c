@@ -220,8 +220,17 @@ bus_producer_submit(bus_producer_t *self, bus_work_fn *fn, void *arg, void *tag)
 {
     assert(self);
     assert(fn);
+    return bus_producer_submit_set(self, NULL, fn, arg, tag);
+}
+
+int
+bus_producer_submit_set(
+    bus_producer_t *self, bus_batch_fn *batch, bus_work_fn *fn, void *arg, void *tag)
+{
+    assert(self);
+    assert(fn);
     //  One fixed-size frame: no per-frame allocations on either side.
-    bus_writer_submit_t submit = {.fn = fn, .arg = arg, .tag = tag};
+    bus_writer_submit_t submit = {.batch = batch, .fn = fn, .arg = arg, .tag = tag};
     int sent = zmq_send(zsock_resolve(self->dealer), &submit, sizeof submit, 0);
     return sent == (int) sizeof submit ? 0 : -1;
 }

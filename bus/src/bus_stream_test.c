@@ -19,6 +19,7 @@
 #include "ts.h"
 
 #include <fcntl.h>
+#include <unistd.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -550,6 +551,161 @@ test_failed_unit_rolls_back_alone(void **state)
         assert_false(s_fails(s_order_index(envelope)));
         bus_envelope_destroy(&envelope);
     }
+    bus_producer_destroy(&producer);
+    zsock_destroy(&sub);
+    bus_stream_destroy(&stream);
+}
+
+//  --------------------------------------------------------------------------
+//  Sets: units queued together with the same batch function run it ONCE
+//  (one statement for all), then each its own function, which appends its
+//  event. A set broken by one unit (a duplicate key in its statement) is
+//  run again in sets of one, so that unit alone fails; a unit whose own
+//  function fails is removed as usual. A gate unit holds the writer until
+//  every set unit is queued, so they all meet in one batch.
+
+#define SET_UNITS 200
+
+//  What the set function saw: written on the writer's thread, read by the
+//  test after the completions.
+typedef struct {
+    size_t calls;     //  calls of the set function
+    size_t max_count; //  the largest set
+    size_t singles;   //  sets of one
+    bool in_order;    //  every set's args came in submission order
+} set_stats_t;
+
+//  A set unit's argument.
+typedef struct {
+    order_unit_t unit;  //  which order (index as in FAIL_UNITS: s_fails)
+    set_stats_t *stats; //  borrowed
+} set_unit_t;
+
+//  The gate: waits for the test's byte the first time it runs (a rerun of
+//  its batch runs it again).
+typedef struct {
+    int fd;      //  read end of the test's pipe
+    bool opened; //  the byte was read
+} gate_t;
+
+static int
+s_gate_unit(bus_tx_t *tx, void *arg)
+{
+    (void) tx;
+    gate_t *gate = arg;
+    char byte;
+    if (!gate->opened) {
+        gate->opened = read(gate->fd, &byte, 1) == 1;
+    }
+    return gate->opened ? 0 : -1;
+}
+
+//  One statement for the whole set: every unit's id, -1 for those that
+//  break it (index % 11 == 5; the table holds -1 already).
+static int
+s_item_set(bus_tx_t *tx, void *const *args, size_t count)
+{
+    const set_unit_t *first = args[0];
+    set_stats_t *stats = first->stats;
+    stats->calls++;
+    stats->max_count = count > stats->max_count ? count : stats->max_count;
+    stats->singles += count == 1;
+    char ids[SET_UNITS * 8 + 8] = "{";
+    size_t size = 1;
+    for (size_t index = 0; index < count; index++) {
+        const set_unit_t *unit = args[index];
+        if (index > 0 && unit->unit.index <= ((const set_unit_t *) args[index - 1])->unit.index) {
+            stats->in_order = false;
+        }
+        size += (size_t) snprintf(ids + size, sizeof ids - size, "%s%d", index ? "," : "",
+                                  unit->unit.index % 11 == 5 ? -1 : unit->unit.index);
+    }
+    (void) snprintf(ids + size, sizeof ids - size, "}");
+    const char *params[] = {ids};
+    PGresult *result =
+        PQexecParams(bus_tx_conn(tx), "INSERT INTO test_items (id) SELECT unnest($1::integer[])", 1,
+                     NULL, params, NULL, NULL, 0);
+    PQclear(result); //  ignored on purpose: the writer sees the failed transaction
+    return 0;
+}
+
+//  Each unit's own half: its event; every 7th fails here.
+static int
+s_item_after_set(bus_tx_t *tx, void *arg)
+{
+    set_unit_t *unit = arg;
+    if (s_append_order(tx, unit->unit.order_id)) {
+        return -1;
+    }
+    return unit->unit.index % 7 == 3 ? -1 : 0;
+}
+
+static void
+test_sets(void **state)
+{
+    fixture_t *fixture = *state;
+    s_exec_sql(fixture->conninfo, "CREATE TABLE test_items (id integer PRIMARY KEY);"
+                                  "INSERT INTO test_items VALUES (-1)");
+    bus_stream_config_t config = {0};
+    bus_stream_t *stream = s_stream_new(fixture, "set-0", &config);
+    zsock_t *sub = s_sub_new(stream);
+    s_wait_heartbeat(sub, 0);
+
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    gate_t gate = {.fd = fds[0]};
+    bus_producer_t *producer = bus_producer_new(stream);
+    assert_int_equal(bus_producer_submit(producer, s_gate_unit, &gate, NULL), 0);
+    set_stats_t stats = {.in_order = true};
+    set_unit_t *units = zmalloc(SET_UNITS * sizeof *units);
+    for (int index = 0; index < SET_UNITS; index++) {
+        s_order_unit_init(&units[index].unit, index);
+        units[index].stats = &stats;
+        assert_int_equal(bus_producer_submit_set(producer, s_item_set, s_item_after_set,
+                                                 &units[index], &units[index]),
+                         0);
+    }
+    assert_int_equal(write(fds[1], "g", 1), 1);
+
+    long committed = 0;
+    uint64_t last_seq = 0;
+    for (int count = 0; count < SET_UNITS + 1; count++) {
+        bus_completion_t done;
+        assert_int_equal(bus_producer_recv(producer, &done), 0);
+        if (!done.tag) {
+            assert_int_equal(done.rc, BUS_OK); //  the gate
+            continue;
+        }
+        set_unit_t *unit = done.tag;
+        assert_int_equal(done.rc, s_fails(unit->unit.index) ? BUS_HANDLER_FAILED : BUS_OK);
+        if (done.rc == BUS_OK) {
+            //  Completions come in submission order; each unit its own seq.
+            assert_int_equal(done.last_seq, last_seq + 1);
+            last_seq = done.last_seq;
+            committed++;
+        }
+    }
+    //  All of them met in one set first; the poison split it into sets of
+    //  one; the args came in submission order every time.
+    assert_int_equal(stats.max_count, SET_UNITS);
+    assert_true(stats.singles > 0);
+    assert_true(stats.in_order);
+    assert_int_equal(s_query_number(fixture->conninfo, "SELECT count(*) FROM test_items"),
+                     committed + 1);
+    assert_int_equal(s_query_number(fixture->conninfo, "SELECT count(*) FROM test_items"
+                                                       " WHERE id >= 0 AND (id % 7 = 3"
+                                                       " OR id % 11 = 5)"),
+                     0);
+    s_assert_gap_free(fixture->conninfo, committed);
+    for (long seq = 1; seq <= committed; seq++) {
+        Ev__V1__Envelope *envelope = s_next_event(sub, NULL, NULL);
+        assert_int_equal(envelope->seq, (uint64_t) seq);
+        assert_false(s_fails(s_order_index(envelope)));
+        bus_envelope_destroy(&envelope);
+    }
+    freen(units);
+    close(fds[0]);
+    close(fds[1]);
     bus_producer_destroy(&producer);
     zsock_destroy(&sub);
     bus_stream_destroy(&stream);
@@ -1088,6 +1244,7 @@ main(int argc, char *argv[])
         cmocka_unit_test_setup_teardown(test_service_migrations, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_failed_unit_rolls_back_alone, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_sets, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_heartbeat_and_restart, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_crash_between_commit_and_publish, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_database_unavailable_at_start, s_setup, s_teardown),

@@ -11,10 +11,19 @@
     events they appended into bus_events, a fenced UPDATE of bus_streams.last_seq
     (which also returns the transaction id), COMMIT. A unit that fails is
     marked and the whole batch is rerun from BEGIN without it; each rerun
-    drops at least one unit, so a batch runs at most n + 1 times. Only after
+    drops at least one unit, so a batch runs at most n + 1 times (n + 2
+    with sets, below). Only after
     COMMIT does the writer publish the events, in seq order, then answer
     each producer. The envelope is packed once, in bus_tx_append; those
     bytes are stored and published.
+
+    Units submitted with a set-based half (bus_producer_submit_set) that
+    sit next to each other in the batch with the same bus_batch_fn run as
+    one set: one call of that function for all of them (one statement
+    instead of one per unit), then each unit's own function, in order,
+    which appends its events. A set that fails cannot say which unit broke
+    it: the batch is rerun with every set split into sets of one
+    ("isolated"), and the unit that then fails alone is removed as above.
 
     When a COMMIT's outcome is unknown (the connection broke while it ran),
     the batch is held "in doubt": on reconnect, pg_xact_status of the
@@ -80,6 +89,7 @@ struct bus_tx {
 typedef struct {
     uint8_t peer[BUS_PEER_MAX]; //  routing id of the producer
     size_t peer_size;           //  its length
+    bus_batch_fn *batch;        //  its set-based half, or NULL
     bus_work_fn *fn;            //  the work
     void *arg;                  //  its argument (the producer's)
     void *tag;                  //  the producer's tag
@@ -127,6 +137,8 @@ typedef struct {
     int reconnect_timer;                 //  zloop timer id, or -1
     s_unit_t *batch;                     //  units of the batch (owned array of batch_max)
     size_t batch_size;                   //  units in it
+    void **set_args;                     //  the args of one set (owned array of batch_max)
+    bool isolated;                       //  a set failed: run this batch in sets of one
     bus_tx_t tx;                         //  the batch's transaction state (owned events)
     char xid[32];                        //  transaction id of the batch (text), for the doubt
     svc_counter_t *published;            //  bus_published_total
@@ -222,6 +234,7 @@ s_self_recv_unit(self_t *self, s_unit_t *unit)
         return 1;
     }
     unit->peer_size = (size_t) peer_size;
+    unit->batch = submit.batch;
     unit->fn = submit.fn;
     unit->arg = submit.arg;
     unit->tag = submit.tag;
@@ -483,35 +496,94 @@ s_tx_insert_events(bus_tx_t *tx)
 //  ATTEMPT_COMMITTED when all ran (nothing is committed yet), else how it
 //  ended.
 
+//  After a unit's or a set's function returned `rc`: ATTEMPT_COMMITTED if
+//  the transaction goes on, ATTEMPT_DB_LOST, or ATTEMPT_RERUN after the
+//  ROLLBACK (the caller marks what failed).
 static s_attempt_t
-s_self_run_units(self_t *self)
+s_self_check_step(self_t *self, int rc)
 {
-    bus_tx_t *tx = &self->tx;
-    for (size_t index = 0; index < self->batch_size; index++) {
+    PGTransactionStatusType status = PQtransactionStatus(self->conn);
+    if (s_conn_broken(self->conn) || status == PQTRANS_UNKNOWN) {
+        return ATTEMPT_DB_LOST;
+    }
+    if (rc == 0 && status == PQTRANS_INTRANS && self->tx.append_rc == BUS_OK) {
+        return ATTEMPT_COMMITTED;
+    }
+    if (status == PQTRANS_IDLE) {
+        //  The unit ended the transaction itself: a programmer error that
+        //  may have committed earlier units without their events.
+        svc_log_error(self->log, "bus.stream.unit.ended_transaction", "{s:s}", "stream",
+                      self->stream);
+    } else if (s_exec(self->conn, "ROLLBACK", PGRES_COMMAND_OK)) {
+        return ATTEMPT_DB_LOST;
+    }
+    return ATTEMPT_RERUN;
+}
+
+//  Run the set that starts at live unit `first`: every following unit
+//  with the same batch function (failed ones skipped), or only `first`
+//  when the batch is isolated. Sets *end to the index after the set.
+static s_attempt_t
+s_self_run_set(self_t *self, size_t first, size_t *end)
+{
+    bus_batch_fn *batch = self->batch[first].batch;
+    size_t count = 0;
+    size_t index = first;
+    for (; index < self->batch_size && (count == 0 || !self->isolated); index++) {
         s_unit_t *unit = &self->batch[index];
         if (unit->rc != BUS_OK) {
             continue;
         }
-        size_t first = tx->count;
-        tx->append_rc = BUS_OK;
-        int rc = unit->fn(tx, unit->arg);
-        PGTransactionStatusType status = PQtransactionStatus(self->conn);
-        if (s_conn_broken(self->conn) || status == PQTRANS_UNKNOWN) {
-            return ATTEMPT_DB_LOST;
+        if (unit->batch != batch) {
+            break;
         }
-        if (rc != 0 || status != PQTRANS_INTRANS || tx->append_rc != BUS_OK) {
-            unit->rc = tx->append_rc != BUS_OK ? tx->append_rc : BUS_HANDLER_FAILED;
-            if (status == PQTRANS_IDLE) {
-                //  The unit ended the transaction itself: a programmer error
-                //  that may have committed earlier units without their events.
-                svc_log_error(self->log, "bus.stream.unit.ended_transaction", "{s:s}", "stream",
-                              self->stream);
-            } else if (s_exec(self->conn, "ROLLBACK", PGRES_COMMAND_OK)) {
-                return ATTEMPT_DB_LOST;
+        self->set_args[count++] = unit->arg;
+    }
+    *end = index;
+    size_t events = self->tx.count;
+    self->tx.append_rc = BUS_OK;
+    int rc = batch(&self->tx, self->set_args, count);
+    assert(self->tx.count == events); //  a set appends no events: its units do
+    s_attempt_t outcome = s_self_check_step(self, rc);
+    if (outcome == ATTEMPT_RERUN) {
+        if (count == 1) {
+            self->batch[first].rc = BUS_HANDLER_FAILED;
+        } else {
+            self->isolated = true;
+        }
+    }
+    return outcome;
+}
+
+static s_attempt_t
+s_self_run_units(self_t *self)
+{
+    bus_tx_t *tx = &self->tx;
+    for (size_t index = 0; index < self->batch_size;) {
+        size_t end = index + 1;
+        if (self->batch[index].rc == BUS_OK && self->batch[index].batch) {
+            s_attempt_t outcome = s_self_run_set(self, index, &end);
+            if (outcome != ATTEMPT_COMMITTED) {
+                return outcome;
             }
-            return ATTEMPT_RERUN;
         }
-        unit->last_seq = tx->count > first ? tx->base_seq + tx->count : 0;
+        for (; index < end; index++) {
+            s_unit_t *unit = &self->batch[index];
+            if (unit->rc != BUS_OK) {
+                continue;
+            }
+            size_t first = tx->count;
+            tx->append_rc = BUS_OK;
+            int rc = unit->fn(tx, unit->arg);
+            s_attempt_t outcome = s_self_check_step(self, rc);
+            if (outcome == ATTEMPT_RERUN) {
+                unit->rc = tx->append_rc != BUS_OK ? tx->append_rc : BUS_HANDLER_FAILED;
+            }
+            if (outcome != ATTEMPT_COMMITTED) {
+                return outcome;
+            }
+            unit->last_seq = tx->count > first ? tx->base_seq + tx->count : 0;
+        }
     }
     return ATTEMPT_COMMITTED;
 }
@@ -691,8 +763,9 @@ s_self_run_batch(self_t *self)
             outcome = ATTEMPT_DB_LOST;
         }
     }
-    //  Each rerun marks one more unit failed, so this loop is bounded.
-    for (size_t runs = 0; outcome == ATTEMPT_RERUN && runs <= self->batch_size; runs++) {
+    //  Each rerun marks one more unit failed, or (once) isolates the
+    //  batch's sets, so this loop is bounded.
+    for (size_t runs = 0; outcome == ATTEMPT_RERUN && runs <= self->batch_size + 1; runs++) {
         outcome = s_self_attempt(self);
     }
     assert(outcome != ATTEMPT_RERUN);
@@ -730,6 +803,7 @@ s_self_handle_units(zloop_t *loop, zsock_t *reader, void *arg)
         return 0;
     }
     self->batch_size = 0;
+    self->isolated = false;
     for (int rc = 0; rc >= 0 && self->batch_size < (size_t) self->batch_max;) {
         rc = s_self_recv_unit(self, &self->batch[self->batch_size]);
         if (rc == 0) {
@@ -1076,6 +1150,7 @@ s_self_new(zsock_t *pipe, bus_writer_args_t *args)
     self->reconnect_ms = BUS_RECONNECT_MIN_MS;
     self->reconnect_timer = -1;
     self->batch = zmalloc((size_t) self->batch_max * sizeof *self->batch);
+    self->set_args = zmalloc((size_t) self->batch_max * sizeof *self->set_args);
     self->tx.stream = self->stream;
     self->tx.partitions = config->partitions > 0 ? config->partitions : BUS_PARTITIONS_DEFAULT;
     s_self_register_metrics(self, config->metrics);
@@ -1134,6 +1209,7 @@ s_self_destroy(self_t **self_p)
     s_tx_reset(&self->tx);
     freen(self->tx.events);
     freen(self->tx.copy.data);
+    freen(self->set_args);
     freen(self->batch);
     zsock_destroy(&self->pub);
     zstr_free(&self->component);

@@ -26,9 +26,10 @@ typedef struct {
 //  A producer's submission: one frame holding this struct (the writer's
 //  ROUTER prepends the producer's routing id).
 typedef struct {
-    bus_work_fn *fn; //  the work
-    void *arg;       //  its argument
-    void *tag;       //  the producer's tag
+    bus_batch_fn *batch; //  its set-based half, or NULL
+    bus_work_fn *fn;     //  the work
+    void *arg;           //  its argument
+    void *tag;           //  the producer's tag
 } bus_writer_submit_t;
 
 //  The writer's answer to one submission: one frame holding this struct.

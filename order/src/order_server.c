@@ -262,7 +262,8 @@ s_handle_create(svc_http_request_t *request, void *arg)
     svc_trace_from_header(svc_http_request_header(request, "traceparent"), work->traceparent);
     svc_trace_id(work->traceparent, work->trace_id);
     work->created_at_us = order_store_now_us();
-    if (bus_service_submit(self->service, order_store_create, work, s_create_done, call) != 0) {
+    if (bus_service_submit_set(self->service, order_store_create_set, order_store_create, work,
+                               s_create_done, call) != 0) {
         s_unavailable(request);
         s_create_call_destroy(&call);
     }

@@ -46,33 +46,55 @@
 //  Longest text of an int64 with its NUL.
 #define S_INT_TEXT_SIZE 24
 
-//  $1 order id, $2 customer, $3 currency, $4 total, $5 trace id, $6-$8
-//  skus, quantities and prices, $9 created at, $10 key (NULL: none), $11
-//  canonical command, $12 our stream, $13 OrderCreated's message id.
+//  A set of creates (one row per unit, in submission order; arrays): $1
+//  order ids, $2 customers, $3 currencies, $4 totals, $5 trace ids, $6
+//  created at, $7 keys (NULL: none), $8 canonical commands (NULL without
+//  a key), $9 OrderCreated's message ids; the lines of all of them: $10
+//  the unit's row (1-based), $11 line number, $12 skus, $13 quantities,
+//  $14 prices; $15 our stream. One result row per unit, in order: whether
+//  it created its order, and the key's record if any (the order it names,
+//  and whether it was made for the same command). The claims run in
+//  submission order, so of two units with one key the first wins and the
+//  second finds the winner's record in `won` (the statement's own rows are
+//  invisible to its snapshot, so `previous` sees only older ones).
 static const char s_create_sql[] =
-    "WITH claim AS ("
+    "WITH input AS ("
+    "  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[],"
+    "   $6::timestamptz[], $7::text[], $8::text[], $9::uuid[])"
+    "   WITH ORDINALITY AS i (order_id, customer_id, currency, total_minor, trace_id,"
+    "    created_at, idempotency_key, canonical, message_id, n)),"
+    " claim AS ("
     "  INSERT INTO order_idempotency (idempotency_key, fingerprint, order_id)"
-    "  SELECT $10::text, sha256(convert_to($11::text, 'UTF8')), $1::uuid"
-    "  WHERE $10::text IS NOT NULL"
-    "  ON CONFLICT (idempotency_key) DO NOTHING RETURNING order_id),"
-    " proceed AS (SELECT WHERE $10::text IS NULL OR EXISTS (SELECT FROM claim)),"
+    "  SELECT idempotency_key, sha256(convert_to(canonical, 'UTF8')), order_id FROM input"
+    "  WHERE idempotency_key IS NOT NULL ORDER BY n"
+    "  ON CONFLICT (idempotency_key) DO NOTHING"
+    "  RETURNING idempotency_key, fingerprint, order_id),"
+    " proceed AS ("
+    "  SELECT * FROM input"
+    "  WHERE idempotency_key IS NULL OR order_id IN (SELECT order_id FROM claim)),"
     " created AS ("
     "  INSERT INTO orders (order_id, customer_id, currency, total_minor, status, trace_id,"
     "   created_at, updated_at)"
-    "  SELECT $1::uuid, $2::text, $3::text, $4::bigint, 'PENDING', $5::text,"
-    "   $9::timestamptz, $9::timestamptz FROM proceed RETURNING order_id),"
+    "  SELECT order_id, customer_id, currency, total_minor, 'PENDING', trace_id,"
+    "   created_at, created_at FROM proceed ORDER BY n),"
     " lines AS ("
     "  INSERT INTO order_items (order_id, line, sku, quantity, unit_price_minor)"
-    "  SELECT $1::uuid, item.line, item.sku, item.quantity, item.price FROM proceed,"
-    "   unnest($6::text[], $7::integer[], $8::bigint[])"
-    "   WITH ORDINALITY AS item (sku, quantity, price, line)),"
+    "  SELECT proceed.order_id, item.line, item.sku, item.quantity, item.price"
+    "  FROM unnest($10::integer[], $11::integer[], $12::text[], $13::integer[], $14::bigint[])"
+    "   AS item (n, line, sku, quantity, price)"
+    "  JOIN proceed ON proceed.n = item.n),"
     " history AS ("
     "  INSERT INTO order_history (order_id, event, stream, message_id, occurred_at)"
-    "  SELECT $1::uuid, 'OrderCreated', $12::text, $13::uuid, $9::timestamptz FROM proceed)"
-    " SELECT EXISTS (SELECT FROM created), previous.order_id::text,"
-    "  previous.fingerprint = sha256(convert_to($11::text, 'UTF8'))"
-    " FROM (SELECT) AS one LEFT JOIN order_idempotency AS previous"
-    "  ON previous.idempotency_key = $10::text";
+    "  SELECT order_id, 'OrderCreated', $15::text, message_id, created_at FROM proceed"
+    "  ORDER BY n)"
+    " SELECT proceed.n IS NOT NULL, coalesce(won.order_id, previous.order_id)::text,"
+    "  coalesce(won.fingerprint, previous.fingerprint)"
+    "   = sha256(convert_to(input.canonical, 'UTF8'))"
+    " FROM input LEFT JOIN proceed ON proceed.n = input.n"
+    " LEFT JOIN claim AS won ON won.idempotency_key = input.idempotency_key"
+    " LEFT JOIN order_idempotency AS previous"
+    "  ON previous.idempotency_key = input.idempotency_key"
+    " ORDER BY input.n";
 
 //  After a claim that lost to a transaction our snapshot did not see.
 static const char s_claimed_sql[] =
@@ -163,7 +185,7 @@ typedef enum {
 } s_statement_t;
 
 static const bus_statement_t s_statements[] = {
-    {.name = "order_create", .sql = s_create_sql, .params = 13},
+    {.name = "order_create", .sql = s_create_sql, .params = 15},
     {.name = "order_claimed", .sql = s_claimed_sql, .params = 2},
     {.name = "order_lock", .sql = s_lock_sql, .params = 1},
     {.name = "order_cancel", .sql = s_cancel_sql, .params = 6},
@@ -298,25 +320,50 @@ s_value_state(const PGresult *result, int row, int column, order_state_t *state)
 }
 
 //  --------------------------------------------------------------------------
-//  Create: the order's statement parameters.
+//  Create: the set's statement parameters, one array per column.
 
-typedef struct {
-    char order_id[SVC_UUID_TEXT_SIZE];
-    char total[S_INT_TEXT_SIZE];
-    char created_at[ORDER_TIME_TEXT_SIZE];
-    char message_id[SVC_UUID_TEXT_SIZE];
-    bus_sqlarray_t skus;       //  owned
-    bus_sqlarray_t quantities; //  owned
-    bus_sqlarray_t prices;     //  owned
-} s_create_params_t;
+typedef enum {
+    S_SET_ORDER = 0,
+    S_SET_CUSTOMER,
+    S_SET_CURRENCY,
+    S_SET_TOTAL,
+    S_SET_TRACE,
+    S_SET_CREATED_AT,
+    S_SET_KEY,
+    S_SET_CANONICAL,
+    S_SET_MESSAGE,
+    S_SET_LINE_ROW,
+    S_SET_LINE,
+    S_SET_SKU,
+    S_SET_QUANTITY,
+    S_SET_PRICE,
+    S_SET_COLUMNS
+} s_set_column_t;
 
 static void
-s_create_lines(const order_create_t *command, s_create_params_t *params)
+s_create_columns(void *const *args, size_t count, bus_sqlarray_t *columns)
 {
-    for (size_t index = 0; index < command->item_count; index++) {
-        bus_sqlarray_add(&params->skus, command->items[index].sku);
-        bus_sqlarray_add_int(&params->quantities, command->items[index].quantity);
-        bus_sqlarray_add_int(&params->prices, command->items[index].unit_price_minor);
+    for (size_t row = 0; row < count; row++) {
+        order_store_create_t *create = args[row];
+        const order_create_t *command = create->command;
+        char created_at[ORDER_TIME_TEXT_SIZE];
+        bus_sqlarray_add_uuid(&columns[S_SET_ORDER], &create->order_id);
+        bus_sqlarray_add(&columns[S_SET_CUSTOMER], command->customer_id);
+        bus_sqlarray_add(&columns[S_SET_CURRENCY], command->currency);
+        bus_sqlarray_add_int(&columns[S_SET_TOTAL], command->total_minor);
+        bus_sqlarray_add(&columns[S_SET_TRACE], create->trace_id);
+        bus_sqlarray_add(&columns[S_SET_CREATED_AT],
+                         order_api_format_time(create->created_at_us, created_at));
+        bus_sqlarray_add(&columns[S_SET_KEY], create->idempotency_key);
+        bus_sqlarray_add(&columns[S_SET_CANONICAL], create->fingerprint);
+        bus_sqlarray_add_uuid(&columns[S_SET_MESSAGE], &create->message_id);
+        for (size_t index = 0; index < command->item_count; index++) {
+            bus_sqlarray_add_int(&columns[S_SET_LINE_ROW], (int64_t) row + 1);
+            bus_sqlarray_add_int(&columns[S_SET_LINE], (int64_t) index + 1);
+            bus_sqlarray_add(&columns[S_SET_SKU], command->items[index].sku);
+            bus_sqlarray_add_int(&columns[S_SET_QUANTITY], command->items[index].quantity);
+            bus_sqlarray_add_int(&columns[S_SET_PRICE], command->items[index].unit_price_minor);
+        }
     }
 }
 
@@ -324,7 +371,7 @@ s_create_lines(const order_create_t *command, s_create_params_t *params)
 //  The OrderCreated event of a created order.
 
 static int
-s_append_created(bus_tx_t *tx, const order_store_create_t *create, const svc_uuid_t *message_id)
+s_append_created(bus_tx_t *tx, const order_store_create_t *create)
 {
     const order_create_t *command = create->command;
     Ev__V1__Money prices[ORDER_ITEMS_MAX];
@@ -354,7 +401,7 @@ s_append_created(bus_tx_t *tx, const order_store_create_t *create, const svc_uui
     created.created_at_us = create->created_at_us;
     Ev__V1__Envelope envelope;
     ev__v1__envelope__init(&envelope);
-    envelope.message_id = (ProtobufCBinaryData){16, (uint8_t *) message_id->bytes};
+    envelope.message_id = (ProtobufCBinaryData){16, (uint8_t *) create->message_id.bytes};
     envelope.occurred_at_us = create->created_at_us;
     envelope.correlation_id = (ProtobufCBinaryData){16, (uint8_t *) create->order_id.bytes};
     envelope.traceparent = (char *) create->traceparent;
@@ -364,40 +411,105 @@ s_append_created(bus_tx_t *tx, const order_store_create_t *create, const svc_uui
 }
 
 //  --------------------------------------------------------------------------
-//  Not created: the key's earlier record says replay or refuse. The row
-//  is the create statement's (previous.order_id, same fingerprint), or,
-//  when our snapshot could not see the record, a fresh look at it.
+//  A set's result row for one unit: created, or the key's record says
+//  replay or refuse, or (no record visible) it must be looked up again.
 
 static int
-s_create_settle_key(PGconn *conn, order_store_create_t *create, PGresult *created)
+s_create_take_row(order_store_create_t *create, const PGresult *result, int row)
 {
-    PGresult *claimed = NULL;
-    const PGresult *row = created;
-    int column = 1;
-    if (PQgetisnull(created, 0, 1)) {
-        const char *values[] = {create->idempotency_key, create->fingerprint};
-        claimed = s_exec(create->store->writer, conn, S_CLAIMED, "idempotency record", values,
-                         PGRES_TUPLES_OK, 1, create->error, sizeof create->error);
-        if (!claimed) {
-            return -1;
-        }
-        row = claimed;
-        column = 0;
+    create->set_ran = true;
+    create->claim_unseen = false;
+    memset(&create->existing_id, 0, sizeof create->existing_id);
+    if (s_value_bool(result, row, 0)) {
+        create->outcome = ORDER_CREATE_CREATED;
+    } else if (PQgetisnull(result, row, 1)) {
+        create->claim_unseen = true;
+    } else if (svc_uuid_parse(PQgetvalue(result, row, 1), &create->existing_id) != 0) {
+        (void) snprintf(create->error, sizeof create->error, "idempotency record: bad order id");
+        return -1;
+    } else {
+        create->outcome =
+            s_value_bool(result, row, 2) ? ORDER_CREATE_REPLAYED : ORDER_CREATE_KEY_REUSED;
+    }
+    return 0;
+}
+
+//  The key was claimed by a transaction that committed after the set's
+//  snapshot: a fresh look at its record.
+static int
+s_create_settle_key(PGconn *conn, order_store_create_t *create)
+{
+    const char *values[] = {create->idempotency_key, create->fingerprint};
+    PGresult *claimed = s_exec(create->store->writer, conn, S_CLAIMED, "idempotency record", values,
+                               PGRES_TUPLES_OK, 1, create->error, sizeof create->error);
+    if (!claimed) {
+        return -1;
     }
     int rc = 0;
-    if (svc_uuid_parse(PQgetvalue(row, 0, column), &create->existing_id) != 0) {
+    if (svc_uuid_parse(PQgetvalue(claimed, 0, 0), &create->existing_id) != 0) {
         (void) snprintf(create->error, sizeof create->error, "idempotency record: bad order id");
         rc = -1;
     } else {
         create->outcome =
-            s_value_bool(row, 0, column + 1) ? ORDER_CREATE_REPLAYED : ORDER_CREATE_KEY_REUSED;
+            s_value_bool(claimed, 0, 1) ? ORDER_CREATE_REPLAYED : ORDER_CREATE_KEY_REUSED;
     }
     PQclear(claimed);
     return rc;
 }
 
 //  --------------------------------------------------------------------------
-//  Unit of work: create an order.
+//  The set-based half of creates: one statement for `count` units.
+
+int
+order_store_create_set(bus_tx_t *tx, void *const *args, size_t count)
+{
+    assert(tx);
+    assert(args);
+    assert(count > 0);
+    order_store_create_t *first = args[0];
+    for (size_t row = 0; row < count; row++) {
+        order_store_create_t *create = args[row];
+        assert(create->store == first->store);
+        assert(create->command);
+        assert(!create->idempotency_key == !create->fingerprint);
+        create->set_ran = false;
+        create->error[0] = '\0';
+        svc_uuid_v7(&create->message_id);
+    }
+    bus_sqlarray_t columns[S_SET_COLUMNS] = {{0}};
+    s_create_columns(args, count, columns);
+    const char *values[S_SET_COLUMNS + 1];
+    for (size_t column = 0; column < S_SET_COLUMNS; column++) {
+        values[column] = bus_sqlarray_text(&columns[column]);
+    }
+    values[S_SET_COLUMNS] = first->store->stream;
+    char error[ORDER_STORE_ERROR_SIZE];
+    PGresult *result = s_exec(first->store->writer, bus_tx_conn(tx), S_CREATE, "create orders",
+                              values, PGRES_TUPLES_OK, (int) count, error, sizeof error);
+    int rc = result ? 0 : -1;
+    for (size_t row = 0; row < count && rc == 0; row++) {
+        rc = s_create_take_row(args[row], result, (int) row);
+    }
+    PQclear(result);
+    for (size_t column = 0; column < S_SET_COLUMNS; column++) {
+        bus_sqlarray_reset(&columns[column]);
+    }
+    if (rc != 0) {
+        //  A set cannot say which unit failed: each keeps the reason (the
+        //  writer runs them alone next).
+        for (size_t row = 0; row < count; row++) {
+            order_store_create_t *create = args[row];
+            create->set_ran = false;
+            if (!result) {
+                (void) snprintf(create->error, sizeof create->error, "%s", error);
+            }
+        }
+    }
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Unit of work: create an order (its own half, after the set's).
 
 int
 order_store_create(bus_tx_t *tx, void *arg)
@@ -405,57 +517,23 @@ order_store_create(bus_tx_t *tx, void *arg)
     assert(tx);
     assert(arg);
     order_store_create_t *create = arg;
-    assert(create->store);
-    assert(create->command);
-    assert(!create->idempotency_key == !create->fingerprint);
-    const order_create_t *command = create->command;
-    create->outcome = ORDER_CREATE_CREATED;
-    memset(&create->existing_id, 0, sizeof create->existing_id);
-    create->error[0] = '\0';
-
-    s_create_params_t params = {0};
-    svc_uuid_format(&create->order_id, params.order_id);
-    (void) snprintf(params.total, sizeof params.total, "%" PRId64, command->total_minor);
-    order_api_format_time(create->created_at_us, params.created_at);
-    svc_uuid_t message_id;
-    svc_uuid_v7(&message_id);
-    svc_uuid_format(&message_id, params.message_id);
-    s_create_lines(command, &params);
-    const char *values[] = {params.order_id,
-                            command->customer_id,
-                            command->currency,
-                            params.total,
-                            create->trace_id,
-                            bus_sqlarray_text(&params.skus),
-                            bus_sqlarray_text(&params.quantities),
-                            bus_sqlarray_text(&params.prices),
-                            params.created_at,
-                            create->idempotency_key,
-                            create->fingerprint,
-                            create->store->stream,
-                            params.message_id};
-    PGconn *conn = bus_tx_conn(tx);
-    PGresult *result = s_exec(create->store->writer, conn, S_CREATE, "create order", values,
-                              PGRES_TUPLES_OK, 1, create->error, sizeof create->error);
-    int rc = -1;
-    if (!result) {
-        goto cleanup;
+    if (!create->set_ran) {
+        //  Submitted alone (bus_producer_submit), or the set's result was
+        //  used by an earlier run of this batch: a set of one.
+        void *const args[] = {create};
+        if (order_store_create_set(tx, args, 1) != 0) {
+            return -1;
+        }
     }
-    if (!s_value_bool(result, 0, 0)) {
-        rc = s_create_settle_key(conn, create, result);
-        goto cleanup;
+    create->set_ran = false; //  consumed: a rerun of the batch runs the set again
+    if (create->claim_unseen) {
+        return s_create_settle_key(bus_tx_conn(tx), create);
     }
-    if (s_append_created(tx, create, &message_id) != 0) {
+    if (create->outcome == ORDER_CREATE_CREATED && s_append_created(tx, create) != 0) {
         (void) snprintf(create->error, sizeof create->error, "OrderCreated refused by the bus");
-        goto cleanup;
+        return -1;
     }
-    rc = 0;
-cleanup:
-    PQclear(result);
-    bus_sqlarray_reset(&params.prices);
-    bus_sqlarray_reset(&params.quantities);
-    bus_sqlarray_reset(&params.skus);
-    return rc;
+    return 0;
 }
 
 static order_store_rc_t s_read_order(bus_statements_t *statements,

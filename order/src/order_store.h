@@ -5,10 +5,12 @@
     offers three kinds of entry points:
 
     Units of work for the stream's writer (bus_work_fn; group-committed
-    with other units, so each does the least it can): order_store_create
-    is ONE statement per order (order, lines, first history row and, with
-    an Idempotency-Key, the key's record, conditional on the key being new)
-    plus the OrderCreated event; order_store_cancel locks the order, asks
+    with other units, so each does the least it can): creates run as a
+    set (bus_service_submit_set): order_store_create_set is ONE statement
+    for all the creates queued together (orders, lines, first history
+    rows and, with an Idempotency-Key, the key's records, each order
+    conditional on its key being new), then order_store_create appends
+    each created order's OrderCreated; order_store_cancel locks the order, asks
     order_logic and, if allowed, runs one statement and appends
     OrderCancelled. A unit may run more than once (its batch is retried
     without a failed unit), so each run starts its results afresh.
@@ -33,7 +35,8 @@
         order_store_t *store = order_store_new("order-0");
         order_store_create_t create = {.store = store, .command = &command, ...};
         svc_uuid_v7(&create.order_id);
-        bus_service_submit(service, order_store_create, &create, s_created, call);
+        bus_service_submit_set(service, order_store_create_set, order_store_create, &create,
+                               s_created, call);
         ...
         order_view_t view = {0};
         if (order_store_get(store, conn, &order_id, &view, &error) == ORDER_STORE_OK) ...
@@ -96,6 +99,10 @@ typedef struct {
     char traceparent[SVC_TRACEPARENT_SIZE]; //  in: the request's child traceparent
     char trace_id[SVC_TRACE_ID_SIZE];       //  in: its trace id, stored on the order
     char error[ORDER_STORE_ERROR_SIZE];     //  out: why the unit failed
+    //  Private, from the set's statement to the unit's own half:
+    bool set_ran;          //  the set ran for this attempt of the batch (fields below fresh)
+    bool claim_unseen;     //  the key's record was made after the set's snapshot
+    svc_uuid_t message_id; //  OrderCreated's message id (recorded in the history)
 } order_store_create_t;
 
 //  What a cancel unit did.
@@ -151,9 +158,19 @@ const char *order_store_stream(const order_store_t *self);
 //  the events they append.
 int64_t order_store_now_us(void);
 
+//  The set-based half of creates (bus_batch_fn): ONE statement creates
+//  the orders of `count` units (each an order_store_create_t, all of one
+//  store) whose keys are new, in order: of two units with one key the
+//  first creates, the second replays it (or is refused). Returns 0, or -1
+//  with ->error in each unit when the statement failed.
+int order_store_create_set(bus_tx_t *tx, void *const *args, size_t count);
+
 //  Unit of work: create an order. `arg` is an order_store_create_t.
-//  Returns 0 (see ->outcome), or -1 with ->error when a statement failed
-//  or the event could not be appended.
+//  After order_store_create_set, appends OrderCreated for a created order
+//  (or settles a key claimed by another transaction meanwhile); submitted
+//  alone, it runs the set for itself first. Returns 0 (see ->outcome), or
+//  -1 with ->error when a statement failed or the event could not be
+//  appended.
 int order_store_create(bus_tx_t *tx, void *arg);
 
 //  Unit of work: cancel an order. `arg` is an order_store_cancel_t, whose

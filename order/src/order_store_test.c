@@ -686,8 +686,9 @@ test_idempotency(void **state)
     s_create_fini(&first);
 }
 
-//  Requests with one key in ONE batch (one transaction) create one order;
-//  a different command with that key in the batch is refused.
+//  Requests with one key in ONE batch (one set, one statement) create one
+//  order: the first; a different command with that key in the batch is
+//  refused.
 static void
 test_idempotency_same_batch(void **state)
 {
@@ -704,8 +705,9 @@ test_idempotency_same_batch(void **state)
     for (int index = 0; index < SAME_BATCH; index++) {
         s_create_init(fixture, &creates[index], index == SAME_BATCH - 1 ? &other : &command,
                       "same-key");
-        assert_int_equal(bus_producer_submit(fixture->producer, order_store_create, &creates[index],
-                                             &creates[index]),
+        assert_int_equal(bus_producer_submit_set(fixture->producer, order_store_create_set,
+                                                 order_store_create, &creates[index],
+                                                 &creates[index]),
                          0);
     }
     int commits_before = atomic_load(&fixture->commits);
@@ -726,6 +728,7 @@ test_idempotency_same_batch(void **state)
         }
     }
     assert_int_equal(created, 1);
+    assert_int_equal(creates[0].outcome, ORDER_CREATE_CREATED);
     for (int index = 0; index < SAME_BATCH; index++) {
         if (creates[index].outcome != ORDER_CREATE_CREATED) {
             assert_memory_equal(creates[index].existing_id.bytes, order_id->bytes, 16);
@@ -737,6 +740,66 @@ test_idempotency_same_batch(void **state)
     }
     assert_int_equal(s_count(fixture, "SELECT count(*) FROM orders", 0, NULL), 1);
     assert_int_equal(s_events(fixture), 1);
+}
+
+//  A set of creates in which one cannot be stored (its order id is taken)
+//  fails that one alone: the others are created, each with its lines, its
+//  history row and its OrderCreated, in submission order.
+static void
+test_create_set_isolates_a_failure(void **state)
+{
+    fixture_t *fixture = *state;
+#define SET_CREATES 5
+    order_create_t command;
+    s_command(BODY_A, &command);
+    order_store_create_t taken;
+    s_create_init(fixture, &taken, &command, NULL);
+    assert_int_equal(s_create(fixture, &taken, NULL), BUS_OK);
+    assert_int_equal(bus_producer_submit(fixture->producer, s_held_unit, &fixture->gate, NULL), 0);
+    assert_true(ts_wait_until(s_gate_held, &fixture->gate, WAIT_MS));
+    order_store_create_t creates[SET_CREATES];
+    for (int index = 0; index < SET_CREATES; index++) {
+        s_create_init(fixture, &creates[index], &command, NULL);
+        if (index == 2) {
+            creates[index].order_id = taken.order_id;
+        }
+        assert_int_equal(bus_producer_submit_set(fixture->producer, order_store_create_set,
+                                                 order_store_create, &creates[index],
+                                                 &creates[index]),
+                         0);
+    }
+    s_gate_release(&fixture->gate);
+    uint64_t last_seq = 1;
+    for (int received = 0; received < SET_CREATES + 1; received++) {
+        bus_completion_t done;
+        assert_int_equal(bus_producer_recv(fixture->producer, &done), 0);
+        if (!done.tag) {
+            continue; //  the held unit
+        }
+        order_store_create_t *create = done.tag;
+        if (create == &creates[2]) {
+            assert_int_equal(done.rc, BUS_HANDLER_FAILED);
+            assert_true(strlen(create->error) > 0);
+        } else {
+            assert_int_equal(done.rc, BUS_OK);
+            assert_int_equal(create->outcome, ORDER_CREATE_CREATED);
+            assert_int_equal(done.last_seq, last_seq + 1);
+            last_seq = done.last_seq;
+        }
+    }
+    assert_int_equal(s_count(fixture, "SELECT count(*) FROM orders", 0, NULL), SET_CREATES);
+    assert_int_equal(s_count(fixture, "SELECT count(*) FROM order_items", 0, NULL),
+                     SET_CREATES * 2);
+    assert_int_equal(s_count(fixture,
+                             "SELECT count(*) FROM order_history"
+                             " WHERE event = 'OrderCreated' AND seq IS NOT NULL",
+                             0, NULL),
+                     SET_CREATES);
+    assert_int_equal(s_events(fixture), SET_CREATES);
+    for (int index = 0; index < SET_CREATES; index++) {
+        s_create_fini(&creates[index]);
+    }
+    s_create_fini(&taken);
 }
 
 //  Cancel: once (CANCELLED, history, OrderCancelled), then refused; an
@@ -1278,6 +1341,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_usage, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_create_commits_everything, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_create_set_isolates_a_failure, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_create_failure_leaves_nothing, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_idempotency, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_idempotency_same_batch, s_setup, s_teardown),
