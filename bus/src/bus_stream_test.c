@@ -509,6 +509,28 @@ s_item_unit(bus_tx_t *tx, void *arg)
     return unit->index % 7 == 3 ? -1 : 0;
 }
 
+//  `committed` units that each stored its id in test_items (which held
+//  -1 before) and appended its order committed, and none of those s_fails
+//  names: exactly their rows are stored, their events gap-free, and
+//  published live in seq order.
+static void
+s_assert_committed(fixture_t *fixture, zsock_t *sub, long committed)
+{
+    assert_int_equal(s_query_number(fixture->conninfo, "SELECT count(*) FROM test_items"),
+                     committed + 1);
+    assert_int_equal(s_query_number(fixture->conninfo, "SELECT count(*) FROM test_items"
+                                                       " WHERE id >= 0 AND (id % 7 = 3"
+                                                       " OR id % 11 = 5)"),
+                     0);
+    s_assert_gap_free(fixture->conninfo, committed);
+    for (long seq = 1; seq <= committed; seq++) {
+        Ev__V1__Envelope *envelope = s_next_event(sub, NULL, NULL);
+        assert_int_equal(envelope->seq, (uint64_t) seq);
+        assert_false(s_fails(s_order_index(envelope)));
+        bus_envelope_destroy(&envelope);
+    }
+}
+
 static void
 test_failed_unit_rolls_back_alone(void **state)
 {
@@ -536,21 +558,7 @@ test_failed_unit_rolls_back_alone(void **state)
     }
     assert_int_equal(s_counter(fixture, "bus_units_failed_total", "fail-0"),
                      (uint64_t) (FAIL_UNITS - committed));
-    assert_int_equal(s_query_number(fixture->conninfo, "SELECT count(*) FROM test_items"),
-                     committed + 1);
-    assert_int_equal(s_query_number(fixture->conninfo, "SELECT count(*) FROM test_items"
-                                                       " WHERE id >= 0 AND (id % 7 = 3"
-                                                       " OR id % 11 = 5)"),
-                     0);
-    s_assert_gap_free(fixture->conninfo, committed);
-
-    //  Live: exactly the committed ones, in seq order, none of the failed.
-    for (long seq = 1; seq <= committed; seq++) {
-        Ev__V1__Envelope *envelope = s_next_event(sub, NULL, NULL);
-        assert_int_equal(envelope->seq, (uint64_t) seq);
-        assert_false(s_fails(s_order_index(envelope)));
-        bus_envelope_destroy(&envelope);
-    }
+    s_assert_committed(fixture, sub, committed);
     bus_producer_destroy(&producer);
     zsock_destroy(&sub);
     bus_stream_destroy(&stream);
@@ -690,19 +698,7 @@ test_sets(void **state)
     assert_int_equal(stats.max_count, SET_UNITS);
     assert_true(stats.singles > 0);
     assert_true(stats.in_order);
-    assert_int_equal(s_query_number(fixture->conninfo, "SELECT count(*) FROM test_items"),
-                     committed + 1);
-    assert_int_equal(s_query_number(fixture->conninfo, "SELECT count(*) FROM test_items"
-                                                       " WHERE id >= 0 AND (id % 7 = 3"
-                                                       " OR id % 11 = 5)"),
-                     0);
-    s_assert_gap_free(fixture->conninfo, committed);
-    for (long seq = 1; seq <= committed; seq++) {
-        Ev__V1__Envelope *envelope = s_next_event(sub, NULL, NULL);
-        assert_int_equal(envelope->seq, (uint64_t) seq);
-        assert_false(s_fails(s_order_index(envelope)));
-        bus_envelope_destroy(&envelope);
-    }
+    s_assert_committed(fixture, sub, committed);
     freen(units);
     close(fds[0]);
     close(fds[1]);

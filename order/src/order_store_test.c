@@ -686,6 +686,23 @@ test_idempotency(void **state)
     s_create_fini(&first);
 }
 
+//  Submit `count` creates as sets while the writer is held inside a batch,
+//  then let it go: they all meet in the next batch, as one set. The held
+//  unit completes too (tag NULL).
+static void
+s_submit_one_set(fixture_t *fixture, order_store_create_t *creates, int count)
+{
+    assert_int_equal(bus_producer_submit(fixture->producer, s_held_unit, &fixture->gate, NULL), 0);
+    assert_true(ts_wait_until(s_gate_held, &fixture->gate, WAIT_MS));
+    for (int index = 0; index < count; index++) {
+        assert_int_equal(bus_producer_submit_set(fixture->producer, order_store_create_set,
+                                                 order_store_create, &creates[index],
+                                                 &creates[index]),
+                         0);
+    }
+    s_gate_release(&fixture->gate);
+}
+
 //  Requests with one key in ONE batch (one set, one statement) create one
 //  order: the first; a different command with that key in the batch is
 //  refused.
@@ -698,20 +715,13 @@ test_idempotency_same_batch(void **state)
     s_command(BODY_A, &command);
     order_create_t other;
     s_command(BODY_B, &other);
-    //  Hold the writer inside a batch while the creates queue up.
-    assert_int_equal(bus_producer_submit(fixture->producer, s_held_unit, &fixture->gate, NULL), 0);
-    assert_true(ts_wait_until(s_gate_held, &fixture->gate, WAIT_MS));
     order_store_create_t creates[SAME_BATCH];
     for (int index = 0; index < SAME_BATCH; index++) {
         s_create_init(fixture, &creates[index], index == SAME_BATCH - 1 ? &other : &command,
                       "same-key");
-        assert_int_equal(bus_producer_submit_set(fixture->producer, order_store_create_set,
-                                                 order_store_create, &creates[index],
-                                                 &creates[index]),
-                         0);
     }
     int commits_before = atomic_load(&fixture->commits);
-    s_gate_release(&fixture->gate);
+    s_submit_one_set(fixture, creates, SAME_BATCH);
     for (int received = 0; received < SAME_BATCH + 1; received++) {
         bus_completion_t done;
         assert_int_equal(bus_producer_recv(fixture->producer, &done), 0);
@@ -755,20 +765,14 @@ test_create_set_isolates_a_failure(void **state)
     order_store_create_t taken;
     s_create_init(fixture, &taken, &command, NULL);
     assert_int_equal(s_create(fixture, &taken, NULL), BUS_OK);
-    assert_int_equal(bus_producer_submit(fixture->producer, s_held_unit, &fixture->gate, NULL), 0);
-    assert_true(ts_wait_until(s_gate_held, &fixture->gate, WAIT_MS));
     order_store_create_t creates[SET_CREATES];
     for (int index = 0; index < SET_CREATES; index++) {
         s_create_init(fixture, &creates[index], &command, NULL);
         if (index == 2) {
             creates[index].order_id = taken.order_id;
         }
-        assert_int_equal(bus_producer_submit_set(fixture->producer, order_store_create_set,
-                                                 order_store_create, &creates[index],
-                                                 &creates[index]),
-                         0);
     }
-    s_gate_release(&fixture->gate);
+    s_submit_one_set(fixture, creates, SET_CREATES);
     uint64_t last_seq = 1;
     for (int received = 0; received < SET_CREATES + 1; received++) {
         bus_completion_t done;
