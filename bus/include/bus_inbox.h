@@ -101,6 +101,27 @@ bus_rc_t bus_inbox_lock(struct pg_conn *conn,
                         bus_checkpoints_t *checkpoints,
                         char **error_out);
 
+//  Inside the apply transaction, for a batch whose last seq `seq` is known
+//  before it runs: bus_inbox_lock and bus_inbox_advance in ONE statement
+//  (one round trip fewer per batch). When every row exists, they are
+//  locked, `checkpoints` refreshed with the values as locked (the caller
+//  skips events at or below them) and raised to `seq`; *raised_out is
+//  true. When some row does not exist yet, nothing is raised: the rows
+//  are created and locked as bus_inbox_lock does, *raised_out is false,
+//  and the caller calls bus_inbox_advance after its work. Raising first
+//  is the same as raising last: the transaction commits both or neither.
+//  Returns as bus_inbox_lock, or BUS_MALFORMED if seq > INT64_MAX.
+bus_rc_t bus_inbox_lock_raise(struct pg_conn *conn,
+                              bus_statements_t *prepared,
+                              const char *consumer,
+                              const char *stream,
+                              const uint32_t *partitions,
+                              size_t partition_count,
+                              uint64_t seq,
+                              bus_checkpoints_t *checkpoints,
+                              bool *raised_out,
+                              char **error_out);
+
 //  Inside the apply transaction: raise the checkpoint of each listed
 //  partition to at least `seq` (never lowers one; creates missing rows;
 //  repeats are fine). Returns BUS_OK, BUS_MALFORMED if seq > INT64_MAX (a

@@ -539,7 +539,8 @@ s_handed_reserve(bus_applier_t *self, size_t count)
 }
 
 //  --------------------------------------------------------------------------
-//  The batch: lock, each event, advance.
+//  The batch: lock (and raise: one statement, unless rows are new), each
+//  event, advance (if the lock did not raise).
 
 //  The partitions whose checkpoints the batch locks and raises: those of
 //  its events that s_batch_event checks against a checkpoint, or every
@@ -597,9 +598,12 @@ s_batch_work(bus_applier_t *self, void *work, PGconn *conn, bus_tx_t *tx)
     char *error = NULL;
     size_t partition_count = 0;
     const uint32_t *partitions = s_batch_partitions(self, batch, &partition_count);
+    uint64_t last_seq = batch->events[batch->count - 1].envelope->seq;
+    bool raised = false;
     if (partition_count > 0 &&
-        bus_inbox_lock(conn, self->inbox, self->consumer, batch->stream, partitions,
-                       partition_count, batch->checkpoints, &error) != BUS_OK) {
+        bus_inbox_lock_raise(conn, self->inbox, self->consumer, batch->stream, partitions,
+                             partition_count, last_seq, batch->checkpoints, &raised,
+                             &error) != BUS_OK) {
         s_take_error(result->error, sizeof result->error, &error);
         return -2;
     }
@@ -626,8 +630,7 @@ s_batch_work(bus_applier_t *self, void *work, PGconn *conn, bus_tx_t *tx)
             return rc;
         }
     }
-    uint64_t last_seq = batch->events[batch->count - 1].envelope->seq;
-    if (partition_count > 0 &&
+    if (partition_count > 0 && !raised &&
         bus_inbox_advance(conn, self->inbox, self->consumer, batch->stream, partitions,
                           partition_count, last_seq, &error) != BUS_OK) {
         s_take_error(result->error, sizeof result->error, &error);

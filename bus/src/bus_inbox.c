@@ -48,14 +48,30 @@ static const char s_advance_sql[] =
     " SET last_seq = EXCLUDED.last_seq, updated_at = now()"
     " WHERE bus_checkpoints.last_seq < EXCLUDED.last_seq";
 
+//  Lock as s_lock_sql and, only when all $5 rows exist, raise them to $4
+//  in the same statement: the UPDATE joins the locked rows, so it writes
+//  what the lock holds (under READ COMMITTED both see a row's newest
+//  version once its writer committed). Returns the values as locked.
+static const char s_lock_raise_sql[] =
+    "WITH locked AS ("
+    "  SELECT partition, last_seq FROM bus_checkpoints"
+    "  WHERE consumer = $1 AND stream = $2 AND partition = ANY($3::int[])"
+    "  ORDER BY partition FOR UPDATE),"
+    " raised AS ("
+    "  UPDATE bus_checkpoints AS c SET last_seq = $4::bigint, updated_at = now()"
+    "  FROM locked WHERE c.consumer = $1 AND c.stream = $2 AND c.partition = locked.partition"
+    "  AND locked.last_seq < $4::bigint AND (SELECT count(*) FROM locked) = $5::bigint)"
+    " SELECT partition, last_seq FROM locked ORDER BY partition";
+
 //  The statements of every batch, for callers that prepare them
 //  (bus_inbox_statements_new); indexes below.
 static const bus_statement_t s_prepared[] = {
     {.name = "bus_inbox_lock", .sql = s_lock_sql, .params = 3},
     {.name = "bus_inbox_create", .sql = s_create_sql, .params = 3},
     {.name = "bus_inbox_advance", .sql = s_advance_sql, .params = 4},
+    {.name = "bus_inbox_lock_raise", .sql = s_lock_raise_sql, .params = 5},
     {.name = NULL}};
-enum { S_PREPARED_LOCK, S_PREPARED_CREATE, S_PREPARED_ADVANCE };
+enum { S_PREPARED_LOCK, S_PREPARED_CREATE, S_PREPARED_ADVANCE, S_PREPARED_LOCK_RAISE };
 
 static const char *s_park_sql =
     "INSERT INTO bus_dead_letters (consumer, stream, seq, partition, type, message_id,"
@@ -356,6 +372,69 @@ bus_inbox_lock(PGconn *conn,
     }
     freen(array);
     return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Lock and raise in one statement when every row exists; else lock as
+//  bus_inbox_lock (creating the rows) and leave the raise to the caller.
+
+bus_rc_t
+bus_inbox_lock_raise(PGconn *conn,
+                     bus_statements_t *prepared,
+                     const char *consumer,
+                     const char *stream,
+                     const uint32_t *partitions,
+                     size_t partition_count,
+                     uint64_t seq,
+                     bus_checkpoints_t *checkpoints,
+                     bool *raised_out,
+                     char **error_out)
+{
+    assert(conn);
+    assert(prepared);
+    assert(consumer);
+    assert(stream);
+    assert(partitions || partition_count == 0);
+    assert(checkpoints);
+    assert(raised_out);
+    for (size_t index = 0; index < partition_count; index++) {
+        assert(partitions[index] < checkpoints->partitions);
+    }
+    if (error_out) {
+        *error_out = NULL;
+    }
+    *raised_out = false;
+    if (seq > INT64_MAX) {
+        svc_error_set(error_out, "advancing checkpoints: seq %" PRIu64 " exceeds a bigint", seq);
+        return BUS_MALFORMED;
+    }
+    size_t distinct = 0;
+    char *array = s_partition_array(partitions, partition_count, &distinct);
+    char seq_text[24], count_text[24];
+    (void) snprintf(seq_text, sizeof seq_text, "%" PRIu64, seq);
+    (void) snprintf(count_text, sizeof count_text, "%zu", distinct);
+    const char *values[] = {consumer, stream, array, seq_text, count_text};
+    s_statement_t statement = {"locking and raising checkpoints",
+                               s_lock_raise_sql,
+                               5,
+                               values,
+                               NULL,
+                               NULL,
+                               prepared,
+                               S_PREPARED_LOCK_RAISE};
+    int64_t locked = 0;
+    bus_rc_t rc = s_lock_step(conn, &statement, checkpoints, &locked, error_out);
+    freen(array);
+    if (rc != BUS_OK) {
+        return rc;
+    }
+    if ((size_t) locked == distinct) {
+        *raised_out = true;
+        return BUS_OK;
+    }
+    //  Rows to create first (a partition's first event): nothing was raised.
+    return bus_inbox_lock(conn, prepared, consumer, stream, partitions, partition_count,
+                          checkpoints, error_out);
 }
 
 //  --------------------------------------------------------------------------

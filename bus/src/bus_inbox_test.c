@@ -284,7 +284,9 @@ typedef struct {
     PGconn *conn;                   //  the second replica's connection (borrowed)
     bus_statements_t *inbox;        //  its statements (owned by the test)
     bus_checkpoints_t *checkpoints; //  its table (borrowed)
-    bus_rc_t rc;                    //  what bus_inbox_lock returned
+    uint64_t raise_to;              //  0: bus_inbox_lock, else bus_inbox_lock_raise to this
+    bus_rc_t rc;                    //  what the call returned
+    bool raised;                    //  what bus_inbox_lock_raise said
     atomic_bool done;               //  the lock call returned
 } locker_t;
 
@@ -293,8 +295,14 @@ s_locker(void *arg)
 {
     locker_t *locker = arg;
     uint32_t touched[] = {0, 1};
-    locker->rc = bus_inbox_lock(locker->conn, locker->inbox, "inventory", "order", touched, 2,
-                                locker->checkpoints, NULL);
+    if (locker->raise_to) {
+        locker->rc =
+            bus_inbox_lock_raise(locker->conn, locker->inbox, "inventory", "order", touched, 2,
+                                 locker->raise_to, locker->checkpoints, &locker->raised, NULL);
+    } else {
+        locker->rc = bus_inbox_lock(locker->conn, locker->inbox, "inventory", "order", touched, 2,
+                                    locker->checkpoints, NULL);
+    }
     atomic_store(&locker->done, true);
     return NULL;
 }
@@ -323,9 +331,10 @@ s_backend_waits_on_lock(void *arg)
 
 //  The race on partitions 0 and 1, of which the first `committed` rows
 //  exist (at 10) before it starts: the first replica locks both and
-//  advances them to 50; the second's lock must wait, then read 50 for both.
+//  advances them to 50; the second's lock (with raise_to: its lock and
+//  raise to that) must wait, then read 50 for both.
 static void
-s_race_two_replicas(fixture_t *fixture, size_t committed)
+s_race_two_replicas(fixture_t *fixture, size_t committed, uint64_t raise_to)
 {
     PGconn *first = fixture->conn;
     uint32_t touched[] = {0, 1};
@@ -345,7 +354,11 @@ s_race_two_replicas(fixture_t *fixture, size_t committed)
     PGconn *monitor = s_connect(fixture);
     bus_checkpoints_t *second_table = s_load(second, "inventory", 2);
     s_exec(second, "BEGIN");
-    locker_t locker = {second, bus_inbox_statements_new(), second_table, BUS_CLOSED, false};
+    locker_t locker = {.conn = second,
+                       .inbox = bus_inbox_statements_new(),
+                       .checkpoints = second_table,
+                       .raise_to = raise_to,
+                       .rc = BUS_CLOSED};
     pthread_t thread;
     assert_int_equal(pthread_create(&thread, NULL, s_locker, &locker), 0);
     waiter_t waiter = {monitor, PQbackendPID(second)};
@@ -361,6 +374,14 @@ s_race_two_replicas(fixture_t *fixture, size_t committed)
     assert_int_equal(second_table->last_seq[0], 50);
     assert_int_equal(second_table->last_seq[1], 50);
     s_exec(second, "COMMIT");
+    if (raise_to) {
+        //  Both rows existed when it ran: raised in the same statement.
+        assert_true(locker.raised);
+        bus_checkpoints_t *after = s_load(first, "inventory", 2);
+        assert_int_equal(after->last_seq[0], raise_to);
+        assert_int_equal(after->last_seq[1], raise_to);
+        freen(after);
+    }
 
     PQfinish(monitor);
     PQfinish(second);
@@ -373,7 +394,74 @@ s_race_two_replicas(fixture_t *fixture, size_t committed)
 static void
 test_lock_serialises_replicas(void **state)
 {
-    s_race_two_replicas(*state, 2);
+    s_race_two_replicas(*state, 2, 0);
+}
+
+//  Lock and raise in one statement waits for the other replica's commit
+//  just the same, reads its values, and raises past them.
+
+static void
+test_lock_raise_serialises_replicas(void **state)
+{
+    s_race_two_replicas(*state, 2, 60);
+}
+
+//  Lock and raise: with rows missing it raises nothing (and creates them
+//  at 0, locked); with all rows there it returns the values as locked and
+//  raises them, never lowering one; a rollback undoes the raise.
+
+static void
+test_lock_raise(void **state)
+{
+    fixture_t *fixture = *state;
+    PGconn *conn = fixture->conn;
+    bus_checkpoints_t *checkpoints = s_load(conn, "inventory", 4);
+    uint32_t touched[] = {2, 0};
+    bool raised = true;
+    char *error = NULL;
+
+    s_exec(conn, "BEGIN");
+    assert_int_equal(bus_inbox_lock_raise(conn, fixture->inbox, "inventory", "order", touched, 2, 7,
+                                          checkpoints, &raised, &error),
+                     BUS_OK);
+    assert_null(error);
+    assert_false(raised);
+    assert_int_equal(checkpoints->last_seq[0], 0);
+    assert_int_equal(checkpoints->last_seq[2], 0);
+    assert_int_equal(
+        s_query_number(conn, "SELECT count(*) FROM bus_checkpoints WHERE last_seq > 0"), 0);
+    s_exec(conn, "COMMIT");
+
+    s_exec(conn, "BEGIN");
+    assert_int_equal(bus_inbox_lock_raise(conn, fixture->inbox, "inventory", "order", touched, 2,
+                                          12, checkpoints, &raised, &error),
+                     BUS_OK);
+    assert_true(raised);
+    assert_int_equal(checkpoints->last_seq[0], 0); //  as locked, before the raise
+    uint32_t lower[] = {0};
+    assert_int_equal(bus_inbox_lock_raise(conn, fixture->inbox, "inventory", "order", lower, 1, 5,
+                                          checkpoints, &raised, &error),
+                     BUS_OK);
+    assert_true(raised);
+    assert_int_equal(checkpoints->last_seq[0], 12);
+    s_exec(conn, "COMMIT");
+    freen(checkpoints);
+    checkpoints = s_load(conn, "inventory", 4);
+    assert_int_equal(checkpoints->last_seq[0], 12);
+    assert_int_equal(checkpoints->last_seq[1], 0);
+    assert_int_equal(checkpoints->last_seq[2], 12);
+
+    s_exec(conn, "BEGIN");
+    assert_int_equal(bus_inbox_lock_raise(conn, fixture->inbox, "inventory", "order", touched, 2,
+                                          20, checkpoints, &raised, NULL),
+                     BUS_OK);
+    assert_true(raised);
+    s_exec(conn, "ROLLBACK");
+    freen(checkpoints);
+    checkpoints = s_load(conn, "inventory", 4);
+    assert_int_equal(checkpoints->last_seq[0], 12);
+    assert_int_equal(checkpoints->last_seq[2], 12);
+    freen(checkpoints);
 }
 
 //  Row 1 is created by the first replica during the race: it is invisible
@@ -383,7 +471,7 @@ test_lock_serialises_replicas(void **state)
 static void
 test_lock_sees_rows_created_meanwhile(void **state)
 {
-    s_race_two_replicas(*state, 1);
+    s_race_two_replicas(*state, 1, 0);
 }
 
 //  Above READ COMMITTED a row another replica created after the snapshot
@@ -714,6 +802,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_advance_never_lowers, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock_creates_and_refreshes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock_serialises_replicas, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_raise, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_raise_serialises_replicas, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock_sees_rows_created_meanwhile, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock_refuses_stale_snapshot, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_park_twice_keeps_one_row, s_setup, s_teardown),
