@@ -23,6 +23,9 @@ librabbitmq code. Subcommands:
       consume; exit 0.
   delete   --url U [--queue Q].. [--exchange E]..
       Deletes what a test declared.
+  exists   --url U --queue Q
+      Asks the broker (a passive declare) whether Q exists: exit 0 if it
+      does, 3 if it does not.
 """
 
 import argparse
@@ -177,6 +180,20 @@ def delete(args):
     return 0
 
 
+def exists(args):
+    connection = connect(args.url)
+    channel = connection.channel()
+    try:
+        channel.queue_declare(args.queue, passive=True)
+    except pika.exceptions.ChannelClosedByBroker as closed:
+        if closed.reply_code == 404:
+            connection.close()
+            return 3
+        raise
+    connection.close()
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description="The .NET side of the shim's tests")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -197,8 +214,12 @@ def main():
     command.add_argument("--url", required=True)
     command.add_argument("--queue", action="append", default=[])
     command.add_argument("--exchange", action="append", default=[])
+    command = commands.add_parser("exists")
+    command.add_argument("--url", required=True)
+    command.add_argument("--queue", required=True)
     args = parser.parse_args()
-    handlers = {"consume": consume, "publish": publish, "get": get, "delete": delete}
+    handlers = {"consume": consume, "publish": publish, "get": get, "delete": delete,
+                "exists": exists}
     return handlers[args.command](args)
 
 

@@ -596,6 +596,9 @@ test_masstransit_reaches_services(void **state)
     zstr_free(&publishers);
     shim_ts_service_t *services[] = {fixture->shim, fixture->inventory, fixture->billing, NULL};
     shim_ts_services_start(services);
+    //  Ready means consuming: its queue is there (test_consume_none asks
+    //  the same question the other way).
+    assert_true(shim_ts_peer_queue_exists(ts_amqp_url(), fixture->queue, fixture->dir));
 
     char sku[32];
     (void) snprintf(sku, sizeof sku, "SKU-%.8s", fixture->suffix);
@@ -934,7 +937,9 @@ test_consume_subset(void **state)
     s_fixture_destroy(&fixture);
 }
 
-//  SHIM_CONSUME=none: no consumer, and ready all the same.
+//  SHIM_CONSUME=none: no consumer and no queue of the shim's in RabbitMQ
+//  (it would store every message the shim publishes a second time), and
+//  ready all the same.
 static void
 test_consume_none(void **state)
 {
@@ -949,6 +954,7 @@ test_consume_none(void **state)
     lines = e2e_log_lines(fixture->shim->proc, "event", "shim.consumer.started");
     assert_int_equal(json_array_size(lines), 0);
     json_decref(lines);
+    assert_false(shim_ts_peer_queue_exists(ts_amqp_url(), fixture->queue, fixture->dir));
     s_fixture_destroy(&fixture);
 }
 

@@ -343,6 +343,20 @@ shim_ts_peer_get(const char *url, const char *queue, const char *dir)
     return lines;
 }
 
+bool
+shim_ts_peer_queue_exists(const char *url, const char *queue, const char *dir)
+{
+    assert(url && queue && dir);
+    char *log_path = zsys_sprintf("%s/mt_peer.log", dir);
+    const char *args[] = {SHIM_TS_PEER, "exists", "--url", url, "--queue", queue, NULL};
+    int rc = shim_ts_run(SHIM_TS_PYTHON, args, log_path, 30000);
+    zstr_free(&log_path);
+    if (rc != 0 && rc != 3) {
+        s_fail("mt_peer exists failed (see mt_peer.log)");
+    }
+    return rc == 0;
+}
+
 void
 shim_ts_peer_delete(const char *url,
                     const char *const *queues,

@@ -118,6 +118,9 @@ void shim_ts_peer_publish(const char *url, const json_t *messages, const char *d
 //  Take every message now in `queue`. Caller owns return value (array).
 json_t *shim_ts_peer_get(const char *url, const char *queue, const char *dir);
 
+//  Whether RabbitMQ holds a queue named `queue` (a passive declare).
+bool shim_ts_peer_queue_exists(const char *url, const char *queue, const char *dir);
+
 //  Delete queues and exchanges (NULL-terminated lists, or NULL).
 void shim_ts_peer_delete(const char *url,
                          const char *const *queues,
