@@ -281,7 +281,8 @@ s_counter(fixture_t *fixture, const char *name, const char *stream)
 
 //  --------------------------------------------------------------------------
 //  Usage: 100 units, each one OrderCreated; a subscriber sees seq 1..100
-//  in order under the right topic, and the log holds the same bytes.
+//  in order under the right topic, and the log holds the same bytes, with
+//  the envelope's stream, seq, type, partition and message id in its columns.
 
 static void
 test_usage(void **state)
@@ -309,9 +310,11 @@ test_usage(void **state)
     }
 
     zframe_t *received[100];
+    Ev__V1__Envelope *envelopes[100];
     for (int index = 0; index < 100; index++) {
         char *topic = NULL;
         Ev__V1__Envelope *envelope = s_next_event(sub, &topic, &received[index]);
+        envelopes[index] = envelope;
         assert_int_equal(envelope->seq, (uint64_t) index + 1);
         assert_string_equal(envelope->stream, "order-0");
         assert_int_equal(s_order_index(envelope), index);
@@ -319,17 +322,35 @@ test_usage(void **state)
         assert_int_equal(envelope->message_id.len, 16);
         assert_true(envelope->partition < BUS_PARTITIONS_DEFAULT);
         zstr_free(&topic);
-        bus_envelope_destroy(&envelope);
     }
 
+    //  Binary results: seq and partition big-endian, message_id 16 bytes.
     PGconn *conn = PQconnectdb(fixture->conninfo);
-    PGresult *result = PQexecParams(conn, "SELECT envelope FROM bus_events ORDER BY seq", 0, NULL,
-                                    NULL, NULL, NULL, 1);
+    PGresult *result = PQexecParams(conn,
+                                    "SELECT envelope, stream, seq, type, partition, message_id"
+                                    " FROM bus_events ORDER BY seq",
+                                    0, NULL, NULL, NULL, NULL, 1);
     assert_int_equal(PQntuples(result), 100);
     for (int index = 0; index < 100; index++) {
+        Ev__V1__Envelope *envelope = envelopes[index];
         assert_int_equal(PQgetlength(result, index, 0), (int) zframe_size(received[index]));
         assert_memory_equal(PQgetvalue(result, index, 0), zframe_data(received[index]),
                             zframe_size(received[index]));
+        assert_string_equal(PQgetvalue(result, index, 1), envelope->stream);
+        const uint8_t *seq = (const uint8_t *) PQgetvalue(result, index, 2);
+        uint64_t stored_seq = 0;
+        for (int byte = 0; byte < 8; byte++) {
+            stored_seq = stored_seq << 8 | seq[byte];
+        }
+        assert_int_equal(stored_seq, envelope->seq);
+        assert_string_equal(PQgetvalue(result, index, 3), envelope->type);
+        const uint8_t *partition = (const uint8_t *) PQgetvalue(result, index, 4);
+        assert_int_equal((uint32_t) partition[0] << 24 | (uint32_t) partition[1] << 16 |
+                             (uint32_t) partition[2] << 8 | partition[3],
+                         envelope->partition);
+        assert_int_equal(PQgetlength(result, index, 5), 16);
+        assert_memory_equal(PQgetvalue(result, index, 5), envelope->message_id.data, 16);
+        bus_envelope_destroy(&envelopes[index]);
         zframe_destroy(&received[index]);
     }
     PQclear(result);

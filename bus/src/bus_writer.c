@@ -7,9 +7,10 @@
     runs, new submissions queue in the ROUTER, and the next readable event
     drains them into the next batch. That queue is the group commit.
 
-    A batch is one transaction: BEGIN, every unit, one binary COPY of the
-    events they appended into bus_events, a fenced UPDATE of bus_streams.last_seq
-    (which also returns the transaction id), COMMIT. A unit that fails is
+    A batch is one transaction: BEGIN, every unit, one prepared statement
+    that inserts the events they appended into bus_events (from binary
+    arrays, one element per event) and moves bus_streams.last_seq, fenced by
+    its old value (and returns the transaction id), COMMIT. A unit that fails is
     marked and the whole batch is rerun from BEGIN without it; each rerun
     drops at least one unit, so a batch runs at most n + 1 times (n + 2
     with sets, below). Only after
@@ -60,7 +61,7 @@ typedef struct {
 #define BUS_RANDOM_POOL 4096
 #define BUS_ID_RANDOM 10
 
-//  A growable byte buffer: the binary COPY data of a batch.
+//  A growable byte buffer: the binary array parameters of a batch.
 typedef struct {
     uint8_t *data;   //  owned
     size_t size;     //  bytes used
@@ -77,7 +78,7 @@ struct bus_tx {
     size_t count;                    //  events used
     size_t capacity;                 //  events allocated
     bus_rc_t append_rc;              //  first bus_tx_append failure of the running unit
-    s_buffer_t copy;                 //  COPY data being built (owned, reused)
+    s_buffer_t params;               //  array parameters being built (owned, reused)
     uint8_t random[BUS_RANDOM_POOL]; //  random bytes for message ids
     size_t random_left;              //  unused bytes at the end of `random`
 };
@@ -154,12 +155,54 @@ static int s_self_db_start(self_t *self);
 //  --------------------------------------------------------------------------
 //  PostgreSQL helpers
 
-//  The fenced tail update of every batch, prepared once per connection (at
-//  connect): parsing and planning it cost more than running it.
+//  The end of every batch, prepared once per connection (at connect):
+//  parsing and planning cost more than running. A batch that appended
+//  events runs the append statement: ONE round trip inserts them from five
+//  binary arrays ($4..$8, element i is event i) and moves the tail, fenced
+//  by its old value ($3). A data-modifying WITH always runs to completion,
+//  and bus_events' statement-level AFTER INSERT triggers (order's history)
+//  fire as for any INSERT. A batch without events runs only the tail
+//  update: an INSERT of no rows would still fire those triggers.
 #define BUS_WRITER_TAIL_STATEMENT "bus_writer_tail"
 static const char *s_tail_sql = "UPDATE bus_streams SET last_seq = $2"
                                 " WHERE stream = $1 AND last_seq = $3"
                                 " RETURNING pg_current_xact_id()::text";
+
+#define BUS_WRITER_APPEND_STATEMENT "bus_writer_append"
+static const char *s_append_sql =
+    "WITH appended AS ("
+    " INSERT INTO bus_events (stream, seq, type, partition, message_id, envelope)"
+    " SELECT $1, e.seq, e.type, e.partition, e.message_id, e.envelope"
+    " FROM unnest($4, $5, $6, $7, $8) AS e (seq, type, partition, message_id, envelope))"
+    " UPDATE bus_streams SET last_seq = $2 WHERE stream = $1 AND last_seq = $3"
+    " RETURNING pg_current_xact_id()::text";
+
+//  Type OIDs of PostgreSQL's catalog (pg_type_d.h is a server header): a
+//  binary array names its element type, and the server checks it.
+#define BUS_OID_BYTEA 17
+#define BUS_OID_INT8 20
+#define BUS_OID_INT4 23
+#define BUS_OID_TEXT 25
+#define BUS_OID_UUID 2950
+#define BUS_OID_BYTEA_ARRAY 1001
+#define BUS_OID_INT4_ARRAY 1007
+#define BUS_OID_TEXT_ARRAY 1009
+#define BUS_OID_INT8_ARRAY 1016
+#define BUS_OID_UUID_ARRAY 2951
+
+//  The append statement's parameters: stream, new and old tail as text,
+//  then the arrays (seq, type, partition, message_id, envelope) in binary.
+#define BUS_APPEND_PARAMS 8
+#define BUS_APPEND_ARRAYS 5
+static const Oid s_append_types[BUS_APPEND_PARAMS] = {
+    BUS_OID_TEXT,       BUS_OID_INT8,       BUS_OID_INT8,       BUS_OID_INT8_ARRAY,
+    BUS_OID_TEXT_ARRAY, BUS_OID_INT4_ARRAY, BUS_OID_UUID_ARRAY, BUS_OID_BYTEA_ARRAY};
+static const int s_append_formats[BUS_APPEND_PARAMS] = {0, 0, 0, 1, 1, 1, 1, 1};
+
+//  PostgreSQL takes no message and no value of 1 GiB or more; all the
+//  arrays travel in one message, so a batch's events must fit in it
+//  together (with room for the other parameters and the array headers).
+#define BUS_APPEND_BYTES_MAX ((1 << 30) - (1 << 20))
 
 //  libpq notices (e.g. "relation exists, skipping") go to our log at debug
 //  rather than to stderr.
@@ -381,11 +424,8 @@ bus_tx_conn(bus_tx_t *tx)
 }
 
 //  --------------------------------------------------------------------------
-//  Insert the events with one binary COPY: no statement to parse or plan per
-//  batch, and one round trip. Rows are built in tx->copy and sent whenever
-//  it passes BUS_COPY_FLUSH_BYTES, so it stays bounded.
-
-#define BUS_COPY_FLUSH_BYTES (256 * 1024)
+//  The events as the append statement's binary array parameters, built in
+//  tx->params, which is reused from batch to batch.
 
 static void
 s_buffer_put(s_buffer_t *buffer, const void *data, size_t size)
@@ -403,7 +443,7 @@ s_buffer_put(s_buffer_t *buffer, const void *data, size_t size)
     buffer->size += size;
 }
 
-//  A big-endian integer of `bytes` (2, 4 or 8) bytes.
+//  A big-endian integer of `bytes` (4 or 8) bytes.
 static void
 s_buffer_put_int(s_buffer_t *buffer, uint64_t value, size_t bytes)
 {
@@ -414,7 +454,7 @@ s_buffer_put_int(s_buffer_t *buffer, uint64_t value, size_t bytes)
     s_buffer_put(buffer, network, bytes);
 }
 
-//  One field: its length, then its bytes.
+//  One array element: its length, then its bytes.
 static void
 s_buffer_put_field(s_buffer_t *buffer, const void *data, size_t size)
 {
@@ -422,73 +462,54 @@ s_buffer_put_field(s_buffer_t *buffer, const void *data, size_t size)
     s_buffer_put(buffer, data, size);
 }
 
+//  The head of a binary array (array_recv's format): one dimension, no
+//  NULLs, the element type, `count` elements from index 1. The elements
+//  follow.
 static void
-s_tx_copy_row(bus_tx_t *tx, const s_event_t *event)
+s_buffer_put_array_head(s_buffer_t *buffer, uint32_t element_type, size_t count)
 {
-    s_buffer_t *copy = &tx->copy;
-    s_buffer_put_int(copy, 6, 2); //  fields
-    s_buffer_put_field(copy, tx->stream, strlen(tx->stream));
-    s_buffer_put_int(copy, 8, 4);
-    s_buffer_put_int(copy, event->seq, 8);
-    s_buffer_put_field(copy, event->type, strlen(event->type));
-    s_buffer_put_int(copy, 4, 4);
-    s_buffer_put_int(copy, event->partition, 4);
-    s_buffer_put_field(copy, event->message_id, BUS_ID_SIZE);
-    s_buffer_put_field(copy, zframe_data(event->envelope), zframe_size(event->envelope));
+    s_buffer_put_int(buffer, 1, 4); //  dimensions
+    s_buffer_put_int(buffer, 0, 4); //  flags: no NULLs
+    s_buffer_put_int(buffer, element_type, 4);
+    s_buffer_put_int(buffer, count, 4);
+    s_buffer_put_int(buffer, 1, 4); //  lower bound
 }
 
-//  Send every row; returns 0 if the server took the data.
-static int
-s_tx_copy_send(bus_tx_t *tx)
+//  The five arrays, one after the other, and where each one starts.
+static void
+s_tx_put_arrays(bus_tx_t *tx, size_t starts[BUS_APPEND_ARRAYS])
 {
-    //  Signature, flags, header extension length.
-    static const uint8_t header[19] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0};
-    s_buffer_t *copy = &tx->copy;
-    copy->size = 0;
-    s_buffer_put(copy, header, sizeof header);
-    int rc = 0;
-    for (size_t index = 0; rc == 0 && index < tx->count; index++) {
-        s_tx_copy_row(tx, &tx->events[index]);
-        if (copy->size >= BUS_COPY_FLUSH_BYTES || index + 1 == tx->count) {
-            if (index + 1 == tx->count) {
-                s_buffer_put_int(copy, 0xffff, 2); //  trailer: -1 fields
-            }
-            rc = PQputCopyData(tx->conn, (const char *) copy->data, (int) copy->size) == 1 ? 0 : -1;
-            copy->size = 0;
-        }
+    s_buffer_t *params = &tx->params;
+    params->size = 0;
+    starts[0] = params->size;
+    s_buffer_put_array_head(params, BUS_OID_INT8, tx->count);
+    for (size_t index = 0; index < tx->count; index++) {
+        s_buffer_put_int(params, 8, 4);
+        s_buffer_put_int(params, tx->events[index].seq, 8);
     }
-    return rc;
-}
-
-//  Returns 0, -2 for a duplicate seq (another writer), or -1.
-static int
-s_tx_insert_events(bus_tx_t *tx)
-{
-    PGresult *result = PQexec(tx->conn, "COPY bus_events"
-                                        " (stream, seq, type, partition, message_id, envelope)"
-                                        " FROM STDIN (FORMAT binary)");
-    bool copying = PQresultStatus(result) == PGRES_COPY_IN;
-    PQclear(result);
-    if (!copying) {
-        return -1;
+    starts[1] = params->size;
+    s_buffer_put_array_head(params, BUS_OID_TEXT, tx->count);
+    for (size_t index = 0; index < tx->count; index++) {
+        const char *type = tx->events[index].type;
+        s_buffer_put_field(params, type, strlen(type));
     }
-    int sent = s_tx_copy_send(tx);
-    int rc =
-        PQputCopyEnd(tx->conn, sent == 0 ? NULL : "bus writer: sending failed") == 1 && sent == 0
-            ? 0
-            : -1;
-    result = PQgetResult(tx->conn);
-    if (PQresultStatus(result) != PGRES_COMMAND_OK) {
-        const char *sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
-        //  23505: another writer already holds one of these seqs.
-        rc = sqlstate && streq(sqlstate, "23505") ? -2 : -1;
+    starts[2] = params->size;
+    s_buffer_put_array_head(params, BUS_OID_INT4, tx->count);
+    for (size_t index = 0; index < tx->count; index++) {
+        s_buffer_put_int(params, 4, 4);
+        s_buffer_put_int(params, tx->events[index].partition, 4);
     }
-    PQclear(result);
-    //  Consume what is left (nothing, or the end after an error).
-    while ((result = PQgetResult(tx->conn))) {
-        PQclear(result);
+    starts[3] = params->size;
+    s_buffer_put_array_head(params, BUS_OID_UUID, tx->count);
+    for (size_t index = 0; index < tx->count; index++) {
+        s_buffer_put_field(params, tx->events[index].message_id, BUS_ID_SIZE);
     }
-    return rc;
+    starts[4] = params->size;
+    s_buffer_put_array_head(params, BUS_OID_BYTEA, tx->count);
+    for (size_t index = 0; index < tx->count; index++) {
+        zframe_t *envelope = tx->events[index].envelope;
+        s_buffer_put_field(params, zframe_data(envelope), zframe_size(envelope));
+    }
 }
 
 //  --------------------------------------------------------------------------
@@ -588,39 +609,79 @@ s_self_run_units(self_t *self)
     return ATTEMPT_COMMITTED;
 }
 
-//  After the units: the events, the fenced tail update, COMMIT.
+//  After the units: the events and the fenced tail update (one statement),
+//  COMMIT.
+
+//  Run the batch's end statement: the append statement with the arrays
+//  that start at `starts` in tx->params (the last one ends at the last
+//  start), or the tail update alone for a batch without events. Caller
+//  owns return value (PQclear).
+static PGresult *
+s_self_exec_end(self_t *self, const size_t starts[BUS_APPEND_ARRAYS + 1])
+{
+    bus_tx_t *tx = &self->tx;
+    char new_text[24], old_text[24];
+    (void) snprintf(new_text, sizeof new_text, "%" PRIu64, tx->base_seq + tx->count);
+    (void) snprintf(old_text, sizeof old_text, "%" PRIu64, tx->base_seq);
+    const char *values[BUS_APPEND_PARAMS] = {self->stream, new_text, old_text};
+    if (tx->count == 0) {
+        return PQexecPrepared(self->conn, BUS_WRITER_TAIL_STATEMENT, 3, values, NULL, NULL, 0);
+    }
+    int lengths[BUS_APPEND_PARAMS] = {0};
+    for (size_t array = 0; array < BUS_APPEND_ARRAYS; array++) {
+        values[3 + array] = (const char *) tx->params.data + starts[array];
+        lengths[3 + array] = (int) (starts[array + 1] - starts[array]);
+    }
+    return PQexecPrepared(self->conn, BUS_WRITER_APPEND_STATEMENT, BUS_APPEND_PARAMS, values,
+                          lengths, s_append_formats, 0);
+}
+
+//  ATTEMPT_COMMITTED (nothing is committed yet) if the end statement moved
+//  the tail, keeping the transaction id, else how the attempt ended.
+static s_attempt_t
+s_self_check_end(self_t *self, PGresult *result)
+{
+    bus_tx_t *tx = &self->tx;
+    if (PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) == 1) {
+        (void) snprintf(self->xid, sizeof self->xid, "%s", PQgetvalue(result, 0, 0));
+        return ATTEMPT_COMMITTED;
+    }
+    if (s_conn_broken(self->conn)) {
+        return ATTEMPT_DB_LOST;
+    }
+    if (PQresultStatus(result) == PGRES_TUPLES_OK) {
+        //  Someone else moved the tail: two writers for one stream.
+        svc_log_error(self->log, "bus.stream.fenced", "{s:s, s:I, s:s}", "stream", self->stream,
+                      "seq", (json_int_t) tx->base_seq, "msg",
+                      "bus_streams.last_seq moved under this writer: another writer owns it");
+        return ATTEMPT_FAILED;
+    }
+    const char *sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+    //  23505: another writer already holds one of these seqs.
+    bool fenced = sqlstate && streq(sqlstate, "23505");
+    svc_log_error(self->log, fenced ? "bus.stream.fenced" : "bus.stream.insert.failed",
+                  "{s:s, s:I, s:s}", "stream", self->stream, "seq", (json_int_t) tx->base_seq + 1,
+                  "error", result ? PQresultErrorMessage(result) : PQerrorMessage(self->conn));
+    return ATTEMPT_FAILED;
+}
 
 static s_attempt_t
 s_self_finish_batch(self_t *self)
 {
     bus_tx_t *tx = &self->tx;
-    int rc = tx->count > 0 ? s_tx_insert_events(tx) : 0;
-    if (rc && s_conn_broken(self->conn)) {
-        return ATTEMPT_DB_LOST;
-    } else if (rc) {
-        svc_log_error(self->log, rc == -2 ? "bus.stream.fenced" : "bus.stream.insert.failed",
-                      "{s:s, s:I, s:s}", "stream", self->stream, "seq",
-                      (json_int_t) tx->events[0].seq, "error", PQerrorMessage(self->conn));
-        return ATTEMPT_FAILED;
+    size_t starts[BUS_APPEND_ARRAYS + 1] = {0};
+    if (tx->count > 0) {
+        s_tx_put_arrays(tx, starts);
+        starts[BUS_APPEND_ARRAYS] = tx->params.size;
+        if (tx->params.size > BUS_APPEND_BYTES_MAX) {
+            svc_log_error(self->log, "bus.stream.insert.failed", "{s:s, s:I, s:s}", "stream",
+                          self->stream, "seq", (json_int_t) tx->base_seq + 1, "error",
+                          "the batch's events exceed what one PostgreSQL message can carry");
+            return ATTEMPT_FAILED;
+        }
     }
-    char new_text[24], old_text[24];
-    (void) snprintf(new_text, sizeof new_text, "%" PRIu64, tx->base_seq + tx->count);
-    (void) snprintf(old_text, sizeof old_text, "%" PRIu64, tx->base_seq);
-    const char *params[] = {self->stream, new_text, old_text};
-    PGresult *result =
-        PQexecPrepared(self->conn, BUS_WRITER_TAIL_STATEMENT, 3, params, NULL, NULL, 0);
-    s_attempt_t outcome = ATTEMPT_COMMITTED;
-    if (PQresultStatus(result) != PGRES_TUPLES_OK) {
-        outcome = s_conn_broken(self->conn) ? ATTEMPT_DB_LOST : ATTEMPT_FAILED;
-    } else if (PQntuples(result) != 1) {
-        //  Someone else moved the tail: two writers for one stream.
-        svc_log_error(self->log, "bus.stream.fenced", "{s:s, s:I, s:s}", "stream", self->stream,
-                      "seq", (json_int_t) tx->base_seq, "msg",
-                      "bus_streams.last_seq moved under this writer: another writer owns it");
-        outcome = ATTEMPT_FAILED;
-    } else {
-        (void) snprintf(self->xid, sizeof self->xid, "%s", PQgetvalue(result, 0, 0));
-    }
+    PGresult *result = s_self_exec_end(self, starts);
+    s_attempt_t outcome = s_self_check_end(self, result);
     PQclear(result);
     if (outcome != ATTEMPT_COMMITTED) {
         return outcome;
@@ -874,6 +935,11 @@ s_self_connect(self_t *self)
             if (PQresultStatus(result) == PGRES_COMMAND_OK) {
                 PQclear(result);
                 result = PQprepare(conn, BUS_WRITER_TAIL_STATEMENT, s_tail_sql, 3, NULL);
+            }
+            if (PQresultStatus(result) == PGRES_COMMAND_OK) {
+                PQclear(result);
+                result = PQprepare(conn, BUS_WRITER_APPEND_STATEMENT, s_append_sql,
+                                   BUS_APPEND_PARAMS, s_append_types);
             }
             if (PQresultStatus(result) != PGRES_COMMAND_OK) {
                 error = strdup(PQresultErrorMessage(result));
@@ -1208,7 +1274,7 @@ s_self_destroy(self_t **self_p)
     }
     s_tx_reset(&self->tx);
     freen(self->tx.events);
-    freen(self->tx.copy.data);
+    freen(self->tx.params.data);
     freen(self->set_args);
     freen(self->batch);
     zsock_destroy(&self->pub);
