@@ -9,16 +9,23 @@
       transactions from --pg-clients clients for --pg-seconds (the rate a
       service without group commit could at best reach);
     - resident memory (VmRSS) of each service at idle;
-    - throughput: --clients HTTP clients (keep-alive) POST orders as fast as
-      they are answered for --seconds; the figure is orders completed end
-      to end (status PAYMENT_STARTED in the read model: stock reserved and
-      payment started) per second, from the first POST to the last
-      completion; the peak VmRSS of each service under that load;
+    - throughput: --clients HTTP clients (keep-alive; 64 by default, as
+      bench_shim: each waits for a group commit before its next POST, so
+      a few clients measure their own round trip, not what the services
+      sustain) POST orders as fast as they are answered for --seconds; the
+      figure is orders completed end to end (status PAYMENT_STARTED in the
+      read model: stock reserved and payment started) per second, from
+      the first POST to the last completion; the peak VmRSS of each
+      service under that load;
     - latency: --rate orders/s paced over --latency-seconds (open loop, the
       schedule does not wait for slow answers); per order, from just
       before its POST to the commit of the read-model transaction that made
       it PAYMENT_STARTED (pg_xact_commit_timestamp of the order row, the
-      same clock), p50 and p99.
+      same clock), p50 and p99; with --inventory-db and --billing-db, the
+      same orders hop by hop too (POST -> order's commit -> inventory's
+      and billing's commits -> the read model's commits of StockReserved
+      and PaymentStarted: commit times in one cluster, one clock), which
+      says where the latency goes.
 
     The last line is JSON: {"bench": "e2e", "value": orders/s, "unit":
     "orders/s", "baseline": tx/s, "ratio", "p50_ms", "p99_ms",
@@ -49,6 +56,8 @@ typedef struct {
     const char *order_url;     //  http://127.0.0.1:PORT of order-service
     const char *inventory_url; //  of inventory-service
     const char *order_db;      //  conninfo of the order database (read model)
+    const char *inventory_db;  //  conninfo of inventory's database, or NULL (no hops)
+    const char *billing_db;    //  conninfo of billing's database, or NULL (no hops)
     const char *base_db;       //  conninfo of a scratch database for the baseline
     const char *pids;          //  "name=pid,name=pid,..." of the services
     int clients;               //  HTTP clients in the throughput phase
@@ -326,6 +335,134 @@ s_wait_complete(PGconn *conn, int64_t before, int64_t count)
     return -1;
 }
 
+//  One array literal of the ids of sent[first..last): {id,id,...} (ids are
+//  UUID text). Caller owns return value.
+static char *
+s_ids_literal(const worker_t *worker, size_t first, size_t last)
+{
+    char *ids = zmalloc((last - first) * 40 + 3);
+    char *end = ids;
+    *end++ = '{';
+    for (size_t at = first; at < last; at++) {
+        if (worker->sent[at].id[0]) {
+            end += sprintf(end, "%s%s", end > ids + 1 ? "," : "", worker->sent[at].id);
+        }
+    }
+    *end++ = '}';
+    return ids;
+}
+
+//  --------------------------------------------------------------------------
+//  Hop by hop: commit times of each step of the same orders.
+
+typedef enum {
+    HOP_CREATED = 0, //  order's commit of the order (its OrderCreated)
+    HOP_INVENTORY,   //  inventory's commit of the reservation
+    HOP_BILLING,     //  billing's commit of the payment
+    HOP_RESERVED,    //  the read model's commit of StockReserved
+    HOP_PAID,        //  the read model's commit of PaymentStarted
+    HOP_STEPS
+} hop_step_t;
+
+#define E2E_HOPS 5
+static const char *const s_hop_names[E2E_HOPS] = {
+    "POST -> order committed", "order -> inventory committed", "order -> billing committed",
+    "inventory -> read model committed", "billing -> read model committed"};
+//  Each hop: from step, to step (-1 = the POST).
+static const int s_hop_from[E2E_HOPS] = {-1, HOP_CREATED, HOP_CREATED, HOP_INVENTORY, HOP_BILLING};
+static const int s_hop_to[E2E_HOPS] = {HOP_CREATED, HOP_INVENTORY, HOP_BILLING, HOP_RESERVED,
+                                       HOP_PAID};
+
+//  Fill steps[i][step] (Unix us, 0 = not seen) for sent[first + i] from
+//  the rows (order id, step, commit time) of `sql` run with the ids.
+static void
+s_hop_rows(PGconn *conn,
+           const char *sql,
+           const char *ids,
+           const worker_t *worker,
+           size_t first,
+           size_t last,
+           int64_t (*steps)[HOP_STEPS])
+{
+    const char *params[] = {ids};
+    PGresult *result = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(result) != PGRES_TUPLES_OK) {
+        (void) fprintf(stderr, "bench_e2e: hop query: %s", PQresultErrorMessage(result));
+    }
+    for (int row = 0; row < PQntuples(result); row++) {
+        const char *id = PQgetvalue(result, row, 0);
+        int step = atoi(PQgetvalue(result, row, 1));
+        for (size_t at = first; at < last && step >= 0 && step < HOP_STEPS; at++) {
+            if (strcmp(worker->sent[at].id, id) == 0) {
+                steps[at - first][step] = strtoll(PQgetvalue(result, row, 2), NULL, 10);
+                break;
+            }
+        }
+    }
+    PQclear(result);
+}
+
+//  Print p50 and p99 of each hop over the latency phase's orders.
+static void
+s_hops(const options_t *options, PGconn *order, const worker_t *workers, int count)
+{
+    PGconn *inventory = PQconnectdb(options->inventory_db);
+    PGconn *billing = PQconnectdb(options->billing_db);
+    bench_samples_t *hops[E2E_HOPS];
+    size_t capacity = (size_t) options->rate * (size_t) options->latency_seconds + 64;
+    for (int hop = 0; hop < E2E_HOPS; hop++) {
+        hops[hop] = bench_samples_new(capacity);
+    }
+    int64_t(*steps)[HOP_STEPS] = zmalloc(E2E_QUERY_CHUNK * sizeof *steps);
+    for (int index = 0; index < count; index++) {
+        const worker_t *worker = &workers[index];
+        for (size_t first = 0; first < worker->sent_count; first += E2E_QUERY_CHUNK) {
+            size_t last = first + E2E_QUERY_CHUNK < worker->sent_count ? first + E2E_QUERY_CHUNK
+                                                                       : worker->sent_count;
+            memset(steps, 0, E2E_QUERY_CHUNK * sizeof *steps);
+            char *ids = s_ids_literal(worker, first, last);
+            s_hop_rows(order,
+                       "SELECT order_id::text, CASE event WHEN 'OrderCreated' THEN 0"
+                       " WHEN 'StockReserved' THEN 3 ELSE 4 END,"
+                       " (extract(epoch FROM pg_xact_commit_timestamp(xmin)) * 1000000)::bigint"
+                       " FROM order_history WHERE order_id = ANY($1::uuid[])"
+                       " AND event IN ('OrderCreated', 'StockReserved', 'PaymentStarted')",
+                       ids, worker, first, last, steps);
+            s_hop_rows(inventory,
+                       "SELECT order_id::text, 1,"
+                       " (extract(epoch FROM pg_xact_commit_timestamp(xmin)) * 1000000)::bigint"
+                       " FROM inventory_reservations WHERE order_id = ANY($1::uuid[])",
+                       ids, worker, first, last, steps);
+            s_hop_rows(billing,
+                       "SELECT order_id::text, 2,"
+                       " (extract(epoch FROM pg_xact_commit_timestamp(xmin)) * 1000000)::bigint"
+                       " FROM billing_payments WHERE order_id = ANY($1::uuid[])",
+                       ids, worker, first, last, steps);
+            for (size_t at = first; at < last; at++) {
+                const int64_t *step = steps[at - first];
+                for (int hop = 0; hop < E2E_HOPS; hop++) {
+                    int64_t from =
+                        s_hop_from[hop] < 0 ? worker->sent[at].sent_us : step[s_hop_from[hop]];
+                    int64_t to = step[s_hop_to[hop]];
+                    if (worker->sent[at].id[0] && from > 0 && to > 0) {
+                        bench_samples_add(hops[hop], (to - from) * 1000);
+                    }
+                }
+            }
+            freen(ids);
+        }
+    }
+    for (int hop = 0; hop < E2E_HOPS; hop++) {
+        printf("latency hop %-34s p50 %6.2f ms, p99 %6.2f ms (%zu orders)\n", s_hop_names[hop],
+               bench_samples_percentile_us(hops[hop], 50.0) / 1000,
+               bench_samples_percentile_us(hops[hop], 99.0) / 1000, bench_samples_count(hops[hop]));
+        bench_samples_destroy(&hops[hop]);
+    }
+    freen(steps);
+    PQfinish(billing);
+    PQfinish(inventory);
+}
+
 //  Latency of each sent order: commit time of its read-model row minus
 //  the send time, into `samples`. Returns how many were complete.
 static size_t
@@ -337,16 +474,7 @@ s_latencies(PGconn *conn, worker_t *workers, int count, bench_samples_t *samples
         for (size_t first = 0; first < worker->sent_count; first += E2E_QUERY_CHUNK) {
             size_t last = first + E2E_QUERY_CHUNK < worker->sent_count ? first + E2E_QUERY_CHUNK
                                                                        : worker->sent_count;
-            //  One array literal of ids: {id,id,...} (ids are UUID text).
-            char *ids = zmalloc((last - first) * 40 + 3);
-            char *end = ids;
-            *end++ = '{';
-            for (size_t at = first; at < last; at++) {
-                if (worker->sent[at].id[0]) {
-                    end += sprintf(end, "%s%s", end > ids + 1 ? "," : "", worker->sent[at].id);
-                }
-            }
-            *end++ = '}';
+            char *ids = s_ids_literal(worker, first, last);
             const char *params[] = {ids};
             PGresult *result = PQexecParams(
                 conn,
@@ -384,6 +512,7 @@ s_usage(void)
 {
     (void) fprintf(
         stderr, "usage: bench_e2e --order-url URL --inventory-url URL --order-db DSN\n"
+                "                 [--inventory-db DSN --billing-db DSN]\n"
                 "                 --base-db DSN --pids NAME=PID,... [--clients N] [--seconds S]\n"
                 "                 [--rate R] [--latency-seconds S] [--pg-clients N]"
                 " [--pg-seconds S]\n");
@@ -396,6 +525,8 @@ s_options_parse(int argc, char **argv, options_t *options)
     static const struct option longs[] = {{"order-url", required_argument, NULL, 'o'},
                                           {"inventory-url", required_argument, NULL, 'i'},
                                           {"order-db", required_argument, NULL, 'd'},
+                                          {"inventory-db", required_argument, NULL, 'I'},
+                                          {"billing-db", required_argument, NULL, 'B'},
                                           {"base-db", required_argument, NULL, 'b'},
                                           {"pids", required_argument, NULL, 'p'},
                                           {"clients", required_argument, NULL, 'c'},
@@ -405,7 +536,7 @@ s_options_parse(int argc, char **argv, options_t *options)
                                           {"pg-clients", required_argument, NULL, 'C'},
                                           {"pg-seconds", required_argument, NULL, 'S'},
                                           {NULL, 0, NULL, 0}};
-    *options = (options_t){.clients = 16,
+    *options = (options_t){.clients = 64,
                            .seconds = 10,
                            .rate = 1000,
                            .latency_seconds = 10,
@@ -422,6 +553,12 @@ s_options_parse(int argc, char **argv, options_t *options)
                 break;
             case 'd':
                 options->order_db = optarg;
+                break;
+            case 'I':
+                options->inventory_db = optarg;
+                break;
+            case 'B':
+                options->billing_db = optarg;
                 break;
             case 'b':
                 options->base_db = optarg;
@@ -535,6 +672,9 @@ s_latency(const options_t *options, PGconn *conn, bench_samples_t *samples, size
         size_t complete = s_latencies(conn, workers, threads_count, samples);
         printf("latency: %d orders/s for %d s: %zu sent, %zu complete\n", options->rate,
                options->latency_seconds, sent, complete);
+        if (options->inventory_db && options->billing_db) {
+            s_hops(options, conn, workers, threads_count);
+        }
     }
     for (int index = 0; index < threads_count; index++) {
         freen(workers[index].sent);

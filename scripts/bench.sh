@@ -169,6 +169,8 @@ run_e2e() {
     s_services_ready "${ports[@]}"
     "$BENCH_BUILD/bench/bench_e2e" --order-url "${urls[0]}" --inventory-url "${urls[1]}" \
         --order-db "$(pg_dsn "$run_dir/pg" evbus_order)" \
+        --inventory-db "$(pg_dsn "$run_dir/pg" evbus_inventory)" \
+        --billing-db "$(pg_dsn "$run_dir/pg" evbus_billing)" \
         --base-db "$(pg_dsn "$run_dir/pg" bench_base)" --pids "$(IFS=,; echo "${pids[*]}")" "$@"
 }
 
