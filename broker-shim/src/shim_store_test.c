@@ -79,16 +79,6 @@ s_add(fixture_t *fixture, uint64_t seq, uint32_t partition)
     assert_null(error);
 }
 
-static long
-s_number(PGconn *conn, const char *sql)
-{
-    PGresult *result = PQexec(conn, sql);
-    assert_int_equal(PQresultStatus(result), PGRES_TUPLES_OK);
-    long value = strtol(PQgetvalue(result, 0, 0), NULL, 10);
-    PQclear(result);
-    return value;
-}
-
 //  --------------------------------------------------------------------------
 //  The usage example: add, read the head, delete what was confirmed.
 
@@ -185,7 +175,7 @@ test_add_once_binary(void **state)
                                                  &added, &error),
                      BUS_OK);
     assert_int_equal(added, 0);
-    assert_int_equal(s_number(fixture->conn, "SELECT count(*) FROM shim_outbox"), 3);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM shim_outbox"), 3);
     shim_outbox_row_t *rows = NULL;
     size_t count = 0;
     assert_int_equal(shim_store_outbox_read(fixture->conn, 0, 1, 0, 10, &rows, &count, &error),
@@ -275,7 +265,7 @@ test_fail(void **state)
     //  Again: the row is gone, nothing happens.
     assert_int_equal(shim_store_outbox_fail(fixture->conn, id, "not-mapped", "again", &error),
                      BUS_OK);
-    assert_int_equal(s_number(fixture->conn, "SELECT count(*) FROM shim_outbox_failed"), 1);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM shim_outbox_failed"), 1);
     PGresult *result = PQexec(fixture->conn, "SELECT error, reason, seq, envelope = 'env-1'"
                                              " FROM shim_outbox_failed");
     assert_string_equal(PQgetvalue(result, 0, 0), "not-mapped");
@@ -378,7 +368,7 @@ test_inbox(void **state)
     PQclear(PQexec(fixture->conn, "ROLLBACK"));
     assert_int_equal(shim_store_inbox_add(fixture->conn, &third, &inserted, &error), BUS_OK);
     assert_true(inserted);
-    assert_int_equal(s_number(fixture->conn, "SELECT count(*) FROM shim_inbox"), 3);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM shim_inbox"), 3);
     assert_null(error);
 }
 

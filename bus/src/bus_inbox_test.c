@@ -32,8 +32,7 @@ s_setup(void **state)
 {
     fixture_t *fixture = zmalloc(sizeof *fixture);
     fixture->conninfo = ts_pg_create_db();
-    fixture->conn = PQconnectdb(fixture->conninfo);
-    assert_int_equal(PQstatus(fixture->conn), CONNECTION_OK);
+    fixture->conn = ts_pg_connect(fixture->conninfo);
     char *error = NULL;
     assert_true(bus_migrate(fixture->conn, "bus", bus_migrations, &error) >= 1);
     assert_null(error);
@@ -55,36 +54,6 @@ s_teardown(void **state)
 
 //  --------------------------------------------------------------------------
 //  Small helpers
-
-static PGconn *
-s_connect(fixture_t *fixture)
-{
-    PGconn *conn = PQconnectdb(fixture->conninfo);
-    assert_int_equal(PQstatus(conn), CONNECTION_OK);
-    return conn;
-}
-
-static void
-s_exec(PGconn *conn, const char *sql)
-{
-    PGresult *result = PQexec(conn, sql);
-    if (PQresultStatus(result) != PGRES_COMMAND_OK) {
-        fail_msg("%s: %s", sql, PQresultErrorMessage(result));
-    }
-    PQclear(result);
-}
-
-//  The value of a one-row, one-column query, as a number.
-static long
-s_query_number(PGconn *conn, const char *sql)
-{
-    PGresult *result = PQexec(conn, sql);
-    assert_int_equal(PQresultStatus(result), PGRES_TUPLES_OK);
-    assert_int_equal(PQntuples(result), 1);
-    long value = atol(PQgetvalue(result, 0, 0));
-    PQclear(result);
-    return value;
-}
 
 //  A packed envelope stand-in: binary, with NUL bytes, long enough that
 //  PostgreSQL's base64 would break its line.
@@ -171,7 +140,7 @@ test_usage(void **state)
     bus_checkpoints_t *checkpoints = s_load(conn, "inventory", 4);
     char *error = NULL;
 
-    s_exec(conn, "BEGIN");
+    ts_pg_exec(conn, "BEGIN");
     uint32_t touched[] = {2, 0};
     assert_int_equal(
         bus_inbox_lock(conn, fixture->inbox, "inventory", "order", touched, 2, checkpoints, &error),
@@ -183,7 +152,7 @@ test_usage(void **state)
     assert_int_equal(
         bus_inbox_advance(conn, fixture->inbox, "inventory", "order", owned, 2, 7, &error), BUS_OK);
     assert_null(error);
-    s_exec(conn, "COMMIT");
+    ts_pg_exec(conn, "COMMIT");
     freen(checkpoints);
 
     checkpoints = s_load(conn, "inventory", 4);
@@ -201,10 +170,10 @@ static void
 test_load_unknown_consumer_reads_zeros(void **state)
 {
     fixture_t *fixture = *state;
-    s_exec(fixture->conn, "INSERT INTO bus_checkpoints (consumer, stream, partition, last_seq)"
-                          " SELECT 'billing', 'order', p, 9 FROM generate_series(0, 7) p");
-    s_exec(fixture->conn, "INSERT INTO bus_checkpoints (consumer, stream, partition, last_seq)"
-                          " VALUES ('inventory', 'payments', 0, 5)");
+    ts_pg_exec(fixture->conn, "INSERT INTO bus_checkpoints (consumer, stream, partition, last_seq)"
+                              " SELECT 'billing', 'order', p, 9 FROM generate_series(0, 7) p");
+    ts_pg_exec(fixture->conn, "INSERT INTO bus_checkpoints (consumer, stream, partition, last_seq)"
+                              " VALUES ('inventory', 'payments', 0, 5)");
     bus_checkpoints_t *checkpoints = s_load(fixture->conn, "inventory", 8);
     for (uint32_t partition = 0; partition < 8; partition++) {
         assert_int_equal(checkpoints->last_seq[partition], 0);
@@ -240,7 +209,7 @@ test_advance_never_lowers(void **state)
         BUS_MALFORMED);
     assert_non_null(error);
     zstr_free(&error);
-    assert_int_equal(s_query_number(conn, "SELECT max(last_seq) FROM bus_checkpoints"), 10);
+    assert_int_equal(ts_pg_number(conn, "SELECT max(last_seq) FROM bus_checkpoints"), 10);
 }
 
 //  Lock creates missing rows at 0 and refreshes only the listed entries
@@ -252,7 +221,7 @@ test_lock_creates_and_refreshes(void **state)
     fixture_t *fixture = *state;
     PGconn *conn = fixture->conn;
     bus_checkpoints_t *checkpoints = s_load(conn, "inventory", 4);
-    PGconn *other = s_connect(fixture);
+    PGconn *other = ts_pg_connect(fixture->conninfo);
     uint32_t raised[] = {1};
     assert_int_equal(
         bus_inbox_advance(other, fixture->inbox, "inventory", "order", raised, 1, 40, NULL),
@@ -260,19 +229,19 @@ test_lock_creates_and_refreshes(void **state)
     PQfinish(other);
 
     checkpoints->last_seq[0] = 99; //  not listed: must stay as it is
-    s_exec(conn, "BEGIN");
+    ts_pg_exec(conn, "BEGIN");
     uint32_t touched[] = {3, 1, 3};
     assert_int_equal(
         bus_inbox_lock(conn, fixture->inbox, "inventory", "order", touched, 3, checkpoints, NULL),
         BUS_OK);
-    s_exec(conn, "COMMIT");
+    ts_pg_exec(conn, "COMMIT");
     assert_int_equal(checkpoints->last_seq[0], 99);
     assert_int_equal(checkpoints->last_seq[1], 40);
     assert_int_equal(checkpoints->last_seq[3], 0);
-    assert_int_equal(s_query_number(conn, "SELECT count(*) FROM bus_checkpoints"
-                                          " WHERE partition = 3 AND last_seq = 0"),
+    assert_int_equal(ts_pg_number(conn, "SELECT count(*) FROM bus_checkpoints"
+                                        " WHERE partition = 3 AND last_seq = 0"),
                      1);
-    assert_int_equal(s_query_number(conn, "SELECT count(*) FROM bus_checkpoints"), 2);
+    assert_int_equal(ts_pg_number(conn, "SELECT count(*) FROM bus_checkpoints"), 2);
     freen(checkpoints);
 }
 
@@ -342,7 +311,7 @@ s_race_two_replicas(fixture_t *fixture, size_t committed, uint64_t raise_to)
                                        committed, 10, NULL),
                      BUS_OK);
     bus_checkpoints_t *first_table = s_load(first, "inventory", 2);
-    s_exec(first, "BEGIN");
+    ts_pg_exec(first, "BEGIN");
     assert_int_equal(
         bus_inbox_lock(first, fixture->inbox, "inventory", "order", touched, 2, first_table, NULL),
         BUS_OK);
@@ -350,10 +319,10 @@ s_race_two_replicas(fixture_t *fixture, size_t committed, uint64_t raise_to)
         bus_inbox_advance(first, fixture->inbox, "inventory", "order", touched, 2, 50, NULL),
         BUS_OK);
 
-    PGconn *second = s_connect(fixture);
-    PGconn *monitor = s_connect(fixture);
+    PGconn *second = ts_pg_connect(fixture->conninfo);
+    PGconn *monitor = ts_pg_connect(fixture->conninfo);
     bus_checkpoints_t *second_table = s_load(second, "inventory", 2);
-    s_exec(second, "BEGIN");
+    ts_pg_exec(second, "BEGIN");
     locker_t locker = {.conn = second,
                        .inbox = bus_inbox_statements_new(),
                        .checkpoints = second_table,
@@ -365,7 +334,7 @@ s_race_two_replicas(fixture_t *fixture, size_t committed, uint64_t raise_to)
     bool waited = ts_wait_until(s_backend_waits_on_lock, &waiter, S_WAIT_MS);
     bool returned_early = atomic_load(&locker.done);
 
-    s_exec(first, "COMMIT");
+    ts_pg_exec(first, "COMMIT");
     pthread_join(thread, NULL);
     bus_statements_destroy(&locker.inbox);
     assert_true(waited);
@@ -373,7 +342,7 @@ s_race_two_replicas(fixture_t *fixture, size_t committed, uint64_t raise_to)
     assert_int_equal(locker.rc, BUS_OK);
     assert_int_equal(second_table->last_seq[0], 50);
     assert_int_equal(second_table->last_seq[1], 50);
-    s_exec(second, "COMMIT");
+    ts_pg_exec(second, "COMMIT");
     if (raise_to) {
         //  Both rows existed when it ran: raised in the same statement.
         assert_true(locker.raised);
@@ -420,7 +389,7 @@ test_lock_raise(void **state)
     bool raised = true;
     char *error = NULL;
 
-    s_exec(conn, "BEGIN");
+    ts_pg_exec(conn, "BEGIN");
     assert_int_equal(bus_inbox_lock_raise(conn, fixture->inbox, "inventory", "order", touched, 2, 7,
                                           checkpoints, &raised, &error),
                      BUS_OK);
@@ -428,11 +397,11 @@ test_lock_raise(void **state)
     assert_false(raised);
     assert_int_equal(checkpoints->last_seq[0], 0);
     assert_int_equal(checkpoints->last_seq[2], 0);
-    assert_int_equal(
-        s_query_number(conn, "SELECT count(*) FROM bus_checkpoints WHERE last_seq > 0"), 0);
-    s_exec(conn, "COMMIT");
+    assert_int_equal(ts_pg_number(conn, "SELECT count(*) FROM bus_checkpoints WHERE last_seq > 0"),
+                     0);
+    ts_pg_exec(conn, "COMMIT");
 
-    s_exec(conn, "BEGIN");
+    ts_pg_exec(conn, "BEGIN");
     assert_int_equal(bus_inbox_lock_raise(conn, fixture->inbox, "inventory", "order", touched, 2,
                                           12, checkpoints, &raised, &error),
                      BUS_OK);
@@ -444,19 +413,19 @@ test_lock_raise(void **state)
                      BUS_OK);
     assert_true(raised);
     assert_int_equal(checkpoints->last_seq[0], 12);
-    s_exec(conn, "COMMIT");
+    ts_pg_exec(conn, "COMMIT");
     freen(checkpoints);
     checkpoints = s_load(conn, "inventory", 4);
     assert_int_equal(checkpoints->last_seq[0], 12);
     assert_int_equal(checkpoints->last_seq[1], 0);
     assert_int_equal(checkpoints->last_seq[2], 12);
 
-    s_exec(conn, "BEGIN");
+    ts_pg_exec(conn, "BEGIN");
     assert_int_equal(bus_inbox_lock_raise(conn, fixture->inbox, "inventory", "order", touched, 2,
                                           20, checkpoints, &raised, NULL),
                      BUS_OK);
     assert_true(raised);
-    s_exec(conn, "ROLLBACK");
+    ts_pg_exec(conn, "ROLLBACK");
     freen(checkpoints);
     checkpoints = s_load(conn, "inventory", 4);
     assert_int_equal(checkpoints->last_seq[0], 12);
@@ -484,10 +453,10 @@ test_lock_refuses_stale_snapshot(void **state)
     fixture_t *fixture = *state;
     PGconn *conn = fixture->conn;
     bus_checkpoints_t *checkpoints = s_load(conn, "inventory", 1);
-    s_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ");
-    assert_int_equal(s_query_number(conn, "SELECT count(*) FROM bus_checkpoints"), 0);
+    ts_pg_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+    assert_int_equal(ts_pg_number(conn, "SELECT count(*) FROM bus_checkpoints"), 0);
 
-    PGconn *other = s_connect(fixture);
+    PGconn *other = ts_pg_connect(fixture->conninfo);
     uint32_t touched[] = {0};
     assert_int_equal(
         bus_inbox_advance(other, fixture->inbox, "inventory", "order", touched, 1, 30, NULL),
@@ -500,7 +469,7 @@ test_lock_refuses_stale_snapshot(void **state)
         BUS_DB_UNAVAILABLE);
     assert_non_null(strstr(error, "serialize"));
     zstr_free(&error);
-    s_exec(conn, "ROLLBACK");
+    ts_pg_exec(conn, "ROLLBACK");
     freen(checkpoints);
 }
 
@@ -645,7 +614,7 @@ test_retry_then_claim_skips_locked(void **state)
     assert_true(json_is_true(json_object_get(json_array_get(items, 1), "retryRequested")));
     json_decref(items);
 
-    s_exec(first, "BEGIN");
+    ts_pg_exec(first, "BEGIN");
     items = s_claim(first, "inventory");
     assert_int_equal(json_array_size(items), 1);
     assert_int_equal(s_item_integer(items, 0, "id"), id);
@@ -654,15 +623,15 @@ test_retry_then_claim_skips_locked(void **state)
     json_decref(items);
 
     //  Without SKIP LOCKED this would wait and fail on the lock timeout.
-    PGconn *second = s_connect(fixture);
-    s_exec(second, "BEGIN");
-    s_exec(second, "SET LOCAL lock_timeout = '5s'");
+    PGconn *second = ts_pg_connect(fixture->conninfo);
+    ts_pg_exec(second, "BEGIN");
+    ts_pg_exec(second, "SET LOCAL lock_timeout = '5s'");
     items = s_claim(second, "inventory");
     assert_int_equal(json_array_size(items), 0);
     json_decref(items);
-    s_exec(second, "COMMIT");
+    ts_pg_exec(second, "COMMIT");
 
-    s_exec(first, "ROLLBACK");
+    ts_pg_exec(first, "ROLLBACK");
     items = s_claim(second, "inventory");
     assert_int_equal(json_array_size(items), 1);
     json_decref(items);
@@ -687,7 +656,7 @@ test_discard_and_not_found(void **state)
     char *error = NULL;
     assert_int_equal(bus_inbox_discard(conn, id, &error), BUS_OK);
     assert_null(error);
-    assert_int_equal(s_query_number(conn, "SELECT count(*) FROM bus_dead_letters"), 0);
+    assert_int_equal(ts_pg_number(conn, "SELECT count(*) FROM bus_dead_letters"), 0);
     assert_int_equal(bus_inbox_discard(conn, id, &error), BUS_NOT_FOUND);
     assert_non_null(error);
     zstr_free(&error);
@@ -751,7 +720,7 @@ static void
 test_terminated_connection(void **state)
 {
     fixture_t *fixture = *state;
-    PGconn *victim = s_connect(fixture);
+    PGconn *victim = ts_pg_connect(fixture->conninfo);
     gone_t gone = {fixture->conn, PQbackendPID(victim)};
     char pid_text[16];
     (void) snprintf(pid_text, sizeof pid_text, "%d", gone.pid);

@@ -30,8 +30,7 @@ s_setup(void **state)
 {
     fixture_t *fixture = zmalloc(sizeof *fixture);
     fixture->conninfo = ts_pg_create_db();
-    fixture->conn = PQconnectdb(fixture->conninfo);
-    assert_int_equal(PQstatus(fixture->conn), CONNECTION_OK);
+    fixture->conn = ts_pg_connect(fixture->conninfo);
     *state = fixture;
     return 0;
 }
@@ -46,18 +45,6 @@ s_teardown(void **state)
     return 0;
 }
 
-//  The value of a one-row, one-column query, as a number.
-static long
-s_query_number(PGconn *conn, const char *sql)
-{
-    PGresult *result = PQexec(conn, sql);
-    assert_int_equal(PQresultStatus(result), PGRES_TUPLES_OK);
-    assert_int_equal(PQntuples(result), 1);
-    long value = atol(PQgetvalue(result, 0, 0));
-    PQclear(result);
-    return value;
-}
-
 //  Usage: apply a component's migrations; a second run applies nothing.
 static void
 test_usage(void **state)
@@ -67,9 +54,9 @@ test_usage(void **state)
     assert_int_equal(bus_migrate(fixture->conn, "widgets", s_two_steps, &error), 2);
     assert_null(error);
     assert_int_equal(bus_migrate(fixture->conn, "widgets", s_two_steps, &error), 0);
-    assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM widgets"), 1);
-    assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM bus_schema_migrations"
-                                                   " WHERE component = 'widgets'"),
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM widgets"), 1);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM bus_schema_migrations"
+                                                 " WHERE component = 'widgets'"),
                      2);
 }
 
@@ -81,12 +68,11 @@ test_bus_schema(void **state)
     char *error = NULL;
     assert_true(bus_migrate(fixture->conn, "bus", bus_migrations, &error) >= 1);
     assert_null(error);
-    assert_int_equal(
-        s_query_number(fixture->conn,
-                       "SELECT count(*) FROM information_schema.tables WHERE table_name"
-                       " IN ('bus_streams', 'bus_events', 'bus_checkpoints',"
-                       " 'bus_dead_letters')"),
-        4);
+    assert_int_equal(ts_pg_number(fixture->conn,
+                                  "SELECT count(*) FROM information_schema.tables WHERE table_name"
+                                  " IN ('bus_streams', 'bus_events', 'bus_checkpoints',"
+                                  " 'bus_dead_letters')"),
+                     4);
 }
 
 //  A failing migration leaves no trace and names itself; earlier ones stay.
@@ -104,11 +90,11 @@ test_failure_rolls_back(void **state)
     assert_non_null(strstr(error, "002_broken"));
     assert_non_null(strstr(error, "no_such_table"));
     zstr_free(&error);
-    assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM pg_tables"
-                                                   " WHERE tablename IN ('ok_table', 'half')"),
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM pg_tables"
+                                                 " WHERE tablename IN ('ok_table', 'half')"),
                      1);
-    assert_int_equal(s_query_number(fixture->conn, "SELECT max(version) FROM bus_schema_migrations"
-                                                   " WHERE component = 'broken'"),
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT max(version) FROM bus_schema_migrations"
+                                                 " WHERE component = 'broken'"),
                      1);
 }
 
@@ -162,7 +148,7 @@ test_concurrent_replicas(void **state)
         total += racers[index].applied;
     }
     assert_int_equal(total, 2);
-    assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM widgets"), 1);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM widgets"), 1);
 }
 
 int

@@ -520,27 +520,12 @@ s_assert_error(json_t *json, const char *code, const char *field)
     }
 }
 
-static PGconn *
-s_connect(const char *conninfo)
-{
-    PGconn *conn = PQconnectdb(conninfo);
-    if (PQstatus(conn) != CONNECTION_OK) {
-        fail_msg("connect: %s", PQerrorMessage(conn));
-    }
-    return conn;
-}
-
 //  A single-number query on a fresh connection to `conninfo`.
 static long
 s_query_number(const char *conninfo, const char *sql)
 {
-    PGconn *conn = s_connect(conninfo);
-    PGresult *result = PQexec(conn, sql);
-    if (PQresultStatus(result) != PGRES_TUPLES_OK) {
-        fail_msg("%s: %s", sql, PQresultErrorMessage(result));
-    }
-    long value = PQgetisnull(result, 0, 0) ? -1 : atol(PQgetvalue(result, 0, 0));
-    PQclear(result);
+    PGconn *conn = ts_pg_connect(conninfo);
+    long value = ts_pg_number(conn, sql);
     PQfinish(conn);
     return value;
 }
@@ -758,7 +743,7 @@ test_dead_letters(void **state)
     assert_true(json_is_null(json_object_get(list, "next")));
     json_decref(list);
 
-    PGconn *conn = s_connect(fixture->db_a);
+    PGconn *conn = ts_pg_connect(fixture->db_a);
     const uint8_t envelope[] = {0x0a, 0x03, 'a', 'b', 'c'};
     assert_int_equal(bus_inbox_park(conn, "watcher", "things-0", 7, 3, "OrderCreated",
                                     "0190a6e0-0000-7000-8000-000000000001", envelope,

@@ -72,36 +72,6 @@ typedef struct {
 //  --------------------------------------------------------------------------
 //  Helpers
 
-static PGconn *
-s_connect(fixture_t *fixture)
-{
-    PGconn *conn = PQconnectdb(fixture->conninfo);
-    assert_int_equal(PQstatus(conn), CONNECTION_OK);
-    return conn;
-}
-
-static void
-s_exec(PGconn *conn, const char *sql)
-{
-    PGresult *result = PQexec(conn, sql);
-    if (PQresultStatus(result) != PGRES_COMMAND_OK && PQresultStatus(result) != PGRES_TUPLES_OK) {
-        fail_msg("%s: %s", sql, PQresultErrorMessage(result));
-    }
-    PQclear(result);
-}
-
-static long
-s_number(PGconn *conn, const char *sql)
-{
-    PGresult *result = PQexec(conn, sql);
-    if (PQresultStatus(result) != PGRES_TUPLES_OK || PQntuples(result) != 1) {
-        fail_msg("%s: %s", sql, PQresultErrorMessage(result));
-    }
-    long value = atol(PQgetvalue(result, 0, 0));
-    PQclear(result);
-    return value;
-}
-
 //  Run test_add(a, b) and return the sum; the call must succeed.
 static long
 s_add(bus_statements_t *statements, PGconn *conn, const char *a, const char *b)
@@ -124,11 +94,11 @@ s_setup(void **state)
 {
     fixture_t *fixture = zmalloc(sizeof *fixture);
     fixture->conninfo = ts_pg_create_db();
-    fixture->conn = s_connect(fixture);
+    fixture->conn = ts_pg_connect(fixture->conninfo);
     //  No autovacuum: its ANALYZE of a grown table would invalidate the
     //  cached plans that test_replans_as_tables_grow shows stale.
-    s_exec(fixture->conn, "CREATE TABLE things (id bigserial PRIMARY KEY, name text)"
-                          " WITH (autovacuum_enabled = off)");
+    ts_pg_exec(fixture->conn, "CREATE TABLE things (id bigserial PRIMARY KEY, name text)"
+                              " WITH (autovacuum_enabled = off)");
     s_prepares = s_listings = s_discards = 0;
     *state = fixture;
     return 0;
@@ -162,11 +132,11 @@ test_usage(void **state)
     assert_int_equal(s_listings, 1);
     assert_int_equal(s_prepares, S_COUNT);
     //  The server ran the prepared statement every time.
-    assert_int_equal(s_number(fixture->conn, "SELECT generic_plans + custom_plans"
-                                             " FROM pg_prepared_statements"
-                                             " WHERE name = 'test_add'"),
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT generic_plans + custom_plans"
+                                                 " FROM pg_prepared_statements"
+                                                 " WHERE name = 'test_add'"),
                      11);
-    assert_int_equal(s_number(fixture->conn, "SELECT count(*) FROM pg_prepared_statements"),
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM pg_prepared_statements"),
                      S_COUNT);
     bus_statements_destroy(&statements);
     assert_null(statements);
@@ -183,7 +153,7 @@ test_inside_transaction(void **state)
     fixture_t *fixture = *state;
     PGconn *conn = fixture->conn;
     bus_statements_t *statements = bus_statements_new(s_table);
-    s_exec(conn, "BEGIN");
+    ts_pg_exec(conn, "BEGIN");
     const char *values[] = {"first"};
     char *error = NULL;
     PGresult *result = bus_statements_exec(statements, conn, S_INSERT, values, &error);
@@ -191,21 +161,21 @@ test_inside_transaction(void **state)
     assert_int_equal(PQresultStatus(result), PGRES_TUPLES_OK);
     PQclear(result);
     assert_int_equal(PQtransactionStatus(conn), PQTRANS_INTRANS);
-    assert_int_equal(s_number(conn, "SELECT count(*) FROM things"), 1);
-    s_exec(conn, "ROLLBACK");
-    assert_int_equal(s_number(conn, "SELECT count(*) FROM things"), 0);
+    assert_int_equal(ts_pg_number(conn, "SELECT count(*) FROM things"), 1);
+    ts_pg_exec(conn, "ROLLBACK");
+    assert_int_equal(ts_pg_number(conn, "SELECT count(*) FROM things"), 0);
     assert_int_equal(s_prepares, S_COUNT);
 
     //  After the rollback: no new prepare, and the statement still works,
     //  in autocommit and in a new transaction.
     assert_int_equal(s_add(statements, conn, "1", "1"), 2);
-    s_exec(conn, "BEGIN");
+    ts_pg_exec(conn, "BEGIN");
     result = bus_statements_exec(statements, conn, S_INSERT, values, &error);
     assert_non_null(result);
     assert_int_equal(PQresultStatus(result), PGRES_TUPLES_OK);
     PQclear(result);
-    s_exec(conn, "COMMIT");
-    assert_int_equal(s_number(conn, "SELECT count(*) FROM things"), 1);
+    ts_pg_exec(conn, "COMMIT");
+    assert_int_equal(ts_pg_number(conn, "SELECT count(*) FROM things"), 1);
     assert_int_equal(s_prepares, S_COUNT);
     assert_int_equal(s_listings, 1);
     bus_statements_destroy(&statements);
@@ -220,7 +190,7 @@ static void
 test_new_connection(void **state)
 {
     fixture_t *fixture = *state;
-    PGconn *other = s_connect(fixture);
+    PGconn *other = ts_pg_connect(fixture->conninfo);
     bus_statements_t *statements = bus_statements_new(s_table);
     assert_int_equal(s_add(statements, fixture->conn, "1", "2"), 3);
     assert_int_equal(s_prepares, S_COUNT);
@@ -255,7 +225,7 @@ test_deallocate_all(void **state)
     fixture_t *fixture = *state;
     bus_statements_t *statements = bus_statements_new(s_table);
     assert_int_equal(s_add(statements, fixture->conn, "1", "2"), 3);
-    s_exec(fixture->conn, "DEALLOCATE ALL");
+    ts_pg_exec(fixture->conn, "DEALLOCATE ALL");
 
     const char *values[] = {"1", "2"};
     char *error = NULL;
@@ -268,7 +238,7 @@ test_deallocate_all(void **state)
 
     assert_int_equal(s_add(statements, fixture->conn, "2", "2"), 4);
     assert_int_equal(s_prepares, 2 * S_COUNT);
-    assert_int_equal(s_number(fixture->conn, "SELECT count(*) FROM pg_prepared_statements"),
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM pg_prepared_statements"),
                      S_COUNT);
     bus_statements_destroy(&statements);
 }
@@ -302,7 +272,8 @@ test_null_values(void **state)
     assert_non_null(result);
     assert_int_equal(PQresultStatus(result), PGRES_TUPLES_OK);
     PQclear(result);
-    assert_int_equal(s_number(fixture->conn, "SELECT count(*) FROM things WHERE name IS NULL"), 1);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM things WHERE name IS NULL"),
+                     1);
     bus_statements_destroy(&statements);
 }
 
@@ -328,8 +299,8 @@ s_find(bus_statements_t *statements, PGconn *conn)
 static long
 s_scanned(PGconn *conn)
 {
-    return s_number(conn, "SELECT seq_tup_read FROM pg_stat_xact_user_tables"
-                          " WHERE relname = 'things'");
+    return ts_pg_number(conn, "SELECT seq_tup_read FROM pg_stat_xact_user_tables"
+                              " WHERE relname = 'things'");
 }
 
 static void
@@ -337,8 +308,8 @@ test_replans_as_tables_grow(void **state)
 {
     fixture_t *fixture = *state;
     PGconn *conn = fixture->conn;
-    s_exec(conn, "INSERT INTO things (name) VALUES ('a'), ('b'), ('c')");
-    s_exec(conn, "ANALYZE things");
+    ts_pg_exec(conn, "INSERT INTO things (name) VALUES ('a'), ('b'), ('c')");
+    ts_pg_exec(conn, "ANALYZE things");
     bus_statements_t *statements = bus_statements_new(s_table);
     for (int execution = 1; execution <= 64; execution++) {
         s_find(statements, conn);
@@ -347,11 +318,12 @@ test_replans_as_tables_grow(void **state)
     s_find(statements, conn);
     assert_int_equal(s_discards, 1);
 
-    s_exec(conn, "INSERT INTO things (name) SELECT 'n' || g FROM generate_series(1, 100000) AS g");
+    ts_pg_exec(conn,
+               "INSERT INTO things (name) SELECT 'n' || g FROM generate_series(1, 100000) AS g");
     for (int execution = 66; execution < 256; execution++) {
         s_find(statements, conn);
     }
-    s_exec(conn, "BEGIN");
+    ts_pg_exec(conn, "BEGIN");
     long scanned = s_scanned(conn);
     s_find(statements, conn); //  the 256th: the plan of the tiny table
     assert_true(s_scanned(conn) - scanned >= 100000);
@@ -361,7 +333,7 @@ test_replans_as_tables_grow(void **state)
     s_find(statements, conn);
     assert_int_equal(s_discards, 2);
     assert_int_equal(s_scanned(conn) - scanned, 0);
-    s_exec(conn, "COMMIT");
+    ts_pg_exec(conn, "COMMIT");
     assert_int_equal(s_prepares, S_COUNT); //  still the same statements
     bus_statements_destroy(&statements);
 }
@@ -399,11 +371,11 @@ test_bad_connection(void **state)
 
     //  Prepared, then the backend is terminated (waiting up to 5 s for it
     //  to end): the execution fails, and the next call is refused.
-    PGconn *victim = s_connect(fixture);
+    PGconn *victim = ts_pg_connect(fixture->conninfo);
     assert_int_equal(s_add(statements, victim, "1", "1"), 2);
     char sql[128];
     (void) snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d, 5000)", PQbackendPID(victim));
-    s_exec(fixture->conn, sql);
+    ts_pg_exec(fixture->conn, sql);
     const char *values[] = {"1", "2"};
     char *error = NULL;
     PGresult *result = bus_statements_exec(statements, victim, S_ADD, values, &error);
@@ -415,10 +387,10 @@ test_bad_connection(void **state)
     PQfinish(victim);
 
     //  An aborted transaction cannot list (nor prepare).
-    s_exec(fixture->conn, "BEGIN");
+    ts_pg_exec(fixture->conn, "BEGIN");
     PQclear(PQexec(fixture->conn, "SELECT 1 / 0"));
     s_assert_refused(statements, fixture->conn, "listing prepared statements");
-    s_exec(fixture->conn, "ROLLBACK");
+    ts_pg_exec(fixture->conn, "ROLLBACK");
     assert_int_equal(s_add(statements, fixture->conn, "2", "5"), 7);
     bus_statements_destroy(&statements);
 
@@ -427,7 +399,7 @@ test_bad_connection(void **state)
         {.name = "test_broken", .sql = "SELECT FROM nowhere_at_all WHERE $1", .params = 1},
         {.name = NULL}};
     bus_statements_t *bad = bus_statements_new(bad_table);
-    PGconn *fresh = s_connect(fixture);
+    PGconn *fresh = ts_pg_connect(fixture->conninfo);
     s_assert_refused(bad, fresh, "preparing test_broken");
     s_assert_refused(bad, fresh, "preparing test_broken"); //  not taken as prepared
     bus_statements_destroy(&bad);

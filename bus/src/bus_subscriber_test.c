@@ -66,28 +66,6 @@ typedef struct {
 //  --------------------------------------------------------------------------
 //  SQL helpers
 
-static long
-s_query_number(PGconn *conn, const char *sql)
-{
-    PGresult *result = PQexec(conn, sql);
-    if (PQresultStatus(result) != PGRES_TUPLES_OK) {
-        fail_msg("%s: %s", sql, PQresultErrorMessage(result));
-    }
-    long value = PQgetisnull(result, 0, 0) ? -1 : atol(PQgetvalue(result, 0, 0));
-    PQclear(result);
-    return value;
-}
-
-static void
-s_exec_sql(PGconn *conn, const char *sql)
-{
-    PGresult *result = PQexec(conn, sql);
-    if (PQresultStatus(result) != PGRES_COMMAND_OK && PQresultStatus(result) != PGRES_TUPLES_OK) {
-        fail_msg("%s: %s", sql, PQresultErrorMessage(result));
-    }
-    PQclear(result);
-}
-
 typedef struct {
     PGconn *conn;    //  borrowed
     const char *sql; //  a query of one number
@@ -98,7 +76,7 @@ static bool
 s_count_reached(void *arg)
 {
     count_wait_t *wait = arg;
-    return s_query_number(wait->conn, wait->sql) == wait->expected;
+    return ts_pg_number(wait->conn, wait->sql) == wait->expected;
 }
 
 //  Wait until `sql` on the consumer's database gives `expected`.
@@ -107,7 +85,7 @@ s_wait_count(fixture_t *fixture, const char *sql, long expected)
 {
     count_wait_t wait = {fixture->conn, sql, expected};
     if (!ts_wait_until(s_count_reached, &wait, WAIT_MS)) {
-        fail_msg("%s gave %ld, not %ld", sql, s_query_number(fixture->conn, sql), expected);
+        fail_msg("%s gave %ld, not %ld", sql, ts_pg_number(fixture->conn, sql), expected);
     }
 }
 
@@ -136,11 +114,11 @@ static void
 s_assert_applied_once(fixture_t *fixture, long count)
 {
     PGconn *conn = fixture->conn;
-    assert_int_equal(s_query_number(conn, "SELECT count(*) FROM applied"), count);
-    assert_int_equal(s_query_number(conn, "SELECT count(DISTINCT seq) FROM applied"), count);
-    assert_int_equal(s_query_number(conn, "SELECT min(seq) FROM applied"), 1);
-    assert_int_equal(s_query_number(conn, "SELECT max(seq) FROM applied"), count);
-    assert_int_equal(s_query_number(conn, "SELECT count(*) FROM bus_dead_letters"), 0);
+    assert_int_equal(ts_pg_number(conn, "SELECT count(*) FROM applied"), count);
+    assert_int_equal(ts_pg_number(conn, "SELECT count(DISTINCT seq) FROM applied"), count);
+    assert_int_equal(ts_pg_number(conn, "SELECT min(seq) FROM applied"), 1);
+    assert_int_equal(ts_pg_number(conn, "SELECT max(seq) FROM applied"), count);
+    assert_int_equal(ts_pg_number(conn, "SELECT count(*) FROM bus_dead_letters"), 0);
 }
 
 //  The checkpoints of `stream` once `tail` events are applied: each
@@ -150,8 +128,7 @@ s_assert_applied_once(fixture_t *fixture, long count)
 static void
 s_assert_stream_covered(fixture_t *fixture, const char *stream, long tail)
 {
-    PGconn *pub = PQconnectdb(fixture->pub_db);
-    assert_int_equal(PQstatus(pub), CONNECTION_OK);
+    PGconn *pub = ts_pg_connect(fixture->pub_db);
     const char *values[] = {stream};
     PGresult *events = PQexecParams(pub,
                                     "SELECT partition, max(seq) FROM bus_events"
@@ -165,7 +142,7 @@ s_assert_stream_covered(fixture_t *fixture, const char *stream, long tail)
                         "SELECT coalesce(max(last_seq), 0) FROM bus_checkpoints WHERE consumer ="
                         " 'test' AND stream = '%s' AND partition = %s",
                         stream, PQgetvalue(events, row, 0));
-        long checkpoint = s_query_number(fixture->conn, sql);
+        long checkpoint = ts_pg_number(fixture->conn, sql);
         assert_true(checkpoint >= atol(PQgetvalue(events, row, 1)));
         assert_true(checkpoint <= tail);
     }
@@ -379,10 +356,9 @@ s_setup(void **state)
     assert_non_null(fixture->stream);
     fixture->producer = bus_producer_new(fixture->stream);
     fixture->publishers = zsys_sprintf("tcp://127.0.0.1:%d", bus_stream_pub_port(fixture->stream));
-    fixture->conn = PQconnectdb(fixture->sub_db);
-    assert_int_equal(PQstatus(fixture->conn), CONNECTION_OK);
-    s_exec_sql(fixture->conn, "SET client_min_messages = warning");
-    s_exec_sql(fixture->conn, "CREATE TABLE applied (id bigserial PRIMARY KEY,"
+    fixture->conn = ts_pg_connect(fixture->sub_db);
+    ts_pg_exec(fixture->conn, "SET client_min_messages = warning");
+    ts_pg_exec(fixture->conn, "CREATE TABLE applied (id bigserial PRIMARY KEY,"
                               " stream text NOT NULL, seq bigint NOT NULL, UNIQUE (stream, seq))");
     *state = fixture;
     return 0;
@@ -440,9 +416,9 @@ test_usage(void **state)
     s_wait_count(fixture, "SELECT count(*) FROM applied", 1000);
     s_assert_applied_once(fixture, 1000);
     //  In seq order: the ids the inserts took follow the seqs.
-    assert_int_equal(s_query_number(fixture->conn,
-                                    "SELECT count(*) FROM (SELECT seq, lag(seq) OVER (ORDER BY id)"
-                                    " AS previous FROM applied) t WHERE seq <> previous + 1"),
+    assert_int_equal(ts_pg_number(fixture->conn,
+                                  "SELECT count(*) FROM (SELECT seq, lag(seq) OVER (ORDER BY id)"
+                                  " AS previous FROM applied) t WHERE seq <> previous + 1"),
                      0);
     s_assert_checkpoints_cover(fixture, 1000);
     assert_int_equal(bus_subscriber_applied(subscriber), 1000);
@@ -493,7 +469,7 @@ test_checkpoints_raised_lazily(void **state)
     s_publish_one_order(fixture, 7, 50);
     s_wait_count(fixture, "SELECT count(*) FROM applied", 50);
     //  One partition had events: only its checkpoint moved, to the tail.
-    assert_int_equal(s_query_number(fixture->conn, raised_sql), 1);
+    assert_int_equal(ts_pg_number(fixture->conn, raised_sql), 1);
     s_assert_checkpoints_cover(fixture, 50);
     bus_subscriber_destroy(&subscriber);
 
@@ -506,7 +482,7 @@ test_checkpoints_raised_lazily(void **state)
     assert_true(s_counter(fixture, "bus_duplicates_total", "order-0") >= 50);
     s_assert_applied_once(fixture, 80);
     s_assert_checkpoints_cover(fixture, 80);
-    assert_true(s_query_number(fixture->conn, raised_sql) < BUS_PARTITIONS_DEFAULT);
+    assert_true(ts_pg_number(fixture->conn, raised_sql) < BUS_PARTITIONS_DEFAULT);
 
     //  1,100 more of one partition: the others fall more than 1,024
     //  behind, and a batch raises all 64.
@@ -741,8 +717,7 @@ test_poison_event(void **state)
     s_publish(fixture, 50);
     s_wait_count(fixture, "SELECT count(*) FROM applied", 49);
     s_wait_count(fixture, "SELECT count(*) FROM bus_dead_letters", 1);
-    assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM applied WHERE seq = 10"),
-                     0);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM applied WHERE seq = 10"), 0);
     json_t *letters = NULL;
     char *error = NULL;
     assert_int_equal(bus_inbox_dead_letters(fixture->conn, CONSUMER, 0, 10, &letters, &error),
@@ -782,13 +757,15 @@ test_dead_letter_retry_fails_again(void **state)
     bus_subscriber_t *subscriber = bus_subscriber_new(&config);
     s_publish(fixture, 5);
     s_wait_count(fixture, "SELECT count(*) FROM applied", 4);
-    s_wait_count(fixture, "SELECT attempts FROM bus_dead_letters WHERE seq = 3", 1);
-    long id = s_query_number(fixture->conn, "SELECT id FROM bus_dead_letters");
+    s_wait_count(fixture, "SELECT coalesce(max(attempts), 0) FROM bus_dead_letters WHERE seq = 3",
+                 1);
+    long id = ts_pg_number(fixture->conn, "SELECT id FROM bus_dead_letters");
     char *error = NULL;
     assert_int_equal(bus_inbox_retry(fixture->conn, id, &error), BUS_OK);
-    s_wait_count(fixture, "SELECT attempts FROM bus_dead_letters WHERE seq = 3", 2);
+    s_wait_count(fixture, "SELECT coalesce(max(attempts), 0) FROM bus_dead_letters WHERE seq = 3",
+                 2);
     s_wait_count(fixture, "SELECT count(*) FROM bus_dead_letters WHERE retry_requested", 0);
-    assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM applied"), 4);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM applied"), 4);
     bus_subscriber_destroy(&subscriber);
 }
 
@@ -877,9 +854,9 @@ test_batch_handler(void **state)
     s_publish(fixture, 2000);
     s_wait_count(fixture, "SELECT count(*) FROM applied", 2000);
     s_assert_applied_once(fixture, 2000);
-    assert_int_equal(s_query_number(fixture->conn,
-                                    "SELECT count(*) FROM (SELECT seq, lag(seq) OVER (ORDER BY id)"
-                                    " AS previous FROM applied) t WHERE seq <> previous + 1"),
+    assert_int_equal(ts_pg_number(fixture->conn,
+                                  "SELECT count(*) FROM (SELECT seq, lag(seq) OVER (ORDER BY id)"
+                                  " AS previous FROM applied) t WHERE seq <> previous + 1"),
                      0);
     assert_false(atomic_load(&fixture->handler.disordered));
     size_t largest = atomic_load(&fixture->handler.largest_batch);
@@ -915,10 +892,10 @@ s_batch_poison(fixture_t *fixture, bus_stream_t *stream)
     s_publish(fixture, 300);
     s_wait_count(fixture, "SELECT count(*) FROM applied", 299);
     s_wait_count(fixture, "SELECT count(*) FROM bus_dead_letters", 1);
-    assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM applied WHERE seq = 150"),
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM applied WHERE seq = 150"),
                      0);
-    assert_int_equal(s_query_number(fixture->conn, "SELECT seq FROM bus_dead_letters"), 150);
-    assert_int_equal(s_query_number(fixture->conn, "SELECT attempts FROM bus_dead_letters"), 3);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT seq FROM bus_dead_letters"), 150);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT attempts FROM bus_dead_letters"), 3);
     PGresult *result = PQexec(fixture->conn, "SELECT error FROM bus_dead_letters");
     assert_int_equal(PQresultStatus(result), PGRES_TUPLES_OK);
     assert_string_equal(PQgetvalue(result, 0, 0), "poison seq 150");
@@ -928,13 +905,13 @@ s_batch_poison(fixture_t *fixture, bus_stream_t *stream)
     assert_int_equal(bus_subscriber_applied(subscriber), 299);
     if (stream) {
         //  Exactly the applied events' StockReserved were committed.
-        assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM bus_events"
-                                                       " WHERE stream = 'inventory-0'"),
+        assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM bus_events"
+                                                     " WHERE stream = 'inventory-0'"),
                          299);
     }
 
     atomic_store(&fixture->handler.fixed, true);
-    long id = s_query_number(fixture->conn, "SELECT id FROM bus_dead_letters");
+    long id = ts_pg_number(fixture->conn, "SELECT id FROM bus_dead_letters");
     char *error = NULL;
     assert_int_equal(bus_inbox_retry(fixture->conn, id, &error), BUS_OK);
     s_wait_count(fixture, "SELECT count(*) FROM bus_dead_letters", 0);
@@ -1085,8 +1062,7 @@ test_malformed_and_unknown(void **state)
 static Ev__V1__Envelope **
 s_logged(const char *conninfo, const char *stream, int count)
 {
-    PGconn *conn = PQconnectdb(conninfo);
-    assert_int_equal(PQstatus(conn), CONNECTION_OK);
+    PGconn *conn = ts_pg_connect(conninfo);
     const char *values[] = {stream};
     PGresult *result =
         PQexecParams(conn, "SELECT envelope FROM bus_events WHERE stream = $1 ORDER BY seq", 1,
@@ -1161,9 +1137,9 @@ test_apply_through_stream(void **state)
     s_publish(fixture, 300);
     s_wait_count(fixture, "SELECT count(*) FROM applied", 300);
     s_assert_applied_once(fixture, 300);
-    assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM bus_events"
-                                                   " WHERE stream = 'inventory-0'"
-                                                   " AND type = 'StockReserved'"),
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM bus_events"
+                                                 " WHERE stream = 'inventory-0'"
+                                                 " AND type = 'StockReserved'"),
                      300);
     s_assert_checkpoints_cover(fixture, 300);
     s_assert_answers_caused(fixture, 300);
@@ -1223,9 +1199,9 @@ test_two_streams_through_stream(void **state)
         }
         PQclear(result);
     }
-    assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM bus_dead_letters"), 0);
-    assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM bus_events"
-                                                   " WHERE stream = 'inventory-0'"),
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM bus_dead_letters"), 0);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM bus_events"
+                                                 " WHERE stream = 'inventory-0'"),
                      600);
     s_assert_stream_covered(fixture, "order-0", 300);
     s_assert_stream_covered(fixture, "order-1", 300);
@@ -1258,7 +1234,7 @@ test_trimmed(void **state)
     assert_non_null(stream);
     bus_producer_t *producer = bus_producer_new(stream);
     s_publish_on(fixture, producer, 100);
-    PGconn *pub = PQconnectdb(fixture->pub_db);
+    PGconn *pub = ts_pg_connect(fixture->pub_db);
     count_wait_t trimmed = {pub, "SELECT first_seq FROM bus_streams WHERE stream = 'retained-0'",
                             91};
     assert_true(ts_wait_until(s_count_reached, &trimmed, WAIT_MS));
@@ -1273,7 +1249,7 @@ test_trimmed(void **state)
     assert_true(ts_wait_until(s_counter_positive, &stopped, WAIT_MS));
     assert_int_equal(s_counter(fixture, "bus_trimmed_total", "retained-0"), 1);
     assert_false(bus_subscriber_ready(subscriber));
-    assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM applied"), 0);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM applied"), 0);
     //  Later events do not move it either.
     s_publish_on(fixture, producer, 5);
     assert_false(bus_subscriber_ready(subscriber));
@@ -1307,8 +1283,7 @@ s_rename_db(void *arg)
     for (PQconninfoOption *option = options; option->keyword; option++) {
         dbname = streq(option->keyword, "dbname") ? option->val : dbname;
     }
-    PGconn *admin = PQconnectdb(getenv("TEST_PG_DSN"));
-    assert_int_equal(PQstatus(admin), CONNECTION_OK);
+    PGconn *admin = ts_pg_connect(getenv("TEST_PG_DSN"));
     char *name = zsys_sprintf("%s%s", dbname, rename->from);
     const char *values[] = {name};
     PQclear(PQexecParams(admin,
@@ -1357,8 +1332,7 @@ test_database_lost(void **state)
 
     rename_t back = {fixture->sub_db, "_away", ""};
     assert_true(ts_wait_until(s_rename_db, &back, WAIT_MS));
-    fixture->conn = PQconnectdb(fixture->sub_db);
-    assert_int_equal(PQstatus(fixture->conn), CONNECTION_OK);
+    fixture->conn = ts_pg_connect(fixture->sub_db);
     s_publish(fixture, 100);
     s_wait_count(fixture, "SELECT count(*) FROM applied", 300);
     s_assert_applied_once(fixture, 300);
@@ -1429,8 +1403,8 @@ test_curve(void **state)
     assert_true(bus_subscriber_ready(subscriber));
     assert_int_equal(bus_subscriber_applied(refused), 0);
     assert_false(bus_subscriber_ready(refused));
-    assert_int_equal(s_query_number(fixture->conn, "SELECT count(*) FROM bus_checkpoints"
-                                                   " WHERE consumer = 'intruder'"),
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM bus_checkpoints"
+                                                 " WHERE consumer = 'intruder'"),
                      0);
     bus_subscriber_destroy(&refused);
     bus_subscriber_destroy(&subscriber);

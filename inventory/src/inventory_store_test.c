@@ -34,41 +34,13 @@ typedef struct {
     inventory_store_t *store; //  the prepared statements of conn (owned)
 } fixture_t;
 
-//  --------------------------------------------------------------------------
-//  SQL helpers
-
-static void
-s_exec(PGconn *conn, const char *sql)
-{
-    PGresult *result = PQexec(conn, sql);
-    if (PQresultStatus(result) != PGRES_COMMAND_OK && PQresultStatus(result) != PGRES_TUPLES_OK) {
-        fail_msg("%s: %s", sql, PQresultErrorMessage(result));
-    }
-    PQclear(result);
-}
-
-//  The first column of the first row as a number, -1 for NULL or no row.
-static long
-s_number(PGconn *conn, const char *sql)
-{
-    PGresult *result = PQexec(conn, sql);
-    if (PQresultStatus(result) != PGRES_TUPLES_OK) {
-        fail_msg("%s: %s", sql, PQresultErrorMessage(result));
-    }
-    long value =
-        PQntuples(result) == 0 || PQgetisnull(result, 0, 0) ? -1 : atol(PQgetvalue(result, 0, 0));
-    PQclear(result);
-    return value;
-}
-
 static int
 s_setup(void **state)
 {
     fixture_t *fixture = zmalloc(sizeof *fixture);
     fixture->conninfo = ts_pg_create_db();
-    fixture->conn = PQconnectdb(fixture->conninfo);
-    assert_int_equal(PQstatus(fixture->conn), CONNECTION_OK);
-    s_exec(fixture->conn, "SET client_min_messages = warning");
+    fixture->conn = ts_pg_connect(fixture->conninfo);
+    ts_pg_exec(fixture->conn, "SET client_min_messages = warning");
     char *error = NULL;
     assert_int_equal(bus_migrate(fixture->conn, "inventory", inventory_migrations, &error), 1);
     assert_null(error);
@@ -161,9 +133,9 @@ static reserve_result_t
 s_reserve(fixture_t *fixture, int order, inventory_line_t *lines, size_t count)
 {
     svc_uuid_t order_id = s_order_id(order);
-    s_exec(fixture->conn, "BEGIN");
+    ts_pg_exec(fixture->conn, "BEGIN");
     reserve_result_t outcome = s_reserve_in(fixture->store, fixture->conn, &order_id, lines, count);
-    s_exec(fixture->conn, outcome.rc == BUS_OK ? "COMMIT" : "ROLLBACK");
+    ts_pg_exec(fixture->conn, outcome.rc == BUS_OK ? "COMMIT" : "ROLLBACK");
     return outcome;
 }
 
@@ -174,11 +146,11 @@ s_cancel(fixture_t *fixture, int order)
     svc_uuid_t order_id = s_order_id(order);
     inventory_batch_t *batch = inventory_batch_new();
     inventory_batch_add_cancelled(batch, &order_id, "customer request");
-    s_exec(fixture->conn, "BEGIN");
+    ts_pg_exec(fixture->conn, "BEGIN");
     if (s_apply(fixture->store, fixture->conn, batch) != BUS_OK) {
         fail_msg("cancel failed");
     }
-    s_exec(fixture->conn, "COMMIT");
+    ts_pg_exec(fixture->conn, "COMMIT");
     inventory_outcome_t outcome = inventory_batch_event(batch, 0)->outcome;
     inventory_batch_destroy(&batch);
     return outcome;
@@ -203,9 +175,9 @@ s_add_cancelled(inventory_batch_t *batch, int order, const char *reason)
 static void
 s_apply_batch(fixture_t *fixture, inventory_batch_t *batch)
 {
-    s_exec(fixture->conn, "BEGIN");
+    ts_pg_exec(fixture->conn, "BEGIN");
     assert_int_equal(s_apply(fixture->store, fixture->conn, batch), BUS_OK);
-    s_exec(fixture->conn, "COMMIT");
+    ts_pg_exec(fixture->conn, "COMMIT");
 }
 
 //  The reservation of `order` as the API shows it, or NULL if none.
@@ -229,9 +201,9 @@ s_status(json_t *reservation)
 }
 
 #define S_AVAILABLE(fixture, sku)                                                                  \
-    s_number((fixture)->conn, "SELECT available FROM inventory_stock WHERE sku = '" sku "'")
+    ts_pg_number((fixture)->conn, "SELECT available FROM inventory_stock WHERE sku = '" sku "'")
 #define S_RESERVED(fixture, sku)                                                                   \
-    s_number((fixture)->conn, "SELECT reserved FROM inventory_stock WHERE sku = '" sku "'")
+    ts_pg_number((fixture)->conn, "SELECT reserved FROM inventory_stock WHERE sku = '" sku "'")
 #define S_TOTAL_UNITS "SELECT sum(available + reserved) FROM inventory_stock"
 
 //  --------------------------------------------------------------------------
@@ -322,7 +294,7 @@ test_rejections(void **state)
 
     assert_int_equal(S_AVAILABLE(fixture, "SKU-1"), 1);
     assert_int_equal(S_AVAILABLE(fixture, "SKU-2"), 10);
-    assert_int_equal(s_number(fixture->conn, "SELECT sum(reserved) FROM inventory_stock"), 0);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT sum(reserved) FROM inventory_stock"), 0);
 
     //  Duplicates that fit are reserved once, for the sum.
     s_put(fixture, "SKU-1", 2);
@@ -344,11 +316,11 @@ test_cancel(void **state)
     fixture_t *fixture = *state;
     s_put(fixture, "SKU-1", 5);
     s_put(fixture, "SKU-2", 5);
-    long total = s_number(fixture->conn, S_TOTAL_UNITS);
+    long total = ts_pg_number(fixture->conn, S_TOTAL_UNITS);
 
     inventory_line_t lines[] = {{"SKU-1", 2}, {"SKU-2", 3}};
     assert_true(s_reserve(fixture, 1, lines, 2).decision.reserved);
-    assert_int_equal(s_number(fixture->conn, S_TOTAL_UNITS), total);
+    assert_int_equal(ts_pg_number(fixture->conn, S_TOTAL_UNITS), total);
     assert_int_equal(S_AVAILABLE(fixture, "SKU-2"), 2);
 
     assert_int_equal(s_cancel(fixture, 1), INVENTORY_OUTCOME_RELEASED);
@@ -366,7 +338,7 @@ test_cancel(void **state)
     assert_int_equal(s_cancel(fixture, 1), INVENTORY_OUTCOME_UNCHANGED);
     assert_int_equal(S_AVAILABLE(fixture, "SKU-1"), 5);
     assert_int_equal(S_AVAILABLE(fixture, "SKU-2"), 5);
-    assert_int_equal(s_number(fixture->conn, S_TOTAL_UNITS), total);
+    assert_int_equal(ts_pg_number(fixture->conn, S_TOTAL_UNITS), total);
 
     //  A rejected order stays rejected.
     inventory_line_t too_many[] = {{"SKU-1", 6}};
@@ -389,7 +361,7 @@ test_cancel(void **state)
     assert_true(outcome.seen);
     assert_int_equal(S_AVAILABLE(fixture, "SKU-1"), 5);
     assert_int_equal(s_cancel(fixture, 3), INVENTORY_OUTCOME_UNCHANGED);
-    assert_int_equal(s_number(fixture->conn, S_TOTAL_UNITS), total);
+    assert_int_equal(ts_pg_number(fixture->conn, S_TOTAL_UNITS), total);
 }
 
 //  --------------------------------------------------------------------------
@@ -414,7 +386,7 @@ test_batch(void **state)
     s_put(fixture, "SKU-1", 1);
     s_put(fixture, "SKU-2", 5);
     s_put(fixture, "SKU-3", 2);
-    long total = s_number(fixture->conn, S_TOTAL_UNITS);
+    long total = ts_pg_number(fixture->conn, S_TOTAL_UNITS);
 
     inventory_line_t last[] = {{"SKU-1", 1}};
     inventory_line_t repeated[] = {{"SKU-2", 2}, {"SKU-3", 1}, {"SKU-2", 1}};
@@ -446,7 +418,7 @@ test_batch(void **state)
     assert_int_equal(S_RESERVED(fixture, "SKU-2"), 3);
     assert_int_equal(S_AVAILABLE(fixture, "SKU-3"), 0);
     assert_int_equal(S_RESERVED(fixture, "SKU-3"), 2);
-    assert_int_equal(s_number(fixture->conn, S_TOTAL_UNITS), total);
+    assert_int_equal(ts_pg_number(fixture->conn, S_TOTAL_UNITS), total);
 
     json_t *reservation = s_reservation(fixture, 1);
     assert_string_equal(s_status(reservation), "RESERVED");
@@ -490,9 +462,9 @@ test_batch(void **state)
     assert_int_equal(inventory_batch_event(batch, 3)->outcome, INVENTORY_OUTCOME_SEEN);
     assert_int_equal(inventory_batch_event(batch, 4)->outcome, INVENTORY_OUTCOME_UNCHANGED);
     inventory_batch_destroy(&batch);
-    assert_int_equal(s_number(fixture->conn, "SELECT sum(reserved) FROM inventory_stock"), 0);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT sum(reserved) FROM inventory_stock"), 0);
     assert_int_equal(S_AVAILABLE(fixture, "SKU-2"), 5);
-    assert_int_equal(s_number(fixture->conn, S_TOTAL_UNITS), total);
+    assert_int_equal(ts_pg_number(fixture->conn, S_TOTAL_UNITS), total);
     reservation = s_reservation(fixture, 5);
     assert_string_equal(s_status(reservation), "RELEASED");
     assert_true(json_is_null(json_object_get(reservation, "reason")));
@@ -516,7 +488,7 @@ test_stock_never_negative(void **state)
     inventory_batch_t *batch = inventory_batch_new();
     s_add_created(batch, 1, lines, 1);
     char *error = NULL;
-    s_exec(fixture->conn, "BEGIN");
+    ts_pg_exec(fixture->conn, "BEGIN");
     assert_int_equal(inventory_store_lock(fixture->store, fixture->conn, batch, &error), BUS_OK);
     assert_int_equal(inventory_batch_set_available(batch, "SKU-1", 2), 0); //  not what is there
     inventory_batch_decide(batch);
@@ -525,7 +497,7 @@ test_stock_never_negative(void **state)
                      BUS_DB_UNAVAILABLE);
     assert_non_null(strstr(error, "inventory_stock_available_check"));
     zstr_free(&error);
-    s_exec(fixture->conn, "ROLLBACK");
+    ts_pg_exec(fixture->conn, "ROLLBACK");
     inventory_batch_destroy(&batch);
     assert_int_equal(S_AVAILABLE(fixture, "SKU-1"), 1);
     assert_null(s_reservation(fixture, 1));
@@ -534,7 +506,7 @@ test_stock_never_negative(void **state)
     inventory_line_t missing[] = {{"SKU-1", 1}, {"SKU-9", 1}};
     batch = inventory_batch_new();
     s_add_created(batch, 1, missing, 2);
-    s_exec(fixture->conn, "BEGIN");
+    ts_pg_exec(fixture->conn, "BEGIN");
     assert_int_equal(inventory_store_lock(fixture->store, fixture->conn, batch, &error), BUS_OK);
     assert_int_equal(inventory_batch_set_available(batch, "SKU-9", 1), 0);
     inventory_batch_decide(batch);
@@ -542,7 +514,7 @@ test_stock_never_negative(void **state)
                      BUS_DB_UNAVAILABLE);
     assert_non_null(strstr(error, "1 of 2 stock rows"));
     zstr_free(&error);
-    s_exec(fixture->conn, "ROLLBACK");
+    ts_pg_exec(fixture->conn, "ROLLBACK");
     inventory_batch_destroy(&batch);
     assert_int_equal(S_AVAILABLE(fixture, "SKU-1"), 1);
     assert_null(s_reservation(fixture, 1));
@@ -585,7 +557,7 @@ s_waiting_for_lock(void *arg)
                     "SELECT count(*) FROM pg_stat_activity WHERE pid = %d"
                     " AND wait_event_type = 'Lock'",
                     wait->pid);
-    return s_number(wait->conn, sql) == 1;
+    return ts_pg_number(wait->conn, sql) == 1;
 }
 
 //  Two orders, one unit: the first locks and reserves; the second's lock
@@ -595,16 +567,14 @@ test_last_unit_race(void **state)
 {
     fixture_t *fixture = *state;
     s_put(fixture, "SKU-1", 1);
-    PGconn *second = PQconnectdb(fixture->conninfo);
-    assert_int_equal(PQstatus(second), CONNECTION_OK);
-    PGconn *observer = PQconnectdb(fixture->conninfo);
-    assert_int_equal(PQstatus(observer), CONNECTION_OK);
+    PGconn *second = ts_pg_connect(fixture->conninfo);
+    PGconn *observer = ts_pg_connect(fixture->conninfo);
 
     inventory_line_t lines[] = {{"SKU-1", 1}};
     inventory_batch_t *batch = inventory_batch_new();
     s_add_created(batch, 1, lines, 1);
     char *error = NULL;
-    s_exec(fixture->conn, "BEGIN");
+    ts_pg_exec(fixture->conn, "BEGIN");
     assert_int_equal(inventory_store_lock(fixture->store, fixture->conn, batch, &error), BUS_OK);
     size_t count = 0;
     assert_int_equal(inventory_batch_stock(batch, &count)[0].available, 1);
@@ -618,7 +588,7 @@ test_last_unit_race(void **state)
     inventory_batch_decide(batch);
     assert_true(inventory_batch_event(batch, 0)->decision.reserved);
     assert_int_equal(inventory_store_write(fixture->store, fixture->conn, batch, &error), BUS_OK);
-    s_exec(fixture->conn, "COMMIT");
+    ts_pg_exec(fixture->conn, "COMMIT");
     inventory_batch_destroy(&batch);
     assert_int_equal(pthread_join(thread, NULL), 0);
 
@@ -629,8 +599,8 @@ test_last_unit_race(void **state)
     assert_int_equal(S_AVAILABLE(fixture, "SKU-1"), 0);
     assert_int_equal(S_RESERVED(fixture, "SKU-1"), 1);
     assert_int_equal(
-        s_number(fixture->conn,
-                 "SELECT count(*) FROM inventory_reservations WHERE status = 'RESERVED'"),
+        ts_pg_number(fixture->conn,
+                     "SELECT count(*) FROM inventory_reservations WHERE status = 'RESERVED'"),
         1);
     PQfinish(observer);
     PQfinish(second);
@@ -663,7 +633,7 @@ test_odd_skus(void **state)
     PQclear(result);
     assert_int_equal(s_cancel(fixture, 1), INVENTORY_OUTCOME_RELEASED);
     assert_int_equal(S_AVAILABLE(fixture, "NULL"), 1);
-    assert_int_equal(s_number(fixture->conn, S_TOTAL_UNITS), 5);
+    assert_int_equal(ts_pg_number(fixture->conn, S_TOTAL_UNITS), 5);
 }
 
 //  --------------------------------------------------------------------------
@@ -679,8 +649,8 @@ test_prepared_statements(void **state)
     s_put(fixture, "SKU-1", 10);
     inventory_line_t lines[] = {{"SKU-1", 1}};
     assert_true(s_reserve(fixture, 1, lines, 1).decision.reserved);
-    assert_int_equal(s_number(fixture->conn, "SELECT count(*) FROM pg_prepared_statements"
-                                             " WHERE name LIKE 'inventory%'"),
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM pg_prepared_statements"
+                                                 " WHERE name LIKE 'inventory%'"),
                      6);
 
     //  Another memory on the same connection.
@@ -689,8 +659,7 @@ test_prepared_statements(void **state)
     assert_true(s_reserve(fixture, 2, lines, 1).decision.reserved);
 
     //  The same memory on another connection.
-    PGconn *other = PQconnectdb(fixture->conninfo);
-    assert_int_equal(PQstatus(other), CONNECTION_OK);
+    PGconn *other = ts_pg_connect(fixture->conninfo);
     svc_uuid_t order_id = s_order_id(3);
     reserve_result_t outcome = s_reserve_in(fixture->store, other, &order_id, lines, 1);
     assert_int_equal(outcome.rc, BUS_OK);
@@ -699,7 +668,7 @@ test_prepared_statements(void **state)
 
     //  Statements gone behind the memory's back: one failure, then fine.
     assert_true(s_reserve(fixture, 4, lines, 1).decision.reserved);
-    s_exec(fixture->conn, "DEALLOCATE ALL");
+    ts_pg_exec(fixture->conn, "DEALLOCATE ALL");
     inventory_batch_t *batch = inventory_batch_new();
     s_add_cancelled(batch, 1, NULL);
     char *error = NULL;
@@ -784,8 +753,7 @@ static void
 test_connection_lost(void **state)
 {
     fixture_t *fixture = *state;
-    PGconn *conn = PQconnectdb(fixture->conninfo);
-    assert_int_equal(PQstatus(conn), CONNECTION_OK);
+    PGconn *conn = ts_pg_connect(fixture->conninfo);
     assert_false(inventory_store_conn_bad(conn));
     char pid[16];
     (void) snprintf(pid, sizeof pid, "%d", PQbackendPID(conn));

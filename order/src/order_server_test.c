@@ -92,8 +92,7 @@ s_setup(void **state)
     fixture->service =
         ts_service_start(&s_def, args, fixture->log, fixture->metrics, &fixture->config);
     fixture->base = zsys_sprintf("http://127.0.0.1:%d", bus_service_http_port(fixture->service));
-    fixture->conn = PQconnectdb(fixture->order_db);
-    assert_int_equal(PQstatus(fixture->conn), CONNECTION_OK);
+    fixture->conn = ts_pg_connect(fixture->order_db);
     *state = fixture;
     return 0;
 }
@@ -217,17 +216,6 @@ s_expect(fixture_t *fixture,
     }
     s_assert_error(reply, status, code, field);
     json_decref(reply);
-}
-
-//  The SQL count of `sql`.
-static int64_t
-s_count(fixture_t *fixture, const char *sql)
-{
-    PGresult *result = PQexec(fixture->conn, sql);
-    assert_int_equal(PQresultStatus(result), PGRES_TUPLES_OK);
-    int64_t count = strtoll(PQgetvalue(result, 0, 0), NULL, 10);
-    PQclear(result);
-    return count;
 }
 
 //  Whether the log holds a line with every one of `needles`.
@@ -569,11 +557,11 @@ test_bad_input(void **state)
     s_expect(fixture, "GET", "/order", NULL, NULL, 404, "not_found", NULL);
 
     //  Nothing was stored or published.
-    assert_int_equal(s_count(fixture, "SELECT count(*) FROM orders"), 0);
-    assert_int_equal(s_count(fixture, "SELECT count(*) FROM order_items"), 0);
-    assert_int_equal(s_count(fixture, "SELECT count(*) FROM order_history"), 0);
-    assert_int_equal(s_count(fixture, "SELECT count(*) FROM order_idempotency"), 0);
-    assert_int_equal(s_count(fixture, "SELECT count(*) FROM bus_events"), 0);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM orders"), 0);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM order_items"), 0);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM order_history"), 0);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM order_idempotency"), 0);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM bus_events"), 0);
 }
 
 //  A header of the response, read with libcurl itself (ts_http_reply_t
@@ -669,8 +657,8 @@ test_idempotency(void **state)
     const char *different = BODY("\"c-42\"", "\"EUR\"", "[" ITEM "]");
     assert_int_equal(s_post_keyed(fixture, "key-1", different, &other, replayed), 422);
     s_assert_error(other, 422, "idempotency_key_reused", "Idempotency-Key");
-    assert_int_equal(s_count(fixture, "SELECT count(*) FROM orders"), 1);
-    assert_int_equal(s_count(fixture, "SELECT count(*) FROM bus_events"), 1);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM orders"), 1);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM bus_events"), 1);
 
     //  The replay shows the order as it is now.
     s_publish_about(fixture, EV__V1__ENVELOPE__PAYLOAD_STOCK_RESERVED, s_string(first, "orderId"));
@@ -719,7 +707,7 @@ test_cancel(void **state)
     assert_string_equal(s_string(current, "status"), "CANCELLED");
     assert_string_equal(s_string(current, "orderId"), s_string(created, "orderId"));
     json_decref(conflict);
-    assert_int_equal(s_count(fixture, "SELECT count(*) FROM bus_events"), 2);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM bus_events"), 2);
     char *needle = zsys_sprintf("\"order_id\":\"%s\"", s_string(created, "orderId"));
     const char *needles[] = {"\"event\":\"order.cancelled\"", needle, "\"trace_id\":", NULL};
     assert_true(s_log_has(fixture, needles));
@@ -833,8 +821,9 @@ test_read_model(void **state)
     assert_string_equal(s_string(json_array_get(history, 3), "event"), "StockRejected");
     json_decref(order);
     //  One compensating OrderCancelled among the order stream's events.
-    assert_int_equal(
-        s_count(fixture, "SELECT count(*) FROM bus_events WHERE type = 'OrderCancelled'"), 1);
+    assert_int_equal(ts_pg_number(fixture->conn,
+                                  "SELECT count(*) FROM bus_events WHERE type = 'OrderCancelled'"),
+                     1);
 
     svc_uuid_t unknown;
     svc_uuid_v7(&unknown);

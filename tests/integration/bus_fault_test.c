@@ -290,16 +290,6 @@ s_query_number(PGconn *conn, const char *sql)
     return value;
 }
 
-static void
-s_exec_sql(PGconn *conn, const char *sql)
-{
-    PGresult *result = PQexec(conn, sql);
-    if (PQresultStatus(result) != PGRES_COMMAND_OK) {
-        fail_msg("%s: %s", sql, PQresultErrorMessage(result));
-    }
-    PQclear(result);
-}
-
 #define SQL_TAIL "SELECT last_seq FROM bus_streams WHERE stream = '" STREAM "'"
 #define SQL_APPLIED "SELECT count(*) FROM applied"
 #define SQL_DEAD "SELECT count(*) FROM bus_dead_letters"
@@ -516,14 +506,12 @@ s_setup(void **state)
     fixture_t *fixture = zmalloc(sizeof *fixture);
     fixture->pub_db = ts_pg_create_db();
     fixture->sub_db = ts_pg_create_db();
-    fixture->pub_conn = PQconnectdb(fixture->pub_db);
-    assert_int_equal(PQstatus(fixture->pub_conn), CONNECTION_OK);
-    fixture->sub_conn = PQconnectdb(fixture->sub_db);
-    assert_int_equal(PQstatus(fixture->sub_conn), CONNECTION_OK);
-    s_exec_sql(fixture->sub_conn, "CREATE TABLE applied (id bigserial PRIMARY KEY,"
+    fixture->pub_conn = ts_pg_connect(fixture->pub_db);
+    fixture->sub_conn = ts_pg_connect(fixture->sub_db);
+    ts_pg_exec(fixture->sub_conn, "CREATE TABLE applied (id bigserial PRIMARY KEY,"
                                   " stream text NOT NULL, seq bigint NOT NULL,"
                                   " UNIQUE (stream, seq))");
-    s_exec_sql(fixture->sub_conn, "CREATE TABLE last_applied (stream text PRIMARY KEY,"
+    ts_pg_exec(fixture->sub_conn, "CREATE TABLE last_applied (stream text PRIMARY KEY,"
                                   " seq bigint NOT NULL);"
                                   "INSERT INTO last_applied VALUES ('" STREAM "', 0)");
     const char *seed = getenv("BUS_FAULT_SEED");

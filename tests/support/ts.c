@@ -5,7 +5,10 @@
     environment; this file only reads that description. A helper that cannot
     do its job (variable missing, server refusing) prints why on stderr and
     aborts, so the test fails instead of passing by skipping: these are
-    failures of the test environment, not of the code under test.
+    failures of the test environment, not of the code under test. The SQL
+    one-liners that tests call on their own databases are different: what
+    goes wrong there is the test's finding, so they fail the running cmocka
+    test and the other tests of the file still run.
     =========================================================================
 */
 //  nftw is an XSI function: ask for it before any header is read.
@@ -19,6 +22,11 @@
 
 #undef NDEBUG
 #include <assert.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
 
 #include "ts.h"
 
@@ -203,6 +211,93 @@ ts_pg_drop_db(char **conninfo_p)
     PQfinish(conn);
     freen(dbname);
     zstr_free(conninfo_p);
+}
+
+//  ---------------------------------------------------------------------
+//  Fail the running test with "<sql>: <detail>". The result is cleared
+//  first, because fail_msg does not come back and the detail may be its
+//  error message: hence the copy.
+
+static void
+s_pg_fail(PGresult *result, const char *sql, const char *detail)
+{
+    char message[2048];
+    (void) snprintf(message, sizeof message, "%s: %s", sql, detail);
+    PQclear(result);
+    fail_msg("%s", message);
+}
+
+//  ---------------------------------------------------------------------
+
+PGconn *
+ts_pg_connect(const char *conninfo)
+{
+    assert(conninfo);
+    PGconn *conn = PQconnectdb(conninfo);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        char message[1024];
+        (void) snprintf(message, sizeof message, "%s", PQerrorMessage(conn));
+        PQfinish(conn);
+        fail_msg("cannot connect: %s", message);
+    }
+    return conn;
+}
+
+//  ---------------------------------------------------------------------
+//  TUPLES_OK counts as success too, so that SELECTs run for their effect
+//  (pg_terminate_backend, set_config) need no helper of their own.
+
+void
+ts_pg_exec(PGconn *conn, const char *sql)
+{
+    assert(conn);
+    assert(sql);
+    PGresult *result = PQexec(conn, sql);
+    ExecStatusType status = PQresultStatus(result);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        s_pg_fail(result, sql, PQresultErrorMessage(result));
+        return;
+    }
+    PQclear(result);
+}
+
+//  ---------------------------------------------------------------------
+//  Strict about the shape and the value, so that a query that finds no row
+//  (or NULL) fails where it is run instead of passing for a number.
+
+long
+ts_pg_number(PGconn *conn, const char *sql)
+{
+    assert(conn);
+    assert(sql);
+    PGresult *result = PQexec(conn, sql);
+    char detail[128];
+    if (PQresultStatus(result) != PGRES_TUPLES_OK) {
+        const char *error = PQresultErrorMessage(result);
+        s_pg_fail(result, sql, *error ? error : "no rows returned");
+        return 0;
+    }
+    if (PQntuples(result) != 1 || PQnfields(result) != 1) {
+        (void) snprintf(detail, sizeof detail, "%d rows of %d columns, not one value",
+                        PQntuples(result), PQnfields(result));
+        s_pg_fail(result, sql, detail);
+        return 0;
+    }
+    if (PQgetisnull(result, 0, 0)) {
+        s_pg_fail(result, sql, "NULL, not a number");
+        return 0;
+    }
+    const char *text = PQgetvalue(result, 0, 0);
+    char *end = NULL;
+    errno = 0;
+    long value = strtol(text, &end, 10);
+    if (end == text || *end != '\0' || errno == ERANGE) {
+        (void) snprintf(detail, sizeof detail, "\"%.64s\" is not a whole number", text);
+        s_pg_fail(result, sql, detail);
+        return 0;
+    }
+    PQclear(result);
+    return value;
 }
 
 //  ---------------------------------------------------------------------

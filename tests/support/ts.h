@@ -7,6 +7,11 @@
     described fails the test with a message saying so (it prints why on
     stderr and aborts): a test never passes by skipping.
 
+    The SQL one-liners (ts_pg_connect, ts_pg_exec, ts_pg_number) are for
+    cmocka tests, on the test's own thread: a failure fails the running
+    test with cmocka's fail_msg, saying what was asked and what the server
+    answered.
+
     Waiting is always bounded by a deadline and ends as soon as the awaited
     condition holds (nng's NUTS_MARRY); there is no bare sleep.
     =========================================================================
@@ -16,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <libpq-fe.h>
 
 //  ---------------------------------------------------------------------
 //  PostgreSQL
@@ -30,6 +36,22 @@ char *ts_pg_create_db(void);
 //  ts_pg_create_db may be passed (asserted). Fails the test if the server
 //  refuses.
 void ts_pg_drop_db(char **conninfo_p);
+
+//  Connect to `conninfo` (as from ts_pg_create_db). Fails the test with
+//  libpq's message if the connection is not made. Caller owns return
+//  value; close it with PQfinish.
+PGconn *ts_pg_connect(const char *conninfo);
+
+//  Run one statement on `conn`. Fails the test with the statement and the
+//  server's message unless it gives PGRES_COMMAND_OK or PGRES_TUPLES_OK
+//  (any rows are dropped).
+void ts_pg_exec(PGconn *conn, const char *sql);
+
+//  The value of `sql`, a query of one row and one column, as a number.
+//  Fails the test with the statement and what came back if the query
+//  fails, gives another shape, or gives NULL or a value that is not a
+//  whole number (write coalesce(..., n) where "no value" is expected).
+long ts_pg_number(PGconn *conn, const char *sql);
 
 //  ---------------------------------------------------------------------
 //  RabbitMQ

@@ -3,7 +3,8 @@
 
     Runs against the PostgreSQL and RabbitMQ that scripts/test.sh starts.
     Each fixture is checked for what tests rely on: fresh databases are
-    distinct, empty and really gone after the drop; the AMQP URL logs in;
+    distinct, empty and really gone after the drop; the SQL one-liners
+    fail the running test on what they do not expect; the AMQP URL logs in;
     waiting ends as soon as the condition holds and not after the deadline;
     the HTTP client sends what it is given and reads status, headers and
     body; a missing server description fails the test instead of skipping.
@@ -28,26 +29,6 @@
 //  ---------------------------------------------------------------------
 //  Helpers
 
-static PGconn *
-s_connect(const char *conninfo)
-{
-    PGconn *conn = PQconnectdb(conninfo);
-    if (PQstatus(conn) != CONNECTION_OK) {
-        fail_msg("connect: %s", PQerrorMessage(conn));
-    }
-    return conn;
-}
-
-static void
-s_exec(PGconn *conn, const char *sql)
-{
-    PGresult *res = PQexec(conn, sql);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
-    }
-    PQclear(res);
-}
-
 //  The first column of the first row of `sql` with one text parameter
 //  (NULL for none). Caller owns return value.
 static char *
@@ -70,31 +51,62 @@ s_assert_query(PGconn *conn, const char *sql, const char *param, const char *exp
     freen(value);
 }
 
-//  Run `fn` in a child with `variable` unset; returns what it wrote to stderr
-//  and asserts that it died of SIGABRT. Caller owns return value.
+//  Run `child(arg)` in a child process whose stdout and stderr go to a
+//  pipe; returns all it wrote, and its waitpid status in *status. Caller
+//  owns return value.
 static char *
-s_run_without(const char *variable, void (*fn)(void))
+s_run_child(void (*child)(void *), void *arg, int *status)
 {
     int fds[2];
     assert_int_equal(pipe(fds), 0);
+    fflush(stdout); //  else the child prints the parent's buffered lines again
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
         dup2(fds[1], STDERR_FILENO);
-        unsetenv(variable);
-        fn();
+        child(arg);
+        fflush(stdout);
         _exit(0);
     }
     close(fds[1]);
-    char output[512] = "";
-    ssize_t size = read(fds[0], output, sizeof output - 1);
+    zchunk_t *output = zchunk_new(NULL, 0);
+    char buffer[1024];
+    ssize_t size = 0;
+    while ((size = read(fds[0], buffer, sizeof buffer)) > 0) {
+        zchunk_extend(output, buffer, (size_t) size);
+    }
     close(fds[0]);
-    output[size > 0 ? size : 0] = '\0';
+    assert_int_equal(waitpid(pid, status, 0), pid);
+    char *text = zsys_sprintf("%.*s", (int) zchunk_size(output), (char *) zchunk_data(output));
+    zchunk_destroy(&output);
+    return text;
+}
+
+typedef struct {
+    const char *variable; //  unset in the child
+    void (*fn)(void);     //  then called
+} s_without_t;
+
+static void
+s_child_without(void *arg)
+{
+    s_without_t *without = arg;
+    unsetenv(without->variable);
+    without->fn();
+}
+
+//  Run `fn` in a child with `variable` unset; returns what it wrote and
+//  asserts that it died of SIGABRT. Caller owns return value.
+static char *
+s_run_without(const char *variable, void (*fn)(void))
+{
+    s_without_t without = {variable, fn};
     int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    char *output = s_run_child(s_child_without, &without, &status);
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGABRT);
-    return strdup(output);
+    return output;
 }
 
 static void
@@ -118,10 +130,10 @@ test_usage(void **state)
 {
     (void) state;
     char *conninfo = ts_pg_create_db();
-    PGconn *conn = s_connect(conninfo);
-    s_exec(conn, "CREATE TABLE items (id int PRIMARY KEY)");
-    s_exec(conn, "INSERT INTO items VALUES (1), (2)");
-    s_assert_query(conn, "SELECT count(*) FROM items", NULL, "2");
+    PGconn *conn = ts_pg_connect(conninfo);
+    ts_pg_exec(conn, "CREATE TABLE items (id int PRIMARY KEY)");
+    ts_pg_exec(conn, "INSERT INTO items VALUES (1), (2)");
+    assert_int_equal(ts_pg_number(conn, "SELECT count(*) FROM items"), 2);
     PQfinish(conn);
     ts_pg_drop_db(&conninfo);
     assert_null(conninfo);
@@ -153,8 +165,8 @@ test_databases_are_distinct_and_empty(void **state)
     const char *items_missing = "SELECT to_regclass('public.items') IS NULL";
     char *first = ts_pg_create_db();
     char *second = ts_pg_create_db();
-    PGconn *first_conn = s_connect(first);
-    PGconn *second_conn = s_connect(second);
+    PGconn *first_conn = ts_pg_connect(first);
+    PGconn *second_conn = ts_pg_connect(second);
 
     char *first_name = s_query_value(first_conn, "SELECT current_database()", NULL);
     char *second_name = s_query_value(second_conn, "SELECT current_database()", NULL);
@@ -162,7 +174,7 @@ test_databases_are_distinct_and_empty(void **state)
     s_assert_query(first_conn, count_tables, NULL, "0");
     s_assert_query(second_conn, count_tables, NULL, "0");
 
-    s_exec(first_conn, "CREATE TABLE items (id int)");
+    ts_pg_exec(first_conn, "CREATE TABLE items (id int)");
     s_assert_query(first_conn, items_missing, NULL, "f");
     s_assert_query(second_conn, items_missing, NULL, "t");
 
@@ -182,9 +194,9 @@ test_drop_removes_database_with_open_connections(void **state)
     (void) state;
     const char *exists = "SELECT count(*) FROM pg_database WHERE datname = $1";
     char *conninfo = ts_pg_create_db();
-    PGconn *conn = s_connect(conninfo); //  left open: the drop must end it
+    PGconn *conn = ts_pg_connect(conninfo); //  left open: the drop must end it
     char *name = s_query_value(conn, "SELECT current_database()", NULL);
-    PGconn *admin = s_connect(getenv("TEST_PG_DSN"));
+    PGconn *admin = ts_pg_connect(getenv("TEST_PG_DSN"));
     s_assert_query(admin, exists, name, "1");
 
     ts_pg_drop_db(&conninfo);
@@ -194,6 +206,105 @@ test_drop_removes_database_with_open_connections(void **state)
     freen(name);
     PQfinish(admin);
     PQfinish(conn);
+}
+
+//  ---------------------------------------------------------------------
+//  The SQL one-liners take what succeeds (rows from ts_pg_exec too) and
+//  fail the running test on anything else, naming the statement and what
+//  came back. Each failure is provoked in a child that runs it as a cmocka
+//  test of its own and must report that one test failed.
+
+typedef struct {
+    const char *conninfo; //  database the child connects to (borrowed)
+    const char *sql;      //  statement the child runs
+} s_sql_case_t;
+
+static void
+s_child_exec(void **state)
+{
+    s_sql_case_t *sql_case = *state;
+    PGconn *conn = ts_pg_connect(sql_case->conninfo);
+    ts_pg_exec(conn, sql_case->sql);
+    PQfinish(conn);
+}
+
+static void
+s_child_number(void **state)
+{
+    s_sql_case_t *sql_case = *state;
+    PGconn *conn = ts_pg_connect(sql_case->conninfo);
+    (void) ts_pg_number(conn, sql_case->sql);
+    PQfinish(conn);
+}
+
+typedef struct {
+    CMUnitTestFunction fn; //  the test the child runs
+    s_sql_case_t sql_case; //  its state
+} s_sql_child_t;
+
+//  The child's own cmocka run of one test; exits with the failure count.
+static void
+s_child_cmocka(void *arg)
+{
+    s_sql_child_t *child = arg;
+    const struct CMUnitTest tests[] = {cmocka_unit_test_prestate(child->fn, &child->sql_case)};
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    fflush(stdout);
+    _exit(failed);
+}
+
+//  Run `fn` on `sql_case` as a cmocka test in a child; asserts that it
+//  failed and returns what it printed. Caller owns return value.
+static char *
+s_run_failing(CMUnitTestFunction fn, s_sql_case_t sql_case)
+{
+    s_sql_child_t child = {fn, sql_case};
+    int status = 0;
+    char *output = s_run_child(s_child_cmocka, &child, &status);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 1);
+    return output;
+}
+
+//  `fn` on `sql` fails the child's test, and its output holds `says`.
+static void
+s_assert_fails(CMUnitTestFunction fn, const char *conninfo, const char *sql, const char *says)
+{
+    char *output = s_run_failing(fn, (s_sql_case_t){conninfo, sql});
+    if (!strstr(output, sql) || !strstr(output, says)) {
+        fail_msg("%s: expected \"%s\" in:\n%s", sql, says, output);
+    }
+    freen(output);
+}
+
+static void
+test_sql_one_liners(void **state)
+{
+    (void) state;
+    char *conninfo = ts_pg_create_db();
+    PGconn *conn = ts_pg_connect(conninfo);
+    ts_pg_exec(conn, "CREATE TABLE items (id int)");
+    ts_pg_exec(conn, "SELECT id FROM items");
+    assert_int_equal(ts_pg_number(conn, "SELECT -9000000000"), -9000000000L);
+
+    s_assert_fails(s_child_exec, conninfo, "INSERT INTO missing VALUES (1)",
+                   "relation \"missing\" does not exist");
+    s_assert_fails(s_child_number, conninfo, "SELEC 1", "syntax error");
+    s_assert_fails(s_child_number, conninfo, "CREATE TABLE other (id int)", "no rows returned");
+    s_assert_fails(s_child_number, conninfo, "SELECT id FROM items", "0 rows of 1 columns");
+    s_assert_fails(s_child_number, conninfo, "SELECT 1, 2", "1 rows of 2 columns");
+    s_assert_fails(s_child_number, conninfo, "SELECT NULL::int", "NULL, not a number");
+    s_assert_fails(s_child_number, conninfo, "SELECT 'seven'", "\"seven\" is not a whole number");
+    s_assert_fails(s_child_number, conninfo, "SELECT 1.5", "\"1.5\" is not a whole number");
+    //  The child's test fails at the connection, before any statement.
+    s_sql_case_t unreachable = {"host=/nonexistent-socket-dir port=1 dbname=none", "SELECT 1"};
+    char *output = s_run_failing(s_child_number, unreachable);
+    assert_non_null(strstr(output, "cannot connect: "));
+    assert_null(strstr(output, "SELECT 1"));
+    freen(output);
+
+    PQfinish(conn);
+    ts_pg_drop_db(&conninfo);
 }
 
 //  ---------------------------------------------------------------------
@@ -513,6 +624,7 @@ main(void)
         cmocka_unit_test(test_missing_environment_fails_the_test),
         cmocka_unit_test(test_databases_are_distinct_and_empty),
         cmocka_unit_test(test_drop_removes_database_with_open_connections),
+        cmocka_unit_test(test_sql_one_liners),
         cmocka_unit_test(test_amqp_url_logs_in),
         cmocka_unit_test(test_wait_returns_as_soon_as_condition_holds),
         cmocka_unit_test(test_wait_gives_up_at_deadline),
