@@ -79,9 +79,11 @@
     (field "id"); database down 503 unavailable.
 
     Threads: def->start, def->stop, route handlers and done callbacks run on
-    the service thread; def->handler runs on the stream writer's thread (it
-    gets the state def->start returned: share only what is thread-safe, such
-    as the log, the metrics and immutable configuration).
+    the service thread; def->handler runs on the stream writer's thread (with
+    def->writer_for_appends, on the subscriber's thread for batches that
+    append nothing; bus_apply_writing says which); it gets the state
+    def->start returned: share only what is thread-safe, such as the log,
+    the metrics and immutable configuration.
     =========================================================================
 */
 #ifndef BUS_SERVICE_H_INCLUDED
@@ -122,6 +124,9 @@ typedef struct {
                                        //  arg is the state start returned
     bus_batch_handler_fn *batch_handler; //  or applies a batch of them (bus_subscriber.h);
                                          //  exactly one of the two with types
+    bool writer_for_appends;             //  apply on the subscriber's own connection, through the
+                                         //  writer only batches that append (bus_subscriber.h):
+                                         //  for a handler that seldom appends
     //  On the service thread, after HTTP is bound and the stream started,
     //  before the subscriber: register routes, create the service's state.
     //  Returns the state (passed to the handler and stop), or NULL to fail

@@ -163,6 +163,13 @@ typedef struct {
     bus_stream_t *stream;     //  optional: apply through this writer (effects, checkpoint
                               //  and appended events in one transaction); borrowed,
                               //  outlives the subscriber
+    bool writer_for_appends;  //  with stream: apply each batch in a transaction on the
+                              //  subscriber's own connection, and through the writer
+                              //  only a batch whose handler appends (it is rolled back
+                              //  and run again as a unit of the writer): for handlers
+                              //  that seldom append, whose batches then need not wait
+                              //  for the writer's (bus_apply_writing says where a call
+                              //  runs)
     const char *publishers;   //  comma-separated PUB endpoints "tcp://host:port"; each
                               //  host is resolved to all its addresses; replay is port + 1
     const char *const *types; //  NULL-terminated event type names handled; NULL = all.
@@ -217,6 +224,13 @@ uint64_t bus_subscriber_applied(bus_subscriber_t *self);
 //  database, or the stream writer's when config.stream is set), in an open
 //  transaction; never BEGIN, COMMIT or ROLLBACK on it. Borrowed for the call.
 struct pg_conn *bus_apply_conn(bus_apply_t *apply);
+
+//  Inside a handler: true when it runs in the stream writer's transaction
+//  (on the writer's thread, bus_apply_append available), false in the
+//  subscriber's own (its thread). With writer_for_appends a handler runs
+//  on either, never on both at once: one that keeps prepared statements
+//  per connection keeps a set for each.
+bool bus_apply_writing(bus_apply_t *apply);
 
 //  Inside a handler: append an event to the service's own stream in the
 //  same transaction (as bus_tx_append: the writer fills stream, seq,

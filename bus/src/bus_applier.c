@@ -9,6 +9,10 @@
     reruns a batch whose other unit failed), so it resets its result at
     the start and has no other effect outside the transaction.
 
+    With writer_for_appends (and a stream) a batch runs on our own
+    connection first; a handler that appends there is refused, the batch
+    is rolled back and run again as a unit of the writer.
+
     A batch locks and raises only the checkpoints of the partitions whose
     events it must check (owned, handled, known): a batch of ten events
     writes about ten checkpoint rows, not all 64 / n owned ones. The others
@@ -44,6 +48,7 @@ struct bus_applier {
     char *app_name;                      //  application_name of our connection (owned)
     PGconn *conn;                        //  NULL while unreachable (owned)
     bus_producer_t *producer;            //  to the stream's writer, NULL without one (owned)
+    bool writer_for_appends;             //  own transaction first, the writer for appends
     uint32_t replica_index;              //  i
     uint32_t replica_count;              //  n
     uint32_t partitions;                 //  P
@@ -72,6 +77,8 @@ struct bus_apply {
     PGconn *conn;                         //  the transaction's connection (borrowed)
     bus_tx_t *tx;                         //  the writer's unit, NULL without a stream
     bool append_failed;                   //  a bus_apply_append was refused
+    bool writer_possible;                 //  outside the writer, the batch could run in it
+    bool wants_writer;                    //  an append asked for it: rerun there
     char error[BUS_SUBSCRIBER_ERROR_MAX]; //  why the handler failed, "" if it did not say
 };
 
@@ -163,6 +170,8 @@ bus_applier_new(const bus_subscriber_config_t *config)
     self->apply = zmalloc(sizeof *self->apply);
     if (config->stream) {
         self->producer = bus_producer_new(config->stream);
+        self->writer_for_appends = config->writer_for_appends;
+        self->apply->writer_possible = config->writer_for_appends;
     }
     return self;
 }
@@ -328,7 +337,7 @@ s_transact(bus_applier_t *self, s_work_fn *fn, void *work, char *error, size_t s
         (void) snprintf(error, size, "not connected");
         return BUS_APPLIER_DB;
     }
-    if (self->producer) {
+    if (self->producer && !self->writer_for_appends) {
         return s_transact_unit(self, fn, work, error, size);
     }
     PGconn *conn = self->conn;
@@ -336,7 +345,18 @@ s_transact(bus_applier_t *self, s_work_fn *fn, void *work, char *error, size_t s
         s_conn_error(conn, "BEGIN", error, size);
         return BUS_APPLIER_DB;
     }
+    self->apply->wants_writer = false;
     int rc = fn(self, work, conn, NULL);
+    if (rc == -1 && self->apply->wants_writer) {
+        //  The handler appends: this batch belongs in the writer's
+        //  transaction. Not a failure: roll back and run it there.
+        if (s_exec(conn, "ROLLBACK", "ROLLBACK")) {
+            s_conn_error(conn, "ROLLBACK", error, size);
+            return BUS_APPLIER_DB;
+        }
+        error[0] = '\0';
+        return s_transact_unit(self, fn, work, error, size);
+    }
     //  An aborted transaction "commits" as ROLLBACK: the tag says which.
     if (rc == 0 && s_exec(conn, "COMMIT", "COMMIT") == 0) {
         return BUS_APPLIER_OK;
@@ -737,7 +757,7 @@ bus_applier_apply_each(bus_applier_t *self, bus_applier_batch_t *batches, size_t
     assert(self);
     assert(batches);
     assert(count >= 1);
-    if (!self->producer || !self->conn || count == 1) {
+    if (!self->producer || self->writer_for_appends || !self->conn || count == 1) {
         for (size_t index = 0; index < count; index++) {
             bus_applier_batch_t *batch = &batches[index];
             batch->rc = bus_applier_apply(self, batch->stream, batch->checkpoints, batch->events,
@@ -938,6 +958,14 @@ bus_apply_conn(bus_apply_t *apply)
     return apply->conn;
 }
 
+bool
+bus_apply_writing(bus_apply_t *apply)
+{
+    assert(apply);
+    assert(apply->conn); //  only inside a handler
+    return apply->tx != NULL;
+}
+
 int
 bus_apply_append(bus_apply_t *apply,
                  Ev__V1__Envelope *envelope,
@@ -947,7 +975,14 @@ bus_apply_append(bus_apply_t *apply,
     assert(apply);
     assert(envelope);
     assert(apply->conn); //  only inside a handler
-    if (!apply->tx || bus_tx_append(apply->tx, envelope, partition_key, partition_key_size)) {
+    if (!apply->tx) {
+        //  Outside the writer: with writer_for_appends the batch runs again
+        //  in it; without a stream there is nowhere to append.
+        apply->wants_writer = apply->writer_possible;
+        apply->append_failed = true;
+        return -1;
+    }
+    if (bus_tx_append(apply->tx, envelope, partition_key, partition_key_size)) {
         apply->append_failed = true;
         return -1;
     }

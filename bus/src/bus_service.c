@@ -146,6 +146,7 @@ s_settings_load(bus_service_t *self)
         .partitions = (uint32_t) svc_config_int(config, "PARTITIONS"),
         .handler = def->handler,
         .batch_handler = def->batch_handler,
+        .writer_for_appends = def->writer_for_appends,
         .batch_max = (int) svc_config_int(config, "APPLY_BATCH_MAX"),
         .max_attempts = (int) svc_config_int(config, "MAX_ATTEMPTS"),
         .ready_lag = svc_config_int(config, "READY_LAG"),

@@ -1147,6 +1147,52 @@ test_apply_through_stream(void **state)
     bus_stream_destroy(&stream);
 }
 
+//  writer_for_appends: batches whose handler appends nothing commit on the
+//  subscriber's own connection (the stream's writer commits no batch for
+//  them); once the handler appends, its batches run through the writer,
+//  effects, checkpoints and appended events together; every event is
+//  applied once and answered once.
+
+static void
+test_writer_for_appends(void **state)
+{
+    fixture_t *fixture = *state;
+    bus_stream_config_t stream_config = {.stream = "inventory-0",
+                                         .conninfo = fixture->sub_db,
+                                         .pub_endpoint = "tcp://127.0.0.1:*",
+                                         .log = fixture->log,
+                                         .metrics = fixture->metrics};
+    bus_stream_t *stream = bus_stream_new(&stream_config);
+    assert_non_null(stream);
+    bus_subscriber_config_t config = s_config(fixture, 0, 1);
+    config.stream = stream;
+    config.writer_for_appends = true;
+    bus_subscriber_t *subscriber = bus_subscriber_new(&config);
+    assert_non_null(subscriber);
+    svc_counter_t *writer_batches = svc_metrics_counter(fixture->metrics, "bus_batches_total", "",
+                                                        "stream", "inventory-0", NULL);
+
+    s_publish(fixture, 100);
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 100);
+    assert_int_equal(svc_counter_value(writer_batches), 0);
+
+    atomic_store(&fixture->handler.append, true);
+    s_publish(fixture, 100);
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 200);
+    assert_true(svc_counter_value(writer_batches) > 0);
+    s_assert_applied_once(fixture, 200);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM bus_events"
+                                                 " WHERE stream = 'inventory-0'"
+                                                 " AND type = 'StockReserved'"),
+                     100);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(DISTINCT a.seq) FROM applied AS a"
+                                                 " WHERE a.seq > 100"),
+                     100);
+    s_assert_checkpoints_cover(fixture, 200);
+    bus_subscriber_destroy(&subscriber);
+    bus_stream_destroy(&stream);
+}
+
 //  Two publishers' streams through one writer: each round hands both
 //  streams' batches to the writer together; each stream is still applied
 //  exactly once and in order, with its own checkpoints.
@@ -1478,6 +1524,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_batch_poison_through_stream, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_malformed_and_unknown, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_apply_through_stream, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_writer_for_appends, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_two_streams_through_stream, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_trimmed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_database_lost, s_setup, s_teardown),

@@ -21,6 +21,9 @@ static const bus_service_def_t s_def = {
     .migrations = order_migrations,
     .types = order_server_types,
     .batch_handler = order_server_apply,
+    //  Only a rejection's compensation appends: the read model's batches
+    //  commit on the subscriber's own connection, beside the creates.
+    .writer_for_appends = true,
     .start = order_server_start,
     .stop = order_server_stop};
 

@@ -52,6 +52,7 @@ static const bus_service_def_t s_def = {.name = "order",
                                         .migrations = order_migrations,
                                         .types = order_server_types,
                                         .batch_handler = order_server_apply,
+                                        .writer_for_appends = true,
                                         .start = order_server_start,
                                         .stop = order_server_stop};
 

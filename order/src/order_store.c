@@ -27,8 +27,10 @@
     fails the batch, which the subscriber then runs again.
 
     Every statement is prepared once per connection (bus_statements.h):
-    the store keeps one set for the writer's thread (units and the
-    handler) and one for queries.
+    the store keeps one set for the writer's thread (units, and the
+    handler for batches that compensate), one for the handler on the
+    subscriber's own connection (batches that append nothing: the order
+    service applies with writer_for_appends) and one for queries.
 
     Parameters are text, except none: uuids, integers and arrays are sent
     in PostgreSQL's text forms and cast in SQL. Times travel as Unix
@@ -198,6 +200,7 @@ static const bus_statement_t s_statements[] = {
 struct order_store {
     char *stream;              //  our stream id (owned)
     bus_statements_t *writer;  //  for units and the handler: the writer's thread (owned)
+    bus_statements_t *applier; //  for the handler on the subscriber's thread (owned)
     bus_statements_t *queries; //  for order_store_get and _list: one other thread (owned)
 };
 
@@ -211,6 +214,7 @@ order_store_new(const char *stream)
     order_store_t *self = zmalloc(sizeof *self);
     self->stream = strdup(stream);
     self->writer = bus_statements_new(s_statements);
+    self->applier = bus_statements_new(s_statements);
     self->queries = bus_statements_new(s_statements);
     return self;
 }
@@ -224,6 +228,7 @@ order_store_destroy(order_store_t **self_p)
         return;
     }
     bus_statements_destroy(&self->queries);
+    bus_statements_destroy(&self->applier);
     bus_statements_destroy(&self->writer);
     zstr_free(&self->stream);
     freen(self);
@@ -733,6 +738,7 @@ typedef struct {
 typedef struct {
     order_store_t *store;                  //  (borrowed)
     bus_apply_t *apply;                    //  (borrowed)
+    bus_statements_t *statements;          //  the store's set for this thread (borrowed)
     const Ev__V1__Envelope *const *events; //  the batch (borrowed)
     size_t count;                          //  its events
     order_store_applied_t *applied;        //  one per event (borrowed)
@@ -870,8 +876,8 @@ s_batch_lock(s_batch_t *batch, bus_sqlarray_t *ids, bus_sqlarray_t *messages)
 {
     const char *values[] = {bus_sqlarray_text(ids), bus_sqlarray_text(messages)};
     PGresult *result =
-        s_exec(batch->store->writer, bus_apply_conn(batch->apply), S_APPLY_LOCK, "lock orders",
-               values, PGRES_TUPLES_OK, -1, batch->error, sizeof batch->error);
+        s_exec(batch->statements, bus_apply_conn(batch->apply), S_APPLY_LOCK, "lock orders", values,
+               PGRES_TUPLES_OK, -1, batch->error, sizeof batch->error);
     if (!result) {
         return -1;
     }
@@ -984,7 +990,7 @@ s_batch_write(s_batch_t *batch)
                             bus_sqlarray_text(&reasons),
                             batch->now};
     PGresult *result =
-        s_exec(batch->store->writer, bus_apply_conn(batch->apply), S_APPLY_WRITE, "apply events",
+        s_exec(batch->statements, bus_apply_conn(batch->apply), S_APPLY_WRITE, "apply events",
                values, PGRES_TUPLES_OK, 1, batch->error, sizeof batch->error);
     int rc = result ? 0 : -1;
     int64_t rows = 0, updated = 0;
@@ -1046,8 +1052,11 @@ order_store_apply(order_store_t *self,
     assert(events);
     assert(count >= 1);
     assert(applied_out);
+    //  In the writer's transaction (its thread) or, for batches that
+    //  append nothing, on the subscriber's own connection (its thread).
     s_batch_t batch = {.store = self,
                        .apply = apply,
+                       .statements = bus_apply_writing(apply) ? self->writer : self->applier,
                        .events = events,
                        .count = count,
                        .applied = applied_out,

@@ -27,10 +27,13 @@
     lines and history aggregated as JSON in SQL) and order_store_list.
 
     Every statement is prepared once per connection (bus_statements.h),
-    from one of two sets the store keeps. Threads: the units and the
-    handler share one set, so they must run on one thread at a time
-    (bus_service runs both on the stream's writer); the queries use the
-    other, on one other thread (the service thread).
+    from one of three sets the store keeps. Threads: the units use one
+    (the stream's writer); the handler uses the same one inside the
+    writer's transaction and another on the subscriber's own connection
+    (bus_apply_writing says which: the order service applies with
+    writer_for_appends, so only batches that compensate run in the
+    writer); the queries use the third, on one other thread (the service
+    thread).
 
         order_store_t *store = order_store_new("order-0");
         order_store_create_t create = {.store = store, .command = &command, ...};
