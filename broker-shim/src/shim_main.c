@@ -22,6 +22,10 @@ static const bus_service_def_t s_def = {
     .migrations = shim_migrations,
     .types = shim_server_types,
     .batch_handler = shim_server_apply,
+    //  The handler never appends (it fills the outbox): its batches commit
+    //  on the subscriber's own connection, never waiting for the writer,
+    //  which appends what comes from RabbitMQ.
+    .writer_for_appends = true,
     .start = shim_server_start,
     .stop = shim_server_stop,
     .ready = shim_server_ready};

@@ -72,7 +72,7 @@ typedef struct {
     char *error_exchange;         //  "<queue>_error" (owned)
     char *machine_name;           //  host.machineName (owned)
     char *os_version;             //  host.operatingSystemVersion (owned)
-    bus_statements_t *statements; //  the handler's, on the writer's thread (owned)
+    bus_statements_t *statements; //  the handler's, on the subscriber's thread (owned)
     zactor_t *relay;              //  outbox -> RabbitMQ (owned)
     zactor_t *consumer;           //  RabbitMQ -> our stream (owned), or NULL (nothing to consume)
 } s_state_t;
