@@ -375,6 +375,23 @@ bus_inbox_lock(PGconn *conn,
 }
 
 //  --------------------------------------------------------------------------
+//  The text of a checkpoint's new seq, or BUS_MALFORMED (with the error)
+//  when a bigint cannot hold it.
+
+#define S_SEQ_TEXT_SIZE 24
+
+static bus_rc_t
+s_seq_text(uint64_t seq, char text[S_SEQ_TEXT_SIZE], char **error_out)
+{
+    if (seq > INT64_MAX) {
+        svc_error_set(error_out, "advancing checkpoints: seq %" PRIu64 " exceeds a bigint", seq);
+        return BUS_MALFORMED;
+    }
+    (void) snprintf(text, S_SEQ_TEXT_SIZE, "%" PRIu64, seq);
+    return BUS_OK;
+}
+
+//  --------------------------------------------------------------------------
 //  Lock and raise in one statement when every row exists; else lock as
 //  bus_inbox_lock (creating the rows) and leave the raise to the caller.
 
@@ -404,14 +421,13 @@ bus_inbox_lock_raise(PGconn *conn,
         *error_out = NULL;
     }
     *raised_out = false;
-    if (seq > INT64_MAX) {
-        svc_error_set(error_out, "advancing checkpoints: seq %" PRIu64 " exceeds a bigint", seq);
+    char seq_text[S_SEQ_TEXT_SIZE];
+    if (s_seq_text(seq, seq_text, error_out) != BUS_OK) {
         return BUS_MALFORMED;
     }
     size_t distinct = 0;
     char *array = s_partition_array(partitions, partition_count, &distinct);
-    char seq_text[24], count_text[24];
-    (void) snprintf(seq_text, sizeof seq_text, "%" PRIu64, seq);
+    char count_text[S_SEQ_TEXT_SIZE];
     (void) snprintf(count_text, sizeof count_text, "%zu", distinct);
     const char *values[] = {consumer, stream, array, seq_text, count_text};
     s_statement_t statement = {"locking and raising checkpoints",
@@ -461,14 +477,12 @@ bus_inbox_advance(PGconn *conn,
     if (error_out) {
         *error_out = NULL;
     }
-    if (seq > INT64_MAX) {
-        svc_error_set(error_out, "advancing checkpoints: seq %" PRIu64 " exceeds a bigint", seq);
+    char seq_text[S_SEQ_TEXT_SIZE];
+    if (s_seq_text(seq, seq_text, error_out) != BUS_OK) {
         return BUS_MALFORMED;
     }
     size_t distinct = 0;
     char *array = s_partition_array(partitions, partition_count, &distinct);
-    char seq_text[24];
-    (void) snprintf(seq_text, sizeof seq_text, "%" PRIu64, seq);
     const char *values[] = {consumer, stream, array, seq_text};
     s_statement_t statement = {
         "advancing checkpoints", s_advance_sql, 4, values, NULL, NULL, prepared,

@@ -400,6 +400,21 @@ s_config(fixture_t *fixture, uint32_t index, uint32_t count)
     return config;
 }
 
+//  The consumer's own stream "inventory-0", for config.stream (a consumer
+//  that publishes). Caller destroys it after the subscriber.
+static bus_stream_t *
+s_consumer_stream(fixture_t *fixture)
+{
+    bus_stream_config_t config = {.stream = "inventory-0",
+                                  .conninfo = fixture->sub_db,
+                                  .pub_endpoint = "tcp://127.0.0.1:*",
+                                  .log = fixture->log,
+                                  .metrics = fixture->metrics};
+    bus_stream_t *stream = bus_stream_new(&config);
+    assert_non_null(stream);
+    return stream;
+}
+
 //  --------------------------------------------------------------------------
 //  Usage: a subscriber, then 1,000 events: each applied once, in order,
 //  and every checkpoint at the tail.
@@ -931,13 +946,7 @@ static void
 test_batch_poison_through_stream(void **state)
 {
     fixture_t *fixture = *state;
-    bus_stream_config_t stream_config = {.stream = "inventory-0",
-                                         .conninfo = fixture->sub_db,
-                                         .pub_endpoint = "tcp://127.0.0.1:*",
-                                         .log = fixture->log,
-                                         .metrics = fixture->metrics};
-    bus_stream_t *stream = bus_stream_new(&stream_config);
-    assert_non_null(stream);
+    bus_stream_t *stream = s_consumer_stream(fixture);
     atomic_store(&fixture->handler.append, true);
     s_batch_poison(fixture, stream);
     bus_stream_destroy(&stream);
@@ -1121,13 +1130,7 @@ static void
 test_apply_through_stream(void **state)
 {
     fixture_t *fixture = *state;
-    bus_stream_config_t stream_config = {.stream = "inventory-0",
-                                         .conninfo = fixture->sub_db,
-                                         .pub_endpoint = "tcp://127.0.0.1:*",
-                                         .log = fixture->log,
-                                         .metrics = fixture->metrics};
-    bus_stream_t *stream = bus_stream_new(&stream_config);
-    assert_non_null(stream);
+    bus_stream_t *stream = s_consumer_stream(fixture);
     atomic_store(&fixture->handler.append, true);
     bus_subscriber_config_t config = s_config(fixture, 0, 1);
     config.stream = stream;
@@ -1157,13 +1160,7 @@ static void
 test_writer_for_appends(void **state)
 {
     fixture_t *fixture = *state;
-    bus_stream_config_t stream_config = {.stream = "inventory-0",
-                                         .conninfo = fixture->sub_db,
-                                         .pub_endpoint = "tcp://127.0.0.1:*",
-                                         .log = fixture->log,
-                                         .metrics = fixture->metrics};
-    bus_stream_t *stream = bus_stream_new(&stream_config);
-    assert_non_null(stream);
+    bus_stream_t *stream = s_consumer_stream(fixture);
     bus_subscriber_config_t config = s_config(fixture, 0, 1);
     config.stream = stream;
     config.writer_for_appends = true;
@@ -1210,13 +1207,7 @@ test_two_streams_through_stream(void **state)
     bus_stream_t *second = bus_stream_new(&second_config);
     assert_non_null(second);
     bus_producer_t *second_producer = bus_producer_new(second);
-    bus_stream_config_t stream_config = {.stream = "inventory-0",
-                                         .conninfo = fixture->sub_db,
-                                         .pub_endpoint = "tcp://127.0.0.1:*",
-                                         .log = fixture->log,
-                                         .metrics = fixture->metrics};
-    bus_stream_t *stream = bus_stream_new(&stream_config);
-    assert_non_null(stream);
+    bus_stream_t *stream = s_consumer_stream(fixture);
     char *publishers =
         zsys_sprintf("%s,tcp://127.0.0.1:%d", fixture->publishers, bus_stream_pub_port(second));
     atomic_store(&fixture->handler.batched, true);
