@@ -225,6 +225,16 @@ uint64_t bus_subscriber_applied(bus_subscriber_t *self);
 //  transaction; never BEGIN, COMMIT or ROLLBACK on it. Borrowed for the call.
 struct pg_conn *bus_apply_conn(bus_apply_t *apply);
 
+//  Inside a handler that runs outside the writer (writer_for_appends): ask
+//  for this batch to run again in the writer's transaction instead, as an
+//  append does, e.g. when a row it needs is locked by the writer (waiting
+//  for it could deadlock with the writer's units, which lock in any
+//  order). Returns 0, and the handler then returns -1: the batch is
+//  rolled back and run in the writer, not counted as a failure. Returns -1
+//  when that is not possible (in the writer already, or no
+//  writer_for_appends).
+int bus_apply_to_writer(bus_apply_t *apply);
+
 //  Inside a handler: true when it runs in the stream writer's transaction
 //  (on the writer's thread, bus_apply_append available), false in the
 //  subscriber's own (its thread). With writer_for_appends a handler runs

@@ -10,8 +10,9 @@
     the start and has no other effect outside the transaction.
 
     With writer_for_appends (and a stream) a batch runs on our own
-    connection first; a handler that appends there is refused, the batch
-    is rolled back and run again as a unit of the writer.
+    connection first; a handler that appends there is refused (or asks,
+    bus_apply_to_writer), the batch is rolled back and run again as a unit
+    of the writer.
 
     A batch locks and raises only the checkpoints of the partitions whose
     events it must check (owned, handled, known): a batch of ten events
@@ -66,6 +67,7 @@ struct bus_applier {
     uint32_t *touched;                   //  a batch's partitions to lock and raise (owned array)
     bool *marked;                        //  per partition: in `touched` (owned array)
     bus_statements_t *inbox;             //  lock and advance, prepared (owned)
+    svc_counter_t *rerouted;             //  bus_apply_rerouted_total, or NULL (borrowed)
 };
 
 //  How far (in seqs) a batch may run ahead of an owned partition's known
@@ -172,6 +174,12 @@ bus_applier_new(const bus_subscriber_config_t *config)
         self->producer = bus_producer_new(config->stream);
         self->writer_for_appends = config->writer_for_appends;
         self->apply->writer_possible = config->writer_for_appends;
+    }
+    if (self->writer_for_appends && config->metrics) {
+        self->rerouted = svc_metrics_counter(
+            config->metrics, "bus_apply_rerouted_total",
+            "Batches run again in the writer's transaction (they append, or asked to)", "consumer",
+            self->consumer, NULL);
     }
     return self;
 }
@@ -355,6 +363,9 @@ s_transact(bus_applier_t *self, s_work_fn *fn, void *work, char *error, size_t s
             return BUS_APPLIER_DB;
         }
         error[0] = '\0';
+        if (self->rerouted) {
+            svc_counter_inc(self->rerouted);
+        }
         return s_transact_unit(self, fn, work, error, size);
     }
     //  An aborted transaction "commits" as ROLLBACK: the tag says which.
@@ -956,6 +967,18 @@ bus_apply_conn(bus_apply_t *apply)
     assert(apply);
     assert(apply->conn); //  only inside a handler
     return apply->conn;
+}
+
+int
+bus_apply_to_writer(bus_apply_t *apply)
+{
+    assert(apply);
+    assert(apply->conn); //  only inside a handler
+    if (apply->tx || !apply->writer_possible) {
+        return -1;
+    }
+    apply->wants_writer = true;
+    return 0;
 }
 
 bool

@@ -120,14 +120,21 @@ static const char s_cancel_sql[] =
 //  $1 the batch's order ids, $2 its message ids: lock the orders that
 //  exist, in id order (two writers that lock several never deadlock), and
 //  list which of the message ids each already recorded ("id,id,...").
-static const char s_apply_lock_sql[] =
-    "WITH seen AS ("
-    "  SELECT order_id, string_agg(message_id::text, ',') AS ids FROM order_history"
-    "  WHERE message_id = ANY($2::uuid[]) GROUP BY order_id)"
-    " SELECT o.order_id::text, o.status, o.stock_reserved, o.payment_started, o.trace_id,"
-    "  seen.ids"
-    " FROM orders AS o LEFT JOIN seen ON seen.order_id = o.order_id"
-    " WHERE o.order_id = ANY($1::uuid[]) ORDER BY o.order_id FOR UPDATE OF o";
+#define S_APPLY_LOCK_SQL                                                                           \
+    "WITH seen AS ("                                                                               \
+    "  SELECT order_id, string_agg(message_id::text, ',') AS ids FROM order_history"               \
+    "  WHERE message_id = ANY($2::uuid[]) GROUP BY order_id)"                                      \
+    " SELECT o.order_id::text, o.status, o.stock_reserved, o.payment_started, o.trace_id,"         \
+    "  seen.ids"                                                                                   \
+    " FROM orders AS o LEFT JOIN seen ON seen.order_id = o.order_id"                               \
+    " WHERE o.order_id = ANY($1::uuid[]) ORDER BY o.order_id FOR UPDATE OF o"
+static const char s_apply_lock_sql[] = S_APPLY_LOCK_SQL;
+
+//  The same outside the writer's transaction: an order the writer holds
+//  (a cancel) is not waited for (SQLSTATE 55P03) but sends the batch into
+//  the writer, because the writer's units lock orders in any order and a
+//  wait could close a deadlock.
+static const char s_apply_lock_nowait_sql[] = S_APPLY_LOCK_SQL " NOWAIT";
 
 //  $1-$7 the new history rows in recorded order (order, event, stream,
 //  seq, message id, time, reason); $8-$12 the changed orders (id, status,
@@ -181,6 +188,7 @@ typedef enum {
     S_LOCK,
     S_CANCEL,
     S_APPLY_LOCK,
+    S_APPLY_LOCK_NOWAIT,
     S_APPLY_WRITE,
     S_GET,
     S_LIST
@@ -192,6 +200,7 @@ static const bus_statement_t s_statements[] = {
     {.name = "order_lock", .sql = s_lock_sql, .params = 1},
     {.name = "order_cancel", .sql = s_cancel_sql, .params = 6},
     {.name = "order_apply_lock", .sql = s_apply_lock_sql, .params = 2},
+    {.name = "order_apply_lock_nowait", .sql = s_apply_lock_nowait_sql, .params = 2},
     {.name = "order_apply_write", .sql = s_apply_write_sql, .params = 13},
     {.name = "order_get", .sql = s_get_sql, .params = 2},
     {.name = "order_list", .sql = s_list_sql, .params = 3},
@@ -874,11 +883,29 @@ s_batch_take_row(s_batch_t *batch, const PGresult *result, int row)
 static int
 s_batch_lock(s_batch_t *batch, bus_sqlarray_t *ids, bus_sqlarray_t *messages)
 {
+    bool writing = bus_apply_writing(batch->apply);
     const char *values[] = {bus_sqlarray_text(ids), bus_sqlarray_text(messages)};
+    char *failure = NULL;
     PGresult *result =
-        s_exec(batch->statements, bus_apply_conn(batch->apply), S_APPLY_LOCK, "lock orders", values,
-               PGRES_TUPLES_OK, -1, batch->error, sizeof batch->error);
+        bus_statements_exec(batch->statements, bus_apply_conn(batch->apply),
+                            writing ? S_APPLY_LOCK : S_APPLY_LOCK_NOWAIT, values, &failure);
     if (!result) {
+        (void) snprintf(batch->error, sizeof batch->error, "lock orders: %s", failure);
+        zstr_free(&failure);
+        return -1;
+    }
+    if (PQresultStatus(result) != PGRES_TUPLES_OK) {
+        const char *sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+        //  55P03 lock_not_available: NOWAIT met a row the writer holds.
+        if (!writing && sqlstate && streq(sqlstate, "55P03") &&
+            bus_apply_to_writer(batch->apply) == 0) {
+            (void) snprintf(batch->error, sizeof batch->error,
+                            "lock orders: the writer holds one; the batch runs there");
+        } else {
+            (void) snprintf(batch->error, sizeof batch->error, "lock orders: %s",
+                            PQresultErrorMessage(result));
+        }
+        PQclear(result);
         return -1;
     }
     int rc = 0;

@@ -433,8 +433,9 @@ s_publish_simple(fixture_t *fixture,
 }
 
 //  --------------------------------------------------------------------------
-//  The read model: a subscriber of "inventory-0" applying through the
-//  order stream's writer with order_store_apply.
+//  The read model: a subscriber of "inventory-0" applying with
+//  order_store_apply on its own connection, and through the order
+//  stream's writer for batches that compensate (as order-service does).
 
 static int
 s_handler(bus_apply_t *apply, const Ev__V1__Envelope *const *events, size_t count, void *arg)
@@ -464,6 +465,7 @@ s_subscribe(fixture_t *fixture)
     bus_subscriber_config_t config = {.consumer = "order",
                                       .conninfo = fixture->order_db,
                                       .stream = fixture->stream,
+                                      .writer_for_appends = true, //  as order-service
                                       .publishers = publishers,
                                       .types = s_types,
                                       .batch_handler = s_handler,
@@ -495,6 +497,14 @@ s_wait_applied(fixture_t *fixture, uint64_t applied)
         fail_msg("applied %" PRIu64 " of %" PRIu64, bus_subscriber_applied(fixture->subscriber),
                  applied);
     }
+}
+
+//  Batches the read model ran again in the writer's transaction.
+static uint64_t
+s_rerouted_count(fixture_t *fixture)
+{
+    return svc_counter_value(svc_metrics_counter(fixture->metrics, "bus_apply_rerouted_total", "",
+                                                 "consumer", "order", NULL));
 }
 
 //  ==========================================================================
@@ -806,6 +816,94 @@ test_create_set_isolates_a_failure(void **state)
     s_create_fini(&taken);
 }
 
+//  The read model outside the writer never waits for an order the writer
+//  holds: the writer's units lock orders in any order (a cancel, then
+//  another), the read model in id order, so a wait could close a
+//  deadlock. A unit holds the later order, the read model's batch meets
+//  it (NOWAIT) and goes into the writer instead (counted); then the unit
+//  locks the earlier order too, which nobody holds: both commit, the
+//  events are applied once, and PostgreSQL saw no deadlock.
+
+typedef struct {
+    gate_t *gate;            //  the test's gate (borrowed)
+    const svc_uuid_t *later; //  locked first
+    const svc_uuid_t *first; //  locked after the gate opens
+} crossed_t;
+
+static int
+s_lock_order(PGconn *conn, const svc_uuid_t *order_id)
+{
+    char text[SVC_UUID_TEXT_SIZE];
+    svc_uuid_format(order_id, text);
+    const char *values[] = {text};
+    PGresult *result =
+        PQexecParams(conn, "SELECT 1 FROM orders WHERE order_id = $1::uuid FOR UPDATE", 1, NULL,
+                     values, NULL, NULL, 0);
+    int rc = PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) == 1 ? 0 : -1;
+    PQclear(result);
+    return rc;
+}
+
+static int
+s_crossed_unit(bus_tx_t *tx, void *arg)
+{
+    crossed_t *crossed = arg;
+    if (s_lock_order(bus_tx_conn(tx), crossed->later) != 0) {
+        return -1;
+    }
+    (void) s_held_unit(tx, crossed->gate);
+    return s_lock_order(bus_tx_conn(tx), crossed->first);
+}
+
+static bool
+s_rerouted(void *arg)
+{
+    return s_rerouted_count(arg) > 0;
+}
+
+static void
+test_read_model_never_waits_for_the_writer(void **state)
+{
+    fixture_t *fixture = *state;
+    order_create_t command;
+    s_command(BODY_A, &command);
+    order_store_create_t one, other;
+    s_create_init(fixture, &one, &command, NULL);
+    assert_int_equal(s_create(fixture, &one, NULL), BUS_OK);
+    s_create_init(fixture, &other, &command, NULL);
+    assert_int_equal(s_create(fixture, &other, NULL), BUS_OK);
+    bool one_first = memcmp(one.order_id.bytes, other.order_id.bytes, 16) < 0;
+    crossed_t crossed = {.gate = &fixture->gate,
+                         .first = one_first ? &one.order_id : &other.order_id,
+                         .later = one_first ? &other.order_id : &one.order_id};
+    s_subscribe(fixture);
+
+    assert_int_equal(bus_producer_submit(fixture->producer, s_crossed_unit, &crossed, &crossed), 0);
+    assert_true(ts_wait_until(s_gate_held, &fixture->gate, WAIT_MS));
+    s_publish_simple(fixture, EV__V1__ENVELOPE__PAYLOAD_STOCK_RESERVED, crossed.first);
+    s_publish_simple(fixture, EV__V1__ENVELOPE__PAYLOAD_STOCK_RESERVED, crossed.later);
+    assert_true(ts_wait_until(s_rerouted, fixture, WAIT_MS));
+    s_gate_release(&fixture->gate);
+    bus_completion_t done;
+    assert_int_equal(bus_producer_recv(fixture->producer, &done), 0);
+    assert_int_equal(done.rc, BUS_OK);
+    s_wait_applied(fixture, 2);
+    for (int index = 0; index < 2; index++) {
+        order_view_t view;
+        s_get(fixture, index ? &other.order_id : &one.order_id, &view);
+        assert_int_equal(view.state.status, ORDER_RESERVED);
+        assert_int_equal(view.history_count, 2);
+        order_view_clear(&view);
+    }
+    assert_int_equal(s_count(fixture,
+                             "SELECT deadlocks FROM pg_stat_database"
+                             " WHERE datname = current_database()",
+                             0, NULL),
+                     0);
+    s_create_fini(&other);
+    s_create_fini(&one);
+}
+
 //  Cancel: once (CANCELLED, history, OrderCancelled), then refused; an
 //  unknown order is not found.
 static void
@@ -1039,15 +1137,18 @@ s_order(fixture_t *fixture)
     return create.order_id;
 }
 
-//  Start the read model and wait until it applied `count` events in ONE
-//  call of the handler.
+//  Start the read model and wait until it applied `count` events as ONE
+//  batch: one call of the handler, or two when the batch compensates (its
+//  first call, outside the writer, sends it into the writer's).
 static void
 s_subscribe_one_batch(fixture_t *fixture, int count)
 {
     int batches = atomic_load(&fixture->counts.batches);
+    uint64_t rerouted = s_rerouted_count(fixture);
     s_subscribe(fixture);
     s_wait_applied(fixture, (uint64_t) count);
-    assert_int_equal(atomic_load(&fixture->counts.batches), batches + 1);
+    assert_int_equal(atomic_load(&fixture->counts.batches),
+                     batches + 1 + (int) (s_rerouted_count(fixture) - rerouted));
     assert_int_equal(atomic_load(&fixture->counts.largest), count);
 }
 
@@ -1351,6 +1452,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_idempotency_same_batch, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_cancel, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_read_model, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_read_model_never_waits_for_the_writer, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_rejected_compensates_once, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_batch_same_order, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_batch_rejection_and_payment, s_setup, s_teardown),
