@@ -1,8 +1,9 @@
 /*  =========================================================================
     shim_consumer - RabbitMQ to the shim's own stream, deduplicated
 
-    One zloop: the pipe, the AMQP socket, the producer's completions, a
-    tick (heartbeats), the reconnect and the retry timers. Every delivery
+    One zloop: the pipe, the AMQP socket and its reconnects (a shim_link,
+    which calls back the s_self_amqp_* handlers below), the producer's
+    completions, a tick (heartbeats) and the retry timer. Every delivery
     becomes a pending record that lives until the delivery was acked or
     given up: SUBMITTED while its unit is with the writer (the writer
     borrows the record, so it is never freed before the completion came
@@ -17,6 +18,7 @@
 #include "shim_amqp.h"
 #include "shim_consumer.h"
 #include "shim_context.h"
+#include "shim_link.h"
 #include "shim_store.h"
 
 #include <inttypes.h>
@@ -48,10 +50,7 @@ typedef struct {
     bus_producer_t *producer; //  our connection to the writer (owned)
     char *amqp_name;          //  connection_name for RabbitMQ (owned)
     shim_amqp_t *amqp;        //  our connection, or NULL while down (owned)
-    int amqp_fd;              //  its socket in the loop, or -1
-    int amqp_backoff_ms;      //  next reconnect delay
-    int amqp_timer;           //  pending reconnect, or -1
-    bool amqp_was_lost;       //  an outage was logged: log the recovery
+    shim_link_t *amqp_link;   //  its reconnects, socket in the loop, outage logs (owned)
     uint64_t generation;      //  counts connections: tags of older ones are void
     zlistx_t *pending;        //  every s_pending_t alive (owned records)
     size_t in_flight;         //  of them S_SUBMITTED
@@ -94,30 +93,12 @@ s_property_id(const s_pending_t *pending)
     return shim_amqp_delivery_view(pending->delivery)->message_id;
 }
 
-//  --------------------------------------------------------------------------
-//  The connection's loss.
-
-static int s_self_handle_amqp_timer(zloop_t *loop, int timer_id, void *arg);
-static int s_self_handle_retry_timer(zloop_t *loop, int timer_id, void *arg);
-
+//  Drop the records of deliveries on a closed connection: unacked, so
+//  RabbitMQ delivers them again. Units in flight stay ours until their
+//  completion.
 static void
-s_self_amqp_lost(self_t *self, const char *why, const char *error)
+s_self_drop_unsubmitted(self_t *self)
 {
-    if (!self->amqp_was_lost) {
-        svc_log_warn(self->log, "shim.consumer.rabbitmq.lost", "{s:s, s:s, s:i}", "why", why,
-                     "error", error ? error : "", "retry_ms", self->amqp_backoff_ms);
-    }
-    self->amqp_was_lost = true;
-    if (self->amqp_fd != -1) {
-        zmq_pollitem_t item = {NULL, self->amqp_fd, ZMQ_POLLIN, 0};
-        zloop_poller_end(self->loop, &item);
-        self->amqp_fd = -1;
-    }
-    shim_amqp_destroy(&self->amqp);
-    atomic_store(&self->context->consumer_up, false);
-    self->generation++;
-    //  Unacked, so RabbitMQ delivers them again; units in flight stay ours
-    //  until their completion.
     s_pending_t *pending = zlistx_first(self->pending);
     while (pending) {
         s_pending_t *next = zlistx_next(self->pending);
@@ -126,11 +107,16 @@ s_self_amqp_lost(self_t *self, const char *why, const char *error)
         }
         pending = next;
     }
-    if (self->amqp_timer == -1) {
-        self->amqp_timer =
-            zloop_timer(self->loop, (size_t) shim_context_backoff(&self->amqp_backoff_ms), 1,
-                        s_self_handle_amqp_timer, self);
-    }
+}
+
+//  --------------------------------------------------------------------------
+//  The connection's loss: the link logs, calls s_self_amqp_close and
+//  reconnects.
+
+static void
+s_self_amqp_lost(self_t *self, const char *why, const char *error)
+{
+    shim_link_lost(self->amqp_link, why, error);
 }
 
 //  True when the record's delivery can still be acked.
@@ -205,6 +191,8 @@ s_unit(bus_tx_t *tx, void *arg)
     assert(key);
     return bus_tx_append(tx, pending->envelope, key->data, key->len) == 0 ? 0 : -1;
 }
+
+static int s_self_handle_retry_timer(zloop_t *loop, int timer_id, void *arg);
 
 static void
 s_self_submit(self_t *self, s_pending_t *pending)
@@ -397,16 +385,8 @@ s_self_setup(self_t *self, char **error_out)
 }
 
 //  --------------------------------------------------------------------------
-//  Loop handlers. Each ends by draining AMQP.
-
-static int
-s_self_handle_amqp(zloop_t *loop, zmq_pollitem_t *item, void *arg)
-{
-    (void) loop;
-    (void) item;
-    s_self_drain_amqp(arg);
-    return 0;
-}
+//  Loop handlers. Each ends by draining AMQP, as do the link's handlers
+//  below.
 
 static int
 s_self_handle_completions(zloop_t *loop, zsock_t *reader, void *arg)
@@ -456,45 +436,51 @@ s_self_handle_retry_timer(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+//  --------------------------------------------------------------------------
+//  The RabbitMQ link's handlers.
+
+//  Connect (blocking, bounded), declare, bind and consume.
 static int
-s_self_handle_amqp_timer(zloop_t *loop, int timer_id, void *arg)
+s_self_amqp_connect(void *arg, char **error_out)
 {
-    (void) timer_id;
     self_t *self = arg;
-    self->amqp_timer = -1;
     shim_amqp_config_t config = {.url = self->context->rabbitmq_url,
                                  .name = self->amqp_name,
                                  .prefetch = self->context->window,
                                  .confirms = true};
-    char *error = NULL;
-    self->amqp = shim_amqp_new(&config, &error);
-    if (self->amqp && s_self_setup(self, &error) != 0) {
+    self->amqp = shim_amqp_new(&config, error_out);
+    if (self->amqp && s_self_setup(self, error_out) != 0) {
         shim_amqp_destroy(&self->amqp);
     }
-    if (!self->amqp) {
-        if (!self->amqp_was_lost) {
-            svc_log_warn(self->log, "shim.consumer.rabbitmq.unavailable", "{s:s, s:i}", "error",
-                         error, "retry_ms", self->amqp_backoff_ms);
-        }
-        self->amqp_was_lost = true;
-        zstr_free(&error);
-        self->amqp_timer = zloop_timer(loop, (size_t) shim_context_backoff(&self->amqp_backoff_ms),
-                                       1, s_self_handle_amqp_timer, self);
-        return 0;
-    }
-    zmq_pollitem_t item = {NULL, shim_amqp_fd(self->amqp), ZMQ_POLLIN, 0};
-    int rc = zloop_poller(loop, &item, s_self_handle_amqp, self);
-    assert(rc == 0);
-    zloop_poller_set_tolerant(loop, &item);
-    self->amqp_fd = item.fd;
-    self->amqp_backoff_ms = BUS_RECONNECT_MIN_MS;
+    return self->amqp ? shim_amqp_fd(self->amqp) : -1;
+}
+
+static void
+s_self_amqp_connected(void *arg, bool recovered)
+{
+    self_t *self = arg;
     svc_log_info(self->log, "shim.consumer.rabbitmq.connected", "{s:s, s:s, s:i, s:b}", "queue",
                  self->context->queue, "error_queue", self->context->error_exchange, "bindings",
-                 (int) shim_codec_bound_count(self->codec), "recovered", self->amqp_was_lost);
-    self->amqp_was_lost = false;
+                 (int) shim_codec_bound_count(self->codec), "recovered", recovered);
     atomic_store(&self->context->consumer_up, true);
     s_self_drain_amqp(self);
-    return 0;
+}
+
+//  Deliveries and confirms.
+static void
+s_self_amqp_readable(void *arg)
+{
+    s_self_drain_amqp(arg);
+}
+
+static void
+s_self_amqp_close(void *arg)
+{
+    self_t *self = arg;
+    shim_amqp_destroy(&self->amqp);
+    atomic_store(&self->context->consumer_up, false);
+    self->generation++;
+    s_self_drop_unsubmitted(self);
 }
 
 //  --------------------------------------------------------------------------
@@ -504,11 +490,7 @@ s_self_handle_amqp_timer(zloop_t *loop, int timer_id, void *arg)
 static void
 s_self_stop(self_t *self)
 {
-    if (self->amqp_fd != -1) {
-        zmq_pollitem_t item = {NULL, self->amqp_fd, ZMQ_POLLIN, 0};
-        zloop_poller_end(self->loop, &item);
-        self->amqp_fd = -1;
-    }
+    shim_link_destroy(&self->amqp_link);
     shim_amqp_destroy(&self->amqp);
     self->generation++;
     int64_t deadline = zclock_mono() + SHIM_CONSUMER_STOP_MS;
@@ -527,14 +509,7 @@ s_self_stop(self_t *self)
         svc_log_error(self->log, "shim.consumer.stop.abandoned", "{s:i}", "units",
                       (int) self->in_flight);
     }
-    s_pending_t *pending = zlistx_first(self->pending);
-    while (pending) {
-        s_pending_t *next = zlistx_next(self->pending);
-        if (pending->stage != S_SUBMITTED) {
-            s_self_pending_destroy(self, &pending);
-        }
-        pending = next;
-    }
+    s_self_drop_unsubmitted(self);
 }
 
 //  --------------------------------------------------------------------------
@@ -551,10 +526,11 @@ s_self_new(shim_context_t *context)
     assert(self->codec); //  shim_server checked the configuration
     self->producer = bus_producer_new(context->bus_stream);
     self->amqp_name = zsys_sprintf("broker-shim %s consumer", context->stream);
-    self->amqp_fd = -1;
-    self->amqp_timer = -1;
+    shim_link_handlers_t handlers = {s_self_amqp_connect, s_self_amqp_connected,
+                                     s_self_amqp_readable, s_self_amqp_close};
+    self->amqp_link =
+        shim_link_new(self->loop, self->log, "shim.consumer.rabbitmq", &handlers, self);
     self->retry_timer = -1;
-    self->amqp_backoff_ms = BUS_RECONNECT_MIN_MS;
     self->retry_backoff_ms = BUS_RECONNECT_MIN_MS;
     self->pending = zlistx_new();
     return self;
@@ -564,6 +540,7 @@ static void
 s_self_destroy(self_t **self_p)
 {
     self_t *self = *self_p;
+    shim_link_destroy(&self->amqp_link);
     shim_amqp_destroy(&self->amqp);
     zlistx_destroy(&self->pending); //  only abandoned records are left: not ours to free
     zstr_free(&self->amqp_name);
@@ -585,7 +562,7 @@ shim_consumer_actor(zsock_t *pipe, void *args)
     zloop_reader(self->loop, pipe, shim_context_handle_pipe, self);
     zloop_reader(self->loop, bus_producer_sock(self->producer), s_self_handle_completions, self);
     zloop_timer(self->loop, SHIM_TICK_MS, 0, s_self_handle_tick, self);
-    self->amqp_timer = zloop_timer(self->loop, 1, 1, s_self_handle_amqp_timer, self);
+    shim_link_start(self->amqp_link);
     svc_log_info(self->log, "shim.consumer.started", "{s:s, s:i}", "queue", self->context->queue,
                  "prefetch", self->context->window);
     zsock_signal(pipe, 0);

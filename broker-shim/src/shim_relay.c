@@ -2,7 +2,9 @@
     shim_relay - the outbox to RabbitMQ, with publisher confirms
 
     One zloop: the pipe, the PostgreSQL socket (notifications), the AMQP
-    socket (confirms), a tick and the two reconnect timers. A pipeline:
+    socket (confirms), a tick and the two connections' reconnects (each a
+    shim_link, which calls back the s_self_db_* and s_self_amqp_*
+    handlers below). A pipeline:
     up to `window` messages are published and unconfirmed at once, in
     `flight`, a ring in id order. Whenever it has room, the rows after the
     last id read are read and published; confirms mark slots, the
@@ -28,6 +30,7 @@
 #include "shim_classes.h"
 #include "shim_amqp.h"
 #include "shim_context.h"
+#include "shim_link.h"
 #include "shim_relay.h"
 #include "shim_store.h"
 
@@ -52,15 +55,9 @@ typedef struct {
     shim_codec_t *codec;     //  this thread's codec (owned)
     char *amqp_name;         //  connection_name for RabbitMQ (owned)
     PGconn *db;              //  our connection, or NULL while down (owned)
-    int db_fd;               //  its socket in the loop, or -1
-    int db_backoff_ms;       //  next reconnect delay
-    int db_timer;            //  pending reconnect, or -1
-    bool db_was_lost;        //  an outage was logged: log the recovery
+    shim_link_t *db_link;    //  its reconnects, socket in the loop, outage logs (owned)
     shim_amqp_t *amqp;       //  our connection, or NULL while down (owned)
-    int amqp_fd;             //  its socket in the loop, or -1
-    int amqp_backoff_ms;     //  next reconnect delay
-    int amqp_timer;          //  pending reconnect, or -1
-    bool amqp_was_lost;      //  an outage was logged: log the recovery
+    shim_link_t *amqp_link;  //  its reconnects, socket in the loop, outage logs (owned)
     zhashx_t *declared;      //  exchanges declared on this connection (owned)
     s_flight_t *flight;      //  ring of `window` slots in id order (owned)
     size_t flight_head;      //  index of the oldest slot
@@ -81,32 +78,6 @@ static void
 s_self_update_up(self_t *self)
 {
     atomic_store(&self->context->relay_up, self->db && self->amqp);
-}
-
-//  --------------------------------------------------------------------------
-//  Schedule a reconnect with backoff, unless one is pending.
-
-static int s_self_handle_db_timer(zloop_t *loop, int timer_id, void *arg);
-static int s_self_handle_amqp_timer(zloop_t *loop, int timer_id, void *arg);
-
-static void
-s_self_schedule_db(self_t *self)
-{
-    if (self->db_timer == -1) {
-        self->db_timer =
-            zloop_timer(self->loop, (size_t) shim_context_backoff(&self->db_backoff_ms), 1,
-                        s_self_handle_db_timer, self);
-    }
-}
-
-static void
-s_self_schedule_amqp(self_t *self)
-{
-    if (self->amqp_timer == -1) {
-        self->amqp_timer =
-            zloop_timer(self->loop, (size_t) shim_context_backoff(&self->amqp_backoff_ms), 1,
-                        s_self_handle_amqp_timer, self);
-    }
 }
 
 //  --------------------------------------------------------------------------
@@ -141,52 +112,19 @@ s_self_abandon_flight(self_t *self)
 }
 
 //  --------------------------------------------------------------------------
-//  Connection losses.
+//  Connection losses: the link logs, calls the s_self_*_close handler
+//  below and reconnects.
 
 static void
 s_self_db_lost(self_t *self, const char *why, const char *error)
 {
-    if (!self->db_was_lost) {
-        svc_log_warn(self->log, "shim.relay.db.lost", "{s:s, s:s, s:i}", "why", why, "error",
-                     error ? error : "", "retry_ms", self->db_backoff_ms);
-    }
-    self->db_was_lost = true;
-    if (self->db_fd != -1) {
-        zmq_pollitem_t item = {NULL, self->db_fd, ZMQ_POLLIN, 0};
-        zloop_poller_end(self->loop, &item);
-        self->db_fd = -1;
-    }
-    if (self->db) {
-        PQfinish(self->db);
-        self->db = NULL;
-    }
-    //  Confirms may still come, but nothing can be deleted without the
-    //  database: start again from the head once it is back.
-    s_self_abandon_flight(self);
-    self->done_count = 0;
-    s_self_update_up(self);
-    s_self_schedule_db(self);
+    shim_link_lost(self->db_link, why, error);
 }
 
 static void
 s_self_amqp_lost(self_t *self, const char *why, const char *error)
 {
-    if (!self->amqp_was_lost) {
-        svc_log_warn(self->log, "shim.relay.rabbitmq.lost", "{s:s, s:s, s:i, s:i}", "why", why,
-                     "error", error ? error : "", "unconfirmed", (int) self->unconfirmed,
-                     "retry_ms", self->amqp_backoff_ms);
-    }
-    self->amqp_was_lost = true;
-    if (self->amqp_fd != -1) {
-        zmq_pollitem_t item = {NULL, self->amqp_fd, ZMQ_POLLIN, 0};
-        zloop_poller_end(self->loop, &item);
-        self->amqp_fd = -1;
-    }
-    shim_amqp_destroy(&self->amqp);
-    zhashx_purge(self->declared);
-    s_self_abandon_flight(self);
-    s_self_update_up(self);
-    s_self_schedule_amqp(self);
+    shim_link_lost_with(self->amqp_link, why, error, "unconfirmed", (int) self->unconfirmed);
 }
 
 //  --------------------------------------------------------------------------
@@ -448,33 +386,6 @@ s_self_turn(self_t *self)
 //  Loop handlers. Each ends with a turn.
 
 static int
-s_self_handle_db(zloop_t *loop, zmq_pollitem_t *item, void *arg)
-{
-    (void) loop;
-    (void) item;
-    self_t *self = arg;
-    if (self->db) {
-        int count = shim_store_notifications(self->db);
-        if (count < 0) {
-            s_self_db_lost(self, "connection closed", PQerrorMessage(self->db));
-        } else if (count > 0) {
-            self->read_wanted = true;
-        }
-    }
-    s_self_turn(self);
-    return 0;
-}
-
-static int
-s_self_handle_amqp(zloop_t *loop, zmq_pollitem_t *item, void *arg)
-{
-    (void) loop;
-    (void) item;
-    s_self_turn(arg);
-    return 0;
-}
-
-static int
 s_self_handle_tick(zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
@@ -503,82 +414,115 @@ s_self_handle_tick(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-//  PostgreSQL: connect (blocking, bounded), LISTEN, join the loop.
-static int
-s_self_handle_db_timer(zloop_t *loop, int timer_id, void *arg)
+//  A connection is (back) up: read, and publish what there is.
+static void
+s_self_resume(self_t *self)
 {
-    (void) timer_id;
+    self->read_wanted = true;
+    s_self_update_up(self);
+    s_self_turn(self);
+}
+
+//  --------------------------------------------------------------------------
+//  The PostgreSQL link's handlers.
+
+//  Connect (blocking, bounded), commit without waiting for the flush,
+//  LISTEN.
+static int
+s_self_db_connect(void *arg, char **error_out)
+{
     self_t *self = arg;
-    self->db_timer = -1;
-    char *error = NULL;
     char *app_name = zsys_sprintf("%s-relay", self->context->stream);
-    PGconn *db = shim_store_connect(self->context->conninfo, app_name, &error);
+    PGconn *db = shim_store_connect(self->context->conninfo, app_name, error_out);
     zstr_free(&app_name);
-    if (db && (shim_store_commit_async(db, &error) != BUS_OK ||
-               shim_store_listen(db, &error) != BUS_OK)) {
+    if (db && (shim_store_commit_async(db, error_out) != BUS_OK ||
+               shim_store_listen(db, error_out) != BUS_OK)) {
         PQfinish(db);
         db = NULL;
     }
     if (!db) {
-        if (!self->db_was_lost) {
-            svc_log_warn(self->log, "shim.relay.db.unavailable", "{s:s, s:i}", "error", error,
-                         "retry_ms", self->db_backoff_ms);
-        }
-        self->db_was_lost = true;
-        zstr_free(&error);
-        s_self_schedule_db(self);
-        return 0;
+        return -1;
     }
-    zmq_pollitem_t item = {NULL, PQsocket(db), ZMQ_POLLIN, 0};
-    int rc = zloop_poller(loop, &item, s_self_handle_db, self);
-    assert(rc == 0);
-    zloop_poller_set_tolerant(loop, &item);
     self->db = db;
-    self->db_fd = item.fd;
-    self->db_backoff_ms = BUS_RECONNECT_MIN_MS;
-    svc_log_info(self->log, "shim.relay.db.connected", "{s:b}", "recovered", self->db_was_lost);
-    self->db_was_lost = false;
-    self->read_wanted = true;
-    s_self_update_up(self);
-    s_self_turn(self);
-    return 0;
+    return PQsocket(db);
 }
 
-//  RabbitMQ: connect (blocking, bounded), confirms on, join the loop.
-static int
-s_self_handle_amqp_timer(zloop_t *loop, int timer_id, void *arg)
+static void
+s_self_db_connected(void *arg, bool recovered)
 {
-    (void) timer_id;
     self_t *self = arg;
-    self->amqp_timer = -1;
+    svc_log_info(self->log, "shim.relay.db.connected", "{s:b}", "recovered", recovered);
+    s_self_resume(self);
+}
+
+//  Notifications: rows to read.
+static void
+s_self_db_readable(void *arg)
+{
+    self_t *self = arg;
+    if (self->db) {
+        int count = shim_store_notifications(self->db);
+        if (count < 0) {
+            s_self_db_lost(self, "connection closed", PQerrorMessage(self->db));
+        } else if (count > 0) {
+            self->read_wanted = true;
+        }
+    }
+    s_self_turn(self);
+}
+
+static void
+s_self_db_close(void *arg)
+{
+    self_t *self = arg;
+    if (self->db) {
+        PQfinish(self->db);
+        self->db = NULL;
+    }
+    //  Confirms may still come, but nothing can be deleted without the
+    //  database: start again from the head once it is back.
+    s_self_abandon_flight(self);
+    self->done_count = 0;
+    s_self_update_up(self);
+}
+
+//  --------------------------------------------------------------------------
+//  The RabbitMQ link's handlers.
+
+//  Connect (blocking, bounded), confirms on.
+static int
+s_self_amqp_connect(void *arg, char **error_out)
+{
+    self_t *self = arg;
     shim_amqp_config_t config = {
         .url = self->context->rabbitmq_url, .name = self->amqp_name, .confirms = true};
-    char *error = NULL;
-    shim_amqp_t *amqp = shim_amqp_new(&config, &error);
-    if (!amqp) {
-        if (!self->amqp_was_lost) {
-            svc_log_warn(self->log, "shim.relay.rabbitmq.unavailable", "{s:s, s:i}", "error", error,
-                         "retry_ms", self->amqp_backoff_ms);
-        }
-        self->amqp_was_lost = true;
-        zstr_free(&error);
-        s_self_schedule_amqp(self);
-        return 0;
-    }
-    zmq_pollitem_t item = {NULL, shim_amqp_fd(amqp), ZMQ_POLLIN, 0};
-    int rc = zloop_poller(loop, &item, s_self_handle_amqp, self);
-    assert(rc == 0);
-    zloop_poller_set_tolerant(loop, &item);
-    self->amqp = amqp;
-    self->amqp_fd = item.fd;
-    self->amqp_backoff_ms = BUS_RECONNECT_MIN_MS;
-    svc_log_info(self->log, "shim.relay.rabbitmq.connected", "{s:b}", "recovered",
-                 self->amqp_was_lost);
-    self->amqp_was_lost = false;
-    self->read_wanted = true;
+    self->amqp = shim_amqp_new(&config, error_out);
+    return self->amqp ? shim_amqp_fd(self->amqp) : -1;
+}
+
+static void
+s_self_amqp_connected(void *arg, bool recovered)
+{
+    self_t *self = arg;
+    svc_log_info(self->log, "shim.relay.rabbitmq.connected", "{s:b}", "recovered", recovered);
+    s_self_resume(self);
+}
+
+//  Confirms.
+static void
+s_self_amqp_readable(void *arg)
+{
+    s_self_turn(arg);
+}
+
+static void
+s_self_amqp_close(void *arg)
+{
+    self_t *self = arg;
+    shim_amqp_destroy(&self->amqp);
+    zhashx_purge(self->declared);
+    s_self_abandon_flight(self);
     s_self_update_up(self);
-    s_self_turn(self);
-    return 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -595,12 +539,13 @@ s_self_new(zsock_t *pipe, shim_context_t *context)
     self->codec = shim_codec_new(&context->codec);
     assert(self->codec); //  shim_server checked the configuration
     self->amqp_name = zsys_sprintf("broker-shim %s relay", context->stream);
-    self->db_fd = -1;
-    self->amqp_fd = -1;
-    self->db_timer = -1;
-    self->amqp_timer = -1;
-    self->db_backoff_ms = BUS_RECONNECT_MIN_MS;
-    self->amqp_backoff_ms = BUS_RECONNECT_MIN_MS;
+    shim_link_handlers_t db_handlers = {s_self_db_connect, s_self_db_connected, s_self_db_readable,
+                                        s_self_db_close};
+    self->db_link = shim_link_new(self->loop, self->log, "shim.relay.db", &db_handlers, self);
+    shim_link_handlers_t amqp_handlers = {s_self_amqp_connect, s_self_amqp_connected,
+                                          s_self_amqp_readable, s_self_amqp_close};
+    self->amqp_link =
+        shim_link_new(self->loop, self->log, "shim.relay.rabbitmq", &amqp_handlers, self);
     self->declared = zhashx_new();
     self->flight = zmalloc((size_t) context->window * sizeof *self->flight);
     self->done = zmalloc((size_t) context->window * sizeof *self->done);
@@ -611,6 +556,8 @@ static void
 s_self_destroy(self_t **self_p)
 {
     self_t *self = *self_p;
+    shim_link_destroy(&self->amqp_link);
+    shim_link_destroy(&self->db_link);
     shim_amqp_destroy(&self->amqp);
     if (self->db) {
         PQfinish(self->db);
@@ -636,8 +583,8 @@ shim_relay_actor(zsock_t *pipe, void *args)
     zloop_reader(self->loop, pipe, shim_context_handle_pipe, self);
     zloop_timer(self->loop, SHIM_TICK_MS, 0, s_self_handle_tick, self);
     //  Connect from the loop, so the caller never waits for a broker.
-    self->db_timer = zloop_timer(self->loop, 1, 1, s_self_handle_db_timer, self);
-    self->amqp_timer = zloop_timer(self->loop, 1, 1, s_self_handle_amqp_timer, self);
+    shim_link_start(self->db_link);
+    shim_link_start(self->amqp_link);
     svc_log_info(self->log, "shim.relay.started", "{s:i, s:i, s:i}", "window",
                  self->context->window, "replica_index", (int) self->context->replica_index,
                  "replica_count", (int) self->context->replica_count);
