@@ -9,9 +9,10 @@
     runs every unit in ONE transaction, inserts the events they appended
     into the event log with gap-free sequence numbers, commits, and only
     then publishes the events and reports completion to each caller. A unit
-    that fails is removed and the batch is run again without it, so it
-    rolls back alone; a unit must therefore have no effect outside the
-    transaction (it may run more than once).
+    that fails runs once more (a deadlock's victim or a serialization
+    failure may succeed), then is removed and the batch is run again
+    without it, so it rolls back alone; a unit must therefore have no
+    effect outside the transaction (it may run more than once).
 
     A COMMIT whose outcome is unknown (the connection broke during it) is
     settled on reconnect from the transaction's id before its units are

@@ -586,6 +586,54 @@ test_failed_unit_rolls_back_alone(void **state)
 }
 
 //  --------------------------------------------------------------------------
+//  A unit whose SQL fails once (as a deadlock's victim would) runs once
+//  more and commits; the units beside it commit too.
+
+typedef struct {
+    order_unit_t unit; //  which order
+    int runs;          //  how often it ran
+} flaky_unit_t;
+
+static int
+s_flaky_unit(bus_tx_t *tx, void *arg)
+{
+    flaky_unit_t *flaky = arg;
+    if (flaky->runs++ == 0) {
+        PQclear(PQexec(bus_tx_conn(tx), "SELECT 1 / 0")); //  aborts the transaction
+        return 0;
+    }
+    return s_append_order(tx, flaky->unit.order_id);
+}
+
+static void
+test_transient_unit_failure(void **state)
+{
+    fixture_t *fixture = *state;
+    bus_stream_config_t config = {0};
+    bus_stream_t *stream = s_stream_new(fixture, "flaky-0", &config);
+    bus_producer_t *producer = bus_producer_new(stream);
+    flaky_unit_t units[3];
+    for (int index = 0; index < 3; index++) {
+        s_order_unit_init(&units[index].unit, index);
+        units[index].runs = index == 1 ? 0 : 1; //  only the middle one fails (once)
+    }
+    for (int index = 0; index < 3; index++) {
+        assert_int_equal(bus_producer_submit(producer, s_flaky_unit, &units[index], &units[index]),
+                         0);
+    }
+    for (int count = 0; count < 3; count++) {
+        bus_completion_t done;
+        assert_int_equal(bus_producer_recv(producer, &done), 0);
+        assert_int_equal(done.rc, BUS_OK);
+    }
+    assert_int_equal(units[1].runs, 2);
+    assert_int_equal(s_counter(fixture, "bus_units_failed_total", "flaky-0"), 0);
+    s_assert_gap_free(fixture->conninfo, 3);
+    bus_producer_destroy(&producer);
+    bus_stream_destroy(&stream);
+}
+
+//  --------------------------------------------------------------------------
 //  Sets: units queued together with the same batch function run it ONCE
 //  (one statement for all), then each its own function, which appends its
 //  event. A set broken by one unit (a duplicate key in its statement) is
@@ -1262,6 +1310,7 @@ main(int argc, char *argv[])
         cmocka_unit_test_setup_teardown(test_group_commit, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_failed_unit_rolls_back_alone, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_sets, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_transient_unit_failure, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_heartbeat_and_restart, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_crash_between_commit_and_publish, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_database_unavailable_at_start, s_setup, s_teardown),

@@ -11,9 +11,10 @@
     that inserts the events they appended into bus_events (from binary
     arrays, one element per event) and moves bus_streams.last_seq, fenced by
     its old value (and returns the transaction id), COMMIT. A unit that fails is
-    marked and the whole batch is rerun from BEGIN without it; each rerun
-    drops at least one unit, so a batch runs at most n + 1 times (n + 2
-    with sets, below). Only after
+    marked and the whole batch is rerun from BEGIN without it, after one
+    more run with it (its failure may have been transient: a deadlock's
+    victim); each rerun drops a unit or gives one its second run, so a
+    batch runs at most 2n + 1 times (2n + 2 with sets, below). Only after
     COMMIT does the writer publish the events, in seq order, then answer
     each producer. The envelope is packed once, in bus_tx_append; those
     bytes are stored and published.
@@ -96,6 +97,7 @@ typedef struct {
     void *tag;                  //  the producer's tag
     bus_rc_t rc;                //  BUS_OK until the unit is known to have failed
     uint64_t last_seq;          //  seq of its last event, 0 if none
+    bool failed_once;           //  it failed once in this batch (it gets one more run)
 } s_unit_t;
 
 //  How one attempt at a batch ended.
@@ -283,6 +285,7 @@ s_self_recv_unit(self_t *self, s_unit_t *unit)
     unit->tag = submit.tag;
     unit->rc = BUS_OK;
     unit->last_seq = 0;
+    unit->failed_once = false;
     return 0;
 }
 
@@ -541,6 +544,20 @@ s_self_check_step(self_t *self, int rc)
     return ATTEMPT_RERUN;
 }
 
+//  A unit failed with `rc`. Its SQL failing may have been transient (a
+//  deadlock's victim, a serialization failure, a statement cancelled):
+//  the first time it runs once more in the rerun; the second time, or for
+//  an envelope bus_tx_append refused (that will not change), it is removed.
+static void
+s_unit_fail(s_unit_t *unit, bus_rc_t rc)
+{
+    if (rc == BUS_HANDLER_FAILED && !unit->failed_once) {
+        unit->failed_once = true;
+    } else {
+        unit->rc = rc;
+    }
+}
+
 //  Run the set that starts at live unit `first`: every following unit
 //  with the same batch function (failed ones skipped), or only `first`
 //  when the batch is isolated. Sets *end to the index after the set.
@@ -568,7 +585,7 @@ s_self_run_set(self_t *self, size_t first, size_t *end)
     s_attempt_t outcome = s_self_check_step(self, rc);
     if (outcome == ATTEMPT_RERUN) {
         if (count == 1) {
-            self->batch[first].rc = BUS_HANDLER_FAILED;
+            s_unit_fail(&self->batch[first], BUS_HANDLER_FAILED);
         } else {
             self->isolated = true;
         }
@@ -598,7 +615,7 @@ s_self_run_units(self_t *self)
             int rc = unit->fn(tx, unit->arg);
             s_attempt_t outcome = s_self_check_step(self, rc);
             if (outcome == ATTEMPT_RERUN) {
-                unit->rc = tx->append_rc != BUS_OK ? tx->append_rc : BUS_HANDLER_FAILED;
+                s_unit_fail(unit, tx->append_rc != BUS_OK ? tx->append_rc : BUS_HANDLER_FAILED);
             }
             if (outcome != ATTEMPT_COMMITTED) {
                 return outcome;
@@ -824,9 +841,9 @@ s_self_run_batch(self_t *self)
             outcome = ATTEMPT_DB_LOST;
         }
     }
-    //  Each rerun marks one more unit failed, or (once) isolates the
-    //  batch's sets, so this loop is bounded.
-    for (size_t runs = 0; outcome == ATTEMPT_RERUN && runs <= self->batch_size + 1; runs++) {
+    //  Each rerun gives a unit its second run, marks one failed, or (once)
+    //  isolates the batch's sets, so this loop is bounded.
+    for (size_t runs = 0; outcome == ATTEMPT_RERUN && runs <= 2 * self->batch_size + 1; runs++) {
         outcome = s_self_attempt(self);
     }
     assert(outcome != ATTEMPT_RERUN);
