@@ -998,10 +998,11 @@ bus_apply_append(bus_apply_t *apply,
     assert(apply);
     assert(envelope);
     assert(apply->conn); //  only inside a handler
+    //  Outside the writer the append is refused, and with writer_for_appends
+    //  the batch runs again in it; without a stream there is nowhere to
+    //  append.
     if (!apply->tx) {
-        //  Outside the writer: with writer_for_appends the batch runs again
-        //  in it; without a stream there is nowhere to append.
-        apply->wants_writer = apply->writer_possible;
+        (void) bus_apply_to_writer(apply);
         apply->append_failed = true;
         return -1;
     }
