@@ -280,6 +280,22 @@ void bus_cause_init(bus_cause_t *self, const Ev__V1__Envelope *cause, const svc_
 int
 bus_apply_append_caused(bus_apply_t *apply, const bus_cause_t *cause, Ev__V1__Envelope *envelope);
 
+//  Inside a handler: the batch cannot be applied now for a reason outside
+//  its events (a broker the handler forwards them to is down, printf-style
+//  why), and the handler then returns -1. Not a failure of any event: the
+//  batch is rolled back and the same events are applied again after a
+//  backoff (BUS_RECONNECT_MIN_MS doubling to BUS_RECONNECT_MAX_MS), with
+//  no attempt counted and nothing dead-lettered, however long it lasts;
+//  the stream waits meanwhile (live events it drops are replayed), the
+//  replica is not ready, and bus.subscriber.unavailable and
+//  bus.subscriber.available are logged once per outage. A dead-letter
+//  retry that is unavailable stays marked for the next poll.
+void bus_apply_unavailable(bus_apply_t *apply, const char *format, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 //  Inside a handler: say why it failed, printf-style (logged, and kept with
 //  the dead letter, cut to BUS_SUBSCRIBER_ERROR_MAX bytes).
 void bus_apply_fail(bus_apply_t *apply, const char *format, ...)

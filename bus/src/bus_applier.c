@@ -3,7 +3,9 @@
 
     The shape of every transaction is the same: a work function runs on a
     connection inside an open transaction and returns 0 (keep), -1 (a
-    handler failed: roll back) or -2 (the database failed). s_transact runs
+    handler failed: roll back), -2 (the database failed) or -3 (a handler
+    said something outside the events is unavailable: roll back, no
+    failure of the events). s_transact runs
     it either between our own BEGIN and COMMIT, or as a unit of the
     stream's writer. A work function may run more than once (the writer
     reruns a batch whose other unit failed), so it resets its result at
@@ -40,7 +42,8 @@
 #include "bus_stream.h"
 #include "bus_subscriber.h"
 
-//  Work inside a transaction: 0 keep, -1 roll back (handler), -2 database.
+//  Work inside a transaction: 0 keep, -1 roll back (handler), -2 database,
+//  -3 roll back (unavailable, bus_apply_unavailable).
 typedef int(s_work_fn)(bus_applier_t *self, void *work, PGconn *conn, bus_tx_t *tx);
 
 struct bus_applier {
@@ -81,6 +84,7 @@ struct bus_apply {
     bool append_failed;                   //  a bus_apply_append was refused
     bool writer_possible;                 //  outside the writer, the batch could run in it
     bool wants_writer;                    //  an append asked for it: rerun there
+    bool unavailable;                     //  bus_apply_unavailable was called
     char error[BUS_SUBSCRIBER_ERROR_MAX]; //  why the handler failed, "" if it did not say
 };
 
@@ -305,6 +309,9 @@ s_unit_outcome(const s_unit_t *unit, bus_rc_t rc, char *error, size_t size)
     if (rc == BUS_OK) {
         return BUS_APPLIER_OK;
     }
+    if (rc == BUS_HANDLER_FAILED && unit->rc == -3) {
+        return BUS_APPLIER_UNAVAILABLE;
+    }
     if ((rc == BUS_HANDLER_FAILED || rc == BUS_MALFORMED || rc == BUS_TOO_LARGE) &&
         unit->rc != -2) {
         if (!*error) {
@@ -385,7 +392,7 @@ s_transact(bus_applier_t *self, s_work_fn *fn, void *work, char *error, size_t s
         }
         return BUS_APPLIER_DB;
     }
-    return rc == -1 ? BUS_APPLIER_FAILED : BUS_APPLIER_DB;
+    return rc == -1 ? BUS_APPLIER_FAILED : rc == -3 ? BUS_APPLIER_UNAVAILABLE : BUS_APPLIER_DB;
 }
 
 //  --------------------------------------------------------------------------
@@ -446,13 +453,15 @@ s_apply_open(bus_applier_t *self, PGconn *conn, bus_tx_t *tx)
     apply->conn = conn;
     apply->tx = tx;
     apply->append_failed = false;
+    apply->unavailable = false;
     apply->error[0] = '\0';
     return apply;
 }
 
 //  After a call that handed `count` events and returned `rc`: did it
 //  apply them? `index` is the event to blame for a failure, SIZE_MAX when
-//  the call cannot tell which. Returns 0, -1 (handler failed) or -2.
+//  the call cannot tell which. Returns 0, -1 (handler failed), -2 or -3
+//  (unavailable: no event failed).
 
 static int
 s_apply_close(
@@ -467,9 +476,13 @@ s_apply_close(
         return -2;
     }
     bool aborted = PQtransactionStatus(conn) != PQTRANS_INTRANS;
-    if (rc == 0 && !aborted && !apply->append_failed) {
+    if (rc == 0 && !aborted && !apply->append_failed && !apply->unavailable) {
         result->applied += count;
         return 0;
+    }
+    if (apply->unavailable) {
+        (void) snprintf(result->error, sizeof result->error, "%s", apply->error);
+        return -3;
     }
     result->failed_index = index;
     if (apply->error[0]) {
@@ -947,7 +960,10 @@ bus_applier_retry(bus_applier_t *self, bus_applier_retry_t *out)
     s_retry_t retry = {.out = out};
     *out = (bus_applier_retry_t){.claimed = false};
     bus_applier_rc_t rc = s_transact(self, s_retry_work, &retry, out->error, sizeof out->error);
-    if (rc == BUS_APPLIER_FAILED && out->claimed) {
+    if (rc == BUS_APPLIER_UNAVAILABLE) {
+        //  Rolled back with its mark: tried again at the next poll.
+        out->applied = false;
+    } else if (rc == BUS_APPLIER_FAILED && out->claimed) {
         char ignored[BUS_SUBSCRIBER_ERROR_MAX] = "";
         out->applied = false;
         rc = s_transact(self, s_retry_record_work, &retry, ignored, sizeof ignored);
@@ -1045,6 +1061,15 @@ bus_apply_append_caused(bus_apply_t *apply, const bus_cause_t *cause, Ev__V1__En
     return 0;
 }
 
+//  Keep a handler's printf-style message in apply->error (cut to fit).
+static void
+s_apply_say(bus_apply_t *apply, const char *format, va_list args)
+{
+    char *error = zsys_vprintf(format, args);
+    (void) snprintf(apply->error, sizeof apply->error, "%s", error ? error : format);
+    zstr_free(&error);
+}
+
 void
 bus_apply_fail(bus_apply_t *apply, const char *format, ...)
 {
@@ -1052,8 +1077,19 @@ bus_apply_fail(bus_apply_t *apply, const char *format, ...)
     assert(format);
     va_list args;
     va_start(args, format);
-    char *error = zsys_vprintf(format, args);
+    s_apply_say(apply, format, args);
     va_end(args);
-    (void) snprintf(apply->error, sizeof apply->error, "%s", error ? error : format);
-    zstr_free(&error);
+}
+
+void
+bus_apply_unavailable(bus_apply_t *apply, const char *format, ...)
+{
+    assert(apply);
+    assert(apply->conn); //  only inside a handler
+    assert(format);
+    va_list args;
+    va_start(args, format);
+    s_apply_say(apply, format, args);
+    va_end(args);
+    apply->unavailable = true;
 }

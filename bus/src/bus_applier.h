@@ -49,9 +49,11 @@ typedef struct {
 } bus_applier_event_t;
 
 typedef enum {
-    BUS_APPLIER_OK = 0, //  committed
-    BUS_APPLIER_FAILED, //  a handler failed, or the COMMIT was refused: rolled back
-    BUS_APPLIER_DB      //  the database failed: rolled back or unknown; reload checkpoints
+    BUS_APPLIER_OK = 0,     //  committed
+    BUS_APPLIER_FAILED,     //  a handler failed, or the COMMIT was refused: rolled back
+    BUS_APPLIER_DB,         //  the database failed: rolled back or unknown; reload checkpoints
+    BUS_APPLIER_UNAVAILABLE //  a handler said it cannot apply now (bus_apply_unavailable):
+                            //  rolled back, no event failed; apply the same again later
 } bus_applier_rc_t;
 
 //  What one batch did (on BUS_APPLIER_OK) or why it failed.
@@ -139,7 +141,8 @@ typedef struct {
 void bus_applier_apply_each(bus_applier_t *self, bus_applier_batch_t *batches, size_t count);
 
 //  Re-apply the oldest dead letter marked for retry, if any. Returns
-//  BUS_APPLIER_OK (see *retry for what happened) or BUS_APPLIER_DB.
+//  BUS_APPLIER_OK (see *retry for what happened), BUS_APPLIER_DB, or
+//  BUS_APPLIER_UNAVAILABLE (rolled back, still marked: try again later).
 bus_applier_rc_t bus_applier_retry(bus_applier_t *self, bus_applier_retry_t *retry);
 
 #endif

@@ -25,6 +25,12 @@
     queue and goes back to the checkpoints: simplest, and nothing is lost,
     because replay brings everything after them again.
 
+    A handler that says it is unavailable (bus_apply_unavailable: something
+    outside the events is down) is neither a failure nor counted: the
+    stream waits with the reconnect backoff (its queue kept, the sequencer
+    paused like a retry's) and applies the same batch again; the replica is
+    not ready meanwhile.
+
     Each flush runs in rounds: one transaction per stream with work, all
     handed to the applier at once. Through the stream's writer they are
     submitted together, so the streams share one wait for the writer (and
@@ -66,6 +72,8 @@ typedef struct {
     size_t prefix;                  //  run only this many next (those before a failure)
     int retry_timer;                //  backoff timer of the head event, -1 if none
     bool held;                      //  waiting for that timer
+    int unavailable_ms;             //  next delay while the handler is unavailable
+    int64_t unavailable_since;      //  when it first said so (zclock_mono), 0 if it did not
     bool rewound;                   //  the publisher's tail is behind our checkpoint (logged)
     svc_counter_t *applied;         //  bus_applied_total
     svc_counter_t *skipped;         //  bus_skipped_total
@@ -364,6 +372,13 @@ s_stream_committed(self_t *self,
     stream->isolate = stream->isolate > count ? stream->isolate - count : 0;
     stream->attempts = 0;
     zstr_free(&stream->error);
+    if (stream->unavailable_since) {
+        svc_log_info(self->log, "bus.subscriber.available", "{s:s, s:s, s:I}", "consumer",
+                     self->consumer, "stream", stream->name, "unavailable_ms",
+                     (json_int_t) (zclock_mono() - stream->unavailable_since));
+        stream->unavailable_since = 0;
+    }
+    stream->unavailable_ms = BUS_RECONNECT_MIN_MS;
 }
 
 static int
@@ -416,6 +431,26 @@ s_stream_head_failed(self_t *self, s_stream_t *stream, const char *error)
     return true;
 }
 
+//  The handler cannot apply now (bus_apply_unavailable): wait with the
+//  reconnect backoff and apply the same events again, counting nothing.
+//  Logged once per outage.
+static void
+s_stream_unavailable(self_t *self, s_stream_t *stream, const char *error)
+{
+    int delay_ms = bus_db_backoff(&stream->unavailable_ms);
+    if (stream->unavailable_since == 0) {
+        stream->unavailable_since = zclock_mono();
+        svc_log_warn(self->log, "bus.subscriber.unavailable", "{s:s, s:s, s:I, s:s, s:i}",
+                     "consumer", self->consumer, "stream", stream->name, "seq",
+                     (json_int_t) stream->queue[stream->head].envelope->seq, "error", error,
+                     "retry_ms", delay_ms);
+    }
+    stream->held = true;
+    bus_sequencer_pause(stream->sequencer);
+    stream->retry_timer =
+        zloop_timer(self->loop, (size_t) delay_ms, 1, s_stream_handle_retry, stream);
+}
+
 //  How many events the next transaction takes.
 static size_t
 s_stream_batch_size(self_t *self, s_stream_t *stream)
@@ -457,6 +492,9 @@ s_stream_settle(self_t *self,
     const bus_applier_result_t *result = &batch->result;
     if (batch->rc == BUS_APPLIER_OK) {
         s_stream_committed(self, stream, batch->count, result, started_us);
+    } else if (batch->rc == BUS_APPLIER_UNAVAILABLE) {
+        s_stream_unavailable(self, stream, result->error);
+        return false;
     } else if (batch->rc == BUS_APPLIER_DB) {
         s_self_db_lost(self, "applying a batch", result->error);
         return false;
@@ -896,7 +934,11 @@ s_self_handle_retries(zloop_t *loop, int timer_id, void *arg)
     for (int count = 0;
          count < BUS_SUBSCRIBER_RETRIES_PER_POLL && bus_applier_connected(self->applier); count++) {
         bus_applier_retry_t retry;
-        if (bus_applier_retry(self->applier, &retry) != BUS_APPLIER_OK) {
+        bus_applier_rc_t rc = bus_applier_retry(self->applier, &retry);
+        if (rc == BUS_APPLIER_UNAVAILABLE) {
+            break; //  still marked: the next poll tries again
+        }
+        if (rc != BUS_APPLIER_OK) {
             s_self_db_lost(self, "retrying a dead letter", retry.error);
             break;
         }
@@ -930,7 +972,7 @@ s_self_ready(self_t *self)
     for (s_stream_t *stream = zhashx_first(self->streams); stream;
          stream = zhashx_next(self->streams)) {
         if (bus_sequencer_state(stream->sequencer) == BUS_SEQUENCER_TRIMMED ||
-            s_stream_lag(stream) > (uint64_t) self->ready_lag) {
+            stream->unavailable_since || s_stream_lag(stream) > (uint64_t) self->ready_lag) {
             return false;
         }
     }

@@ -48,6 +48,8 @@ typedef struct {
     atomic_int batch_calls;          //  calls of the batch handler
     atomic_size_t largest_batch;     //  the most events it got in one call
     atomic_bool disordered;          //  it got events not in seq order, or of two streams
+    atomic_bool unavailable;         //  say bus_apply_unavailable (both handlers) ...
+    atomic_int unavailable_calls;    //  ... and count how often it did
 } handler_t;
 
 typedef struct {
@@ -251,10 +253,26 @@ s_append_reserved(bus_apply_t *apply, const Ev__V1__Envelope *event)
     return bus_apply_append_caused(apply, &cause, &envelope);
 }
 
+//  True (after bus_apply_unavailable) when the handler is switched to
+//  "unavailable".
+static bool
+s_unavailable(bus_apply_t *apply, handler_t *handler)
+{
+    if (!atomic_load(&handler->unavailable)) {
+        return false;
+    }
+    atomic_fetch_add(&handler->unavailable_calls, 1);
+    bus_apply_unavailable(apply, "the test's broker is down");
+    return true;
+}
+
 static int
 s_handler(bus_apply_t *apply, const Ev__V1__Envelope *event, void *arg)
 {
     handler_t *handler = arg;
+    if (s_unavailable(apply, handler)) {
+        return -1;
+    }
     if (event->seq == atomic_load(&handler->poison_seq) && !atomic_load(&handler->fixed)) {
         bus_apply_fail(apply, "poison seq %" PRIu64, event->seq);
         return -1;
@@ -304,6 +322,9 @@ s_batch_handler(bus_apply_t *apply, const Ev__V1__Envelope *const *events, size_
 {
     handler_t *handler = arg;
     s_batch_note(handler, events, count);
+    if (s_unavailable(apply, handler)) {
+        return -1;
+    }
     for (size_t index = 0; index < count; index++) {
         if (events[index]->seq == atomic_load(&handler->poison_seq) &&
             !atomic_load(&handler->fixed)) {
@@ -942,6 +963,76 @@ test_batch_poison(void **state)
     s_batch_poison(*state, NULL);
 }
 
+//  --------------------------------------------------------------------------
+//  A handler that says it is unavailable (its broker is down) is not a
+//  failing event: with max_attempts 1, a failure would dead-letter at
+//  once; instead the subscriber waits, tries the same events again with
+//  backoff, is not ready meanwhile, and applies everything once when the
+//  handler is back. So does a dead-letter retry (left marked). Both kinds
+//  of handler.
+
+static bool s_ready(void *arg);
+static bool s_not_ready(void *arg);
+
+static bool
+s_unavailable_again(void *arg)
+{
+    handler_t *handler = arg;
+    return atomic_load(&handler->unavailable_calls) >= 3;
+}
+
+static void
+s_handler_unavailable(fixture_t *fixture, bool batched)
+{
+    atomic_store(&fixture->handler.batched, batched);
+    atomic_store(&fixture->handler.poison_seq, 5);
+    bus_subscriber_config_t config = s_config(fixture, 0, 1);
+    config.max_attempts = 1;
+    bus_subscriber_t *subscriber = bus_subscriber_new(&config);
+    assert_non_null(subscriber);
+    s_publish(fixture, 10);
+    s_wait_count(fixture, "SELECT count(*) FROM bus_dead_letters", 1); //  seq 5, a real failure
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 9);
+    assert_true(ts_wait_until(s_ready, subscriber, WAIT_MS));
+    atomic_store(&fixture->handler.fixed, true);
+
+    atomic_store(&fixture->handler.unavailable, true);
+    char *error = NULL;
+    assert_int_equal(bus_inbox_retry(fixture->conn,
+                                     ts_pg_number(fixture->conn, "SELECT id FROM bus_dead_letters"),
+                                     &error),
+                     BUS_OK);
+    s_publish(fixture, 200);
+    assert_true(ts_wait_until(s_unavailable_again, &fixture->handler, WAIT_MS));
+    assert_true(ts_wait_until(s_not_ready, subscriber, WAIT_MS));
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM applied"), 9);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM bus_dead_letters"
+                                                 " WHERE retry_requested AND attempts = 1"),
+                     1);
+
+    atomic_store(&fixture->handler.unavailable, false);
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 210);
+    s_wait_count(fixture, "SELECT count(*) FROM bus_dead_letters", 0);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(*) FROM applied"), 210);
+    assert_int_equal(ts_pg_number(fixture->conn, "SELECT count(DISTINCT seq) FROM applied"), 210);
+    assert_int_equal(s_counter(fixture, "bus_dead_letters_total", "order-0"), 1);
+    s_assert_checkpoints_cover(fixture, 210);
+    assert_true(ts_wait_until(s_ready, subscriber, WAIT_MS));
+    bus_subscriber_destroy(&subscriber);
+}
+
+static void
+test_handler_unavailable(void **state)
+{
+    s_handler_unavailable(*state, false);
+}
+
+static void
+test_batch_handler_unavailable(void **state)
+{
+    s_handler_unavailable(*state, true);
+}
+
 static void
 test_batch_poison_through_stream(void **state)
 {
@@ -1512,6 +1603,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_rescale_batched, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_batch_handler, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_batch_poison, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_handler_unavailable, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_handler_unavailable, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_batch_poison_through_stream, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_malformed_and_unknown, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_apply_through_stream, s_setup, s_teardown),
