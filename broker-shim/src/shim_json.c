@@ -224,52 +224,172 @@ shim_json_load(const char *text, size_t size, shim_error_t *error)
 }
 
 //  ---------------------------------------------------------------------
-//  Write JSON with marked strings as bare numbers.
+//  Writing: our own walk of the tree into one growing buffer (jansson's
+//  json_dumps, then a pass to unmark numbers, cost three times as much;
+//  this is on the shim's event path). The output is json_dumps's with
+//  JSON_COMPACT: keys in the object's order, strings escaped as JSON
+//  requires (", \, control characters; "/" and non-ASCII as they are).
+
+typedef struct {
+    char *data;      //  the text so far (owned)
+    size_t size;     //  bytes in it
+    size_t capacity; //  bytes allocated
+} s_writer_t;
+
+static void
+s_writer_put(s_writer_t *self, const char *bytes, size_t size)
+{
+    if (self->size + size + 1 > self->capacity) {
+        while (self->size + size + 1 > self->capacity) {
+            self->capacity *= 2;
+        }
+        self->data = realloc(self->data, self->capacity);
+        assert(self->data);
+    }
+    memcpy(self->data + self->size, bytes, size);
+    self->size += size;
+}
+
+static void
+s_writer_char(s_writer_t *self, char c)
+{
+    s_writer_put(self, &c, 1);
+}
+
+//  A string (or key) with its quotes, escaped.
+static void
+s_writer_string(s_writer_t *self, const char *text, size_t length)
+{
+    s_writer_char(self, '"');
+    size_t start = 0;
+    for (size_t at = 0; at < length; at++) {
+        unsigned char c = (unsigned char) text[at];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            continue;
+        }
+        s_writer_put(self, text + start, at - start);
+        char escape[8];
+        const char *shortcut = c == '"'    ? "\\\""
+                               : c == '\\' ? "\\\\"
+                               : c == '\b' ? "\\b"
+                               : c == '\f' ? "\\f"
+                               : c == '\n' ? "\\n"
+                               : c == '\r' ? "\\r"
+                               : c == '\t' ? "\\t"
+                                           : NULL;
+        if (shortcut) {
+            s_writer_put(self, shortcut, 2);
+        } else {
+            int written = snprintf(escape, sizeof escape, "\\u%04X", c);
+            s_writer_put(self, escape, (size_t) written);
+        }
+        start = at + 1;
+    }
+    s_writer_put(self, text + start, length - start);
+    s_writer_char(self, '"');
+}
+
+//  Any value. Returns 0, or -1 for what json_dumps would refuse too.
+static int
+s_writer_value(s_writer_t *self, const json_t *value)
+{
+    switch (json_typeof(value)) {
+        case JSON_OBJECT: {
+            s_writer_char(self, '{');
+            const char *key;
+            json_t *member;
+            bool first = true;
+            json_object_foreach((json_t *) value, key, member)
+            {
+                if (!first) {
+                    s_writer_char(self, ',');
+                }
+                first = false;
+                s_writer_string(self, key, strlen(key));
+                s_writer_char(self, ':');
+                if (s_writer_value(self, member) != 0) {
+                    return -1;
+                }
+            }
+            s_writer_char(self, '}');
+            return 0;
+        }
+        case JSON_ARRAY: {
+            s_writer_char(self, '[');
+            for (size_t index = 0; index < json_array_size(value); index++) {
+                if (index > 0) {
+                    s_writer_char(self, ',');
+                }
+                if (s_writer_value(self, json_array_get(value, index)) != 0) {
+                    return -1;
+                }
+            }
+            s_writer_char(self, ']');
+            return 0;
+        }
+        case JSON_STRING: {
+            const char *text = json_string_value(value);
+            size_t length = json_string_length(value);
+            if (length > 0 && text[0] == '\0') {
+                s_writer_put(self, text + 1, length - 1); //  a marked number
+            } else {
+                s_writer_string(self, text, length);
+            }
+            return 0;
+        }
+        case JSON_INTEGER: {
+            //  By hand, not snprintf: several per message.
+            json_int_t number = json_integer_value(value);
+            uint64_t magnitude = number < 0 ? 0 - (uint64_t) number : (uint64_t) number;
+            char digits[24];
+            size_t at = sizeof digits;
+            do {
+                digits[--at] = (char) ('0' + magnitude % 10);
+                magnitude /= 10;
+            } while (magnitude > 0);
+            if (number < 0) {
+                digits[--at] = '-';
+            }
+            s_writer_put(self, digits + at, sizeof digits - at);
+            return 0;
+        }
+        case JSON_REAL: {
+            //  Never written by the shim's encoders; jansson's own format.
+            char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (!text) {
+                return -1;
+            }
+            s_writer_put(self, text, strlen(text));
+            freen(text);
+            return 0;
+        }
+        case JSON_TRUE:
+            s_writer_put(self, "true", 4);
+            return 0;
+        case JSON_FALSE:
+            s_writer_put(self, "false", 5);
+            return 0;
+        case JSON_NULL:
+            s_writer_put(self, "null", 4);
+            return 0;
+    }
+    return -1;
+}
 
 char *
 shim_json_dump(const json_t *value, size_t *size_out)
 {
     assert(value);
     assert(size_out);
-    char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!text) {
+    s_writer_t writer = {.data = malloc(2048), .capacity = 2048};
+    assert(writer.data);
+    if (s_writer_value(&writer, value) != 0) {
+        freen(writer.data);
         return NULL;
     }
-    //  Unmark in place: the output only ever shrinks.
-    size_t size = strlen(text);
-    size_t read = 0;
-    size_t write = 0;
-    while (read < size) {
-        if (text[read] != '"') {
-            text[write++] = text[read++];
-            continue;
-        }
-        if (read + 1 + S_MARK_ESCAPE_SIZE <= size &&
-            memcmp(text + read + 1, S_MARK_ESCAPE, S_MARK_ESCAPE_SIZE) == 0) {
-            //  A marked number: its text holds no quote or backslash.
-            read += 1 + S_MARK_ESCAPE_SIZE;
-            while (read < size && text[read] != '"') {
-                text[write++] = text[read++];
-            }
-            read++;
-            continue;
-        }
-        text[write++] = text[read++];
-        while (read < size && text[read] != '"') {
-            if (text[read] == '\\') {
-                text[write++] = text[read++];
-            }
-            text[write++] = text[read++];
-        }
-        if (read < size) {
-            text[write++] = text[read++];
-        }
-    }
-    text[write] = '\0';
-    *size_out = write;
-    //  jansson allocates with malloc (we never change its allocator), so
-    //  the caller may free the text with freen.
-    return text;
+    writer.data[writer.size] = '\0';
+    *size_out = writer.size;
+    return writer.data;
 }
 
 //  ---------------------------------------------------------------------

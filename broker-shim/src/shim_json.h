@@ -54,9 +54,10 @@
 json_t *shim_json_load(const char *text, size_t size, shim_error_t *error);
 
 //  Write `value` as compact UTF-8 JSON (non-ASCII written as is, as
-//  MassTransit's relaxed encoder does), marked strings as bare numbers, and
-//  set *size_out to its length. Returns NULL if jansson cannot dump it.
-//  Caller owns return value; free it with freen (it is NUL-terminated).
+//  MassTransit's relaxed encoder does; otherwise what json_dumps writes
+//  with JSON_COMPACT), marked strings as bare numbers, and set *size_out
+//  to its length. Returns NULL if a real cannot be written. Caller owns
+//  return value; free it with freen (it is NUL-terminated).
 char *shim_json_dump(const json_t *value, size_t *size_out);
 
 //  A JSON number with exactly the text `text`, which must follow the JSON

@@ -94,6 +94,28 @@ test_numbers_round_trip_exactly(void **state)
     json_decref(object);
 }
 
+//  Apart from marked numbers, the writer writes what json_dumps writes
+//  with JSON_COMPACT: escapes, nesting, key order, scalars, UTF-8.
+static void
+test_dump_as_jansson(void **state)
+{
+    (void) state;
+    json_t *value = json_pack(
+        "{s:s, s:[i, i, b, b, n, {}, []], s:{s:s, s:s}, s:I, s:s}", "text",
+        "tab\t nl\n cr\r bs\b ff\f bell\a esc\x1b del\x7f quote\" back\\ slash/ ü€", "list", 1, -7,
+        1, 0, "nested", "z", "last", "a", "first", "big", (json_int_t) INT64_MIN, "empty", "");
+    assert_non_null(value);
+    json_array_append_new(json_object_get(value, "list"), json_stringn("nul\0in", 6));
+    char *expected = json_dumps(value, JSON_COMPACT);
+    size_t size = 0;
+    char *dumped = shim_json_dump(value, &size);
+    assert_string_equal(dumped, expected);
+    assert_int_equal(size, strlen(expected));
+    freen(dumped);
+    freen(expected);
+    json_decref(value);
+}
+
 static void
 test_amounts_are_exact(void **state)
 {
@@ -347,6 +369,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_usage_example),
         cmocka_unit_test(test_numbers_round_trip_exactly),
+        cmocka_unit_test(test_dump_as_jansson),
         cmocka_unit_test(test_amounts_are_exact),
         cmocka_unit_test(test_amount_parse_directly),
         cmocka_unit_test(test_lexer_refuses_what_json_refuses),
