@@ -40,7 +40,7 @@
         REPLICA_COUNT     replicas of this service n                   (1)
         PARTITIONS        partition count P of the deployment          (64)
         BATCH_MAX         units per writer transaction                 (512)
-        APPLY_BATCH_MAX   events per subscriber transaction            (256)
+        APPLY_BATCH_MAX   events per subscriber transaction            (256, or the def's)
         MAX_ATTEMPTS      handler attempts before dead-lettering       (5)
         READY_LAG         not ready while a stream lags more           (1000)
         RETENTION_EVENTS  newest events of the stream kept; 0 = all    (0)
@@ -127,6 +127,8 @@ typedef struct {
     bool writer_for_appends;             //  apply on the subscriber's own connection, through the
                                          //  writer only batches that append (bus_subscriber.h):
                                          //  for a handler that seldom appends
+    int apply_batch_max;                 //  default APPLY_BATCH_MAX for this service; 0 = the
+                                         //  common default (the option's)
     //  On the service thread, after HTTP is bound and the stream started,
     //  before the subscriber: register routes, create the service's state.
     //  Returns the state (passed to the handler and stop), or NULL to fail

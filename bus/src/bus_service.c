@@ -147,7 +147,9 @@ s_settings_load(bus_service_t *self)
         .handler = def->handler,
         .batch_handler = def->batch_handler,
         .writer_for_appends = def->writer_for_appends,
-        .batch_max = (int) svc_config_int(config, "APPLY_BATCH_MAX"),
+        .batch_max = def->apply_batch_max > 0 && !svc_config_is_set(config, "APPLY_BATCH_MAX")
+                         ? def->apply_batch_max
+                         : (int) svc_config_int(config, "APPLY_BATCH_MAX"),
         .max_attempts = (int) svc_config_int(config, "MAX_ATTEMPTS"),
         .ready_lag = svc_config_int(config, "READY_LAG"),
         .curve_client_cert = bus_service_option_path(config, "CURVE_CLIENT_SECRET"),

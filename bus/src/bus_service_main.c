@@ -200,6 +200,9 @@ s_print_defaults(const bus_service_def_t *def)
     (void) printf("  PUB_ENDPOINT   %s\n", def->pub_endpoint);
     (void) printf("  PUBLISHERS     %s\n",
                   def->publishers && *def->publishers ? def->publishers : "(none)");
+    if (def->apply_batch_max > 0) {
+        (void) printf("  APPLY_BATCH_MAX %d (not the option's default)\n", def->apply_batch_max);
+    }
 }
 
 //  Run the loaded configuration until SIGTERM or SIGINT. Both signals are
