@@ -157,10 +157,16 @@ shim_codec_decode(shim_codec_t *self,
 //  --------------------------------------------------------------------------
 
 const char *
+shim_format_exchange_type(shim_format_t format)
+{
+    return format == SHIM_FORMAT_CAP ? "topic" : "fanout";
+}
+
+const char *
 shim_codec_exchange_type(const shim_codec_t *self)
 {
     assert(self);
-    return self->format == SHIM_FORMAT_CAP ? "topic" : "fanout";
+    return shim_format_exchange_type(self->format);
 }
 
 size_t

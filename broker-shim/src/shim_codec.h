@@ -101,8 +101,11 @@ shim_rc_t shim_codec_decode(shim_codec_t *self,
                             Ev__V1__Envelope **envelope_out,
                             shim_error_t *error);
 
-//  The type of the exchanges the format publishes to: "fanout" or "topic".
+//  The type of the exchanges `format` publishes to: "fanout" or "topic".
 //  Static.
+const char *shim_format_exchange_type(shim_format_t format);
+
+//  The same for the codec's format. Static.
 const char *shim_codec_exchange_type(const shim_codec_t *self);
 
 //  The bindings the shim manages on its queue: SHIM_CODEC_TYPES of them,

@@ -22,9 +22,7 @@
 #include "svc_metrics.h"
 #include "shim_codec.h"
 
-//  How often the relay reads the outbox without a notification (a missed
-//  one, a row left after a failure) and updates shim_outbox_depth, and how
-//  often both actors service their AMQP connection's heartbeats.
+//  How often both actors service their AMQP connection's heartbeats.
 #define SHIM_TICK_MS 1000
 
 //  The dead-letter exchange and queue of the shim's queue: MassTransit's
@@ -38,13 +36,11 @@
 typedef struct {
     //  Configuration (strings owned by shim_server).
     const char *rabbitmq_url;   //  RABBITMQ_URL
-    const char *conninfo;       //  DATABASE_URL: the relay's own connection
     const char *stream;         //  the shim's stream ("shim-0")
     const char *queue;          //  SHIM_QUEUE, the consumer's queue
     const char *error_exchange; //  "<queue>_error": exchange and queue of dead letters
-    int window;                 //  SHIM_WINDOW: relay's unconfirmed messages, consumer prefetch
-    uint32_t replica_index;     //  REPLICA_INDEX: the relay reads partitions p % count == index
-    uint32_t replica_count;     //  REPLICA_COUNT
+    const char *relay_endpoint; //  inproc endpoint of the relay's batches (shim_relay.h)
+    int window;                 //  SHIM_WINDOW: the consumer's prefetch
     shim_codec_config_t codec;  //  each actor's codec (map and strings borrowed)
     bus_stream_t *bus_stream;   //  the consumer makes its producer from it (borrowed)
     svc_log_t *log;             //  (borrowed, thread-safe)
@@ -57,9 +53,8 @@ typedef struct {
     svc_counter_t *own_skipped_in;    //  shim_own_skipped_total{direction="from_rabbitmq"}
     svc_counter_t *duplicates;        //  shim_duplicates_total
     svc_histogram_t *confirm_seconds; //  shim_confirm_seconds
-    svc_gauge_t *outbox_depth;        //  shim_outbox_depth
     //  Set by the actors, read by readiness.
-    atomic_bool relay_up;    //  the relay has RabbitMQ and PostgreSQL
+    atomic_bool relay_up;    //  the relay has RabbitMQ
     atomic_bool consumer_up; //  the consumer has RabbitMQ and consumes
 } shim_context_t;
 

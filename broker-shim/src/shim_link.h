@@ -1,8 +1,8 @@
 /*  =========================================================================
     shim_link - one reconnecting connection inside an actor's zloop
 
-    The relay (PostgreSQL and RabbitMQ) and the consumer (RabbitMQ) each
-    keep connections that come and go. A link is the loop plumbing of one
+    The relay and the consumer each keep a RabbitMQ connection that comes
+    and goes (and could keep others, a database's, the same way). A link is the loop plumbing of one
     of them, the same for every kind: the connect timer with its backoff
     (BUS_RECONNECT_MIN_MS doubling to _MAX_MS, shim_context_backoff), the
     poller on the connection's socket, and the logs of an outage, each
@@ -13,14 +13,14 @@
     bounded), `connected` resumes work on it (and logs <name>.connected),
     `readable` serves its socket, `close` tears it down after a loss.
 
-        shim_link_handlers_t handlers = {s_self_db_connect, s_self_db_connected,
-                                         s_self_db_readable, s_self_db_close};
-        self->db_link = shim_link_new(loop, log, "shim.relay.db", &handlers, self);
-        shim_link_start(self->db_link);   //  connects from the loop
+        shim_link_handlers_t handlers = {s_self_amqp_connect, s_self_amqp_connected,
+                                         s_self_amqp_readable, s_self_amqp_close};
+        self->amqp_link = shim_link_new(loop, log, "shim.relay.rabbitmq", &handlers, self);
+        shim_link_start(self->amqp_link);   //  connects from the loop
         ...
-        shim_link_lost(self->db_link, "reading the outbox", error);
+        shim_link_lost(self->amqp_link, "publishing", error);
         ...
-        shim_link_destroy(&self->db_link);   //  then close the connection
+        shim_link_destroy(&self->amqp_link);   //  then close the connection
 
     An AMQP connection's owner still drains it at the end of every handler
     of its loop, `readable` and `connected` included (STYLE rule 9):
@@ -55,7 +55,7 @@ typedef struct {
 } shim_link_handlers_t;
 
 //  Create a link in `loop` (borrowed, outlives the link), logging to `log`
-//  (borrowed) under the event prefix `name` ("shim.relay.db"; copied).
+//  (borrowed) under the event prefix `name` ("shim.relay.rabbitmq"; copied).
 //  `handlers` is copied; `arg` is borrowed. Nothing happens before
 //  shim_link_start. Caller owns return value (shim_link_destroy).
 shim_link_t *shim_link_new(zloop_t *loop,

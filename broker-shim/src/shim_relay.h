@@ -1,30 +1,39 @@
 /*  =========================================================================
-    shim_relay - the outbox to RabbitMQ, with publisher confirms
+    shim_relay - our events to RabbitMQ, with publisher confirms
 
-    ZeroMQ -> RabbitMQ. The subscriber handler (shim_server) puts every
-    event of our streams into shim_outbox in the transaction that raises
-    its checkpoint; this actor empties it. With its own PostgreSQL
-    connection (LISTEN shim_outbox, and a read every SHIM_TICK_MS in case a
-    notification was missed) and its own AMQP connection in confirm mode,
-    it keeps up to SHIM_WINDOW messages published and unconfirmed: while
-    there is room it reads the next rows of its partitions in id order,
-    encodes each (shim_codec), declares each exchange once per connection
-    and publishes them; as confirms arrive it deletes the confirmed rows
-    (committed without waiting for the flush). The delete is the
-    checkpoint, so it moves only past confirmed messages. A nack or a lost connection means
-    reconnect (backoff BUS_RECONNECT_MIN_MS doubling to _MAX_MS) and start
-    again at the outbox head: the same rows are published again with the
-    same message ids (counted in shim_republished_total), and MassTransit's
-    inbox drops what it already has. A row that cannot be encoded (a type
-    with no .NET name, an envelope this build cannot read) is moved to
-    shim_outbox_failed, logged and counted, and never blocks the rest.
+    ZeroMQ -> RabbitMQ. The subscriber's batch handler (shim_server_apply,
+    on the subscriber's thread, inside the transaction that raises the
+    shim's checkpoints) encodes the batch and hands the messages to this
+    actor, then waits: the actor publishes them on its AMQP connection in
+    confirm mode as they come, at most SHIM_WINDOW unconfirmed at a time
+    (declaring each exchange once per connection exactly as MassTransit
+    does), and answers once RabbitMQ confirmed every one. Only then does the handler return and the checkpoints commit, so
+    a checkpoint never passes an unconfirmed message. A nack, a lost
+    connection, no connection or no confirm within SHIM_CONFIRM_TIMEOUT_MS
+    fails the batch as unavailable (bus_apply_unavailable): it is rolled
+    back and published again after a backoff, with the same message ids,
+    which MassTransit's inbox drops; the connection is made again with
+    backoff (BUS_RECONNECT_MIN_MS doubling to _MAX_MS).
 
-        shim_context_t *context = ...;   //  shim_context.h
+    The two ends talk over an inproc PAIR (the context's relay_endpoint):
+
+        zsock_t *batches = shim_relay_connect(context);       //  subscriber's thread
+        shim_relay_publish(batches, messages, 64);            //  borrowed until the wait
+        shim_relay_publish(batches, messages + 64, 10);       //  published meanwhile
+        char *error = NULL;
+        if (shim_relay_wait(batches, &error) != 0) ...        //  "rabbitmq: ..."
+        zsock_destroy(&batches);
+
+    and the actor itself:
+
         zactor_t *relay = zactor_new(shim_relay_actor, context);
         ...
-        zactor_destroy(&relay);   //  $TERM: unconfirmed rows stay for next time
+        zactor_destroy(&relay);   //  after the subscriber stopped
 
-    Readiness: context->relay_up while both connections are up.
+    Readiness: context->relay_up while its RabbitMQ connection is up.
+    Metrics: shim_bridged_total{direction="to_rabbitmq"} (confirmed),
+    shim_confirm_seconds, shim_republished_total (messages of a batch
+    published again after a failure).
     =========================================================================
 */
 #ifndef SHIM_RELAY_H_INCLUDED
@@ -32,7 +41,30 @@
 
 #include <czmq.h>
 
-//  The actor; `args` is the shim_context_t (borrowed until it ends).
+#include "shim_context.h"
+#include "shim_message.h"
+
+//  Longest wait for a confirm while some are due; past it the connection
+//  counts as lost.
+#define SHIM_CONFIRM_TIMEOUT_MS 30000
+
+//  The actor; `args` is the shim_context_t (borrowed until it ends). Its
+//  end of relay_endpoint is bound before zactor_new returns.
 void shim_relay_actor(zsock_t *pipe, void *args);
+
+//  The handler's end of relay_endpoint, for the thread that uses it.
+//  Caller owns return value (zsock_destroy).
+zsock_t *shim_relay_connect(const shim_context_t *context);
+
+//  Hand `count` messages to the relay, which publishes them at once. The
+//  messages stay the caller's and must stay untouched until
+//  shim_relay_wait returned.
+void shim_relay_publish(zsock_t *batches, shim_message_t *const *messages, size_t count);
+
+//  Wait until RabbitMQ confirmed every message handed since the last
+//  wait. Returns 0, or -1 with why in *error_out (caller owns,
+//  zstr_free): then some may be stored and some not; publish them all
+//  again later.
+int shim_relay_wait(zsock_t *batches, char **error_out);
 
 #endif

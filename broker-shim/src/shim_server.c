@@ -14,7 +14,6 @@
 #include "shim_context.h"
 #include "shim_relay.h"
 #include "shim_server.h"
-#include "shim_store.h"
 
 #include <inttypes.h>
 
@@ -63,18 +62,24 @@ const svc_option_t shim_server_options[] = {
 //  The process's name in MassTransit's host block and the AMQP connection.
 #define S_PROCESS_NAME "broker-shim"
 
+//  Messages the handler encodes before it hands them to the relay, which
+//  publishes them while the handler encodes the next.
+#define S_CHUNK 64
+
 typedef struct {
-    bus_service_t *service;       //  our host (borrowed)
-    shim_context_t context;       //  shared with the actors and the handler
-    shim_map_t *map;              //  names (owned; never changed after start)
-    char *broker_address;         //  MassTransit's address of the broker (owned)
-    char *source_address;         //  sourceAddress of what we publish (owned)
-    char *error_exchange;         //  "<queue>_error" (owned)
-    char *machine_name;           //  host.machineName (owned)
-    char *os_version;             //  host.operatingSystemVersion (owned)
-    bus_statements_t *statements; //  the handler's, on the subscriber's thread (owned)
-    zactor_t *relay;              //  outbox -> RabbitMQ (owned)
-    zactor_t *consumer;           //  RabbitMQ -> our stream (owned), or NULL (nothing to consume)
+    bus_service_t *service; //  our host (borrowed)
+    shim_context_t context; //  shared with the actors and the handler
+    shim_map_t *map;        //  names (owned; never changed after start)
+    char *broker_address;   //  MassTransit's address of the broker (owned)
+    char *source_address;   //  sourceAddress of what we publish (owned)
+    char *error_exchange;   //  "<queue>_error" (owned)
+    char *machine_name;     //  host.machineName (owned)
+    char *os_version;       //  host.operatingSystemVersion (owned)
+    char *relay_endpoint;   //  inproc name of the relay's batches (owned)
+    zactor_t *relay;        //  our events -> RabbitMQ (owned)
+    shim_codec_t *codec;    //  the handler's, made on the subscriber's thread (owned)
+    zsock_t *batches;       //  the handler's end of relay_endpoint, likewise (owned)
+    zactor_t *consumer;     //  RabbitMQ -> our stream (owned), or NULL (nothing to consume)
 } s_state_t;
 
 //  --------------------------------------------------------------------------
@@ -196,8 +201,6 @@ s_state_metrics(s_state_t *self, svc_metrics_t *metrics)
         "RabbitMQ messages whose id was bridged before (redeliveries, re-publishes)", NULL);
     context->confirm_seconds = svc_metrics_histogram(metrics, "shim_confirm_seconds",
                                                      "From publish to RabbitMQ's confirm", NULL);
-    context->outbox_depth = svc_metrics_gauge(
-        metrics, "shim_outbox_depth", "Events of our streams not yet confirmed by RabbitMQ", NULL);
 }
 
 //  --------------------------------------------------------------------------
@@ -207,8 +210,11 @@ s_state_destroy(s_state_t **self_p)
 {
     s_state_t *self = *self_p;
     zactor_destroy(&self->consumer);
+    //  The subscriber, the handler's thread, stopped before this.
+    zsock_destroy(&self->batches);
+    shim_codec_destroy(&self->codec);
     zactor_destroy(&self->relay);
-    bus_statements_destroy(&self->statements);
+    zstr_free(&self->relay_endpoint);
     zstr_free(&self->os_version);
     zstr_free(&self->machine_name);
     zstr_free(&self->error_exchange);
@@ -236,21 +242,17 @@ shim_server_start(bus_service_t *service)
     s_state_t *self = zmalloc(sizeof *self);
     self->service = service;
     self->map = shim_map_new();
-    self->statements = shim_store_statements_new();
     int rc = shim_map_configure(self->map, svc_config_str(config, "SHIM_MAP"));
     assert(rc == 0); //  checked
     shim_context_t *context = &self->context;
     context->rabbitmq_url = svc_config_str(config, "RABBITMQ_URL");
-    context->conninfo = svc_config_is_set(config, "DATABASE_URL")
-                            ? svc_config_str(config, "DATABASE_URL")
-                            : SHIM_DATABASE_DEFAULT;
     context->stream = bus_service_stream_id(service);
     context->queue = svc_config_str(config, "SHIM_QUEUE");
     self->error_exchange = zsys_sprintf("%s%s", context->queue, SHIM_ERROR_SUFFIX);
     context->error_exchange = self->error_exchange;
     context->window = (int) svc_config_int(config, "SHIM_WINDOW");
-    context->replica_index = (uint32_t) svc_config_int(config, "REPLICA_INDEX");
-    context->replica_count = (uint32_t) svc_config_int(config, "REPLICA_COUNT");
+    self->relay_endpoint = zsys_sprintf("inproc://shim-relay-%p", (void *) self);
+    context->relay_endpoint = self->relay_endpoint;
     context->bus_stream = bus_service_stream(service);
     context->log = log;
     self->broker_address = shim_amqp_broker_address(context->rabbitmq_url);
@@ -312,7 +314,7 @@ shim_server_ready(bus_service_t *service, void *state, const char **reason)
     assert(reason);
     s_state_t *self = state;
     if (!atomic_load(&self->context.relay_up)) {
-        *reason = "rabbitmq: the relay is not connected (RabbitMQ or its database)";
+        *reason = "rabbitmq: the relay is not connected";
         return false;
     }
     if (self->consumer && !atomic_load(&self->context.consumer_up)) {
@@ -323,10 +325,15 @@ shim_server_ready(bus_service_t *service, void *state, const char **reason)
 }
 
 //  --------------------------------------------------------------------------
-//  The subscriber's batch handler: the batch into the outbox in one
-//  statement, except events that came from RabbitMQ. The subscriber runs
-//  it again one event at a time when it fails, and the outbox's unique
-//  (stream, seq) makes a re-run add nothing twice.
+//  The subscriber's batch handler, on the subscriber's thread, inside the
+//  transaction that raises the shim's checkpoints: encode the batch
+//  (except events that came from RabbitMQ), hand it to the relay in
+//  chunks and wait until RabbitMQ confirmed all of it; only then may the
+//  checkpoints commit. RabbitMQ unavailable: the bus applies the batch
+//  again later (the same message ids). An event that does not encode is
+//  this event's failure: the bus retries it alone and dead-letters it.
+//  Messages of chunks handed before such a failure may be published:
+//  again, with the same ids, when the events are applied one by one.
 
 int
 shim_server_apply(bus_apply_t *apply,
@@ -338,45 +345,45 @@ shim_server_apply(bus_apply_t *apply,
     assert(events);
     assert(arg);
     s_state_t *self = arg;
-    shim_outbox_event_t *rows = zmalloc((count + 1) * sizeof *rows);
-    zframe_t **packed = zmalloc((count + 1) * sizeof *packed);
-    size_t taken = 0;
-    int rc = 0;
-    for (size_t index = 0; index < count; index++) {
-        const Ev__V1__Envelope *event = events[index];
-        if (shim_envelope_from_rabbitmq(event)) {
-            svc_counter_inc(self->context.own_skipped_out);
-            continue;
-        }
-        packed[taken] = bus_envelope_encode(event);
-        if (!packed[taken]) {
-            bus_apply_fail(apply, "%s %s/%" PRIu64 ": the envelope does not pack", event->type,
-                           event->stream, event->seq);
-            rc = -1;
-            goto cleanup;
-        }
-        rows[taken] = (shim_outbox_event_t){.stream = event->stream,
-                                            .seq = event->seq,
-                                            .partition = event->partition,
-                                            .type = event->type,
-                                            .message_id = event->message_id.data,
-                                            .envelope = zframe_data(packed[taken]),
-                                            .size = zframe_size(packed[taken])};
-        taken++;
+    if (!self->batches) {
+        self->codec = shim_codec_new(&self->context.codec);
+        assert(self->codec); //  shim_server_start made one
+        self->batches = shim_relay_connect(&self->context);
     }
-    int64_t added = 0;
+    shim_message_t **messages = zmalloc((count + 1) * sizeof *messages);
+    size_t taken = 0;
+    size_t handed = 0;
+    int rc = 0;
+    for (size_t index = 0; index < count && rc == 0; index++) {
+        const Ev__V1__Envelope *event = events[index];
+        shim_error_t error;
+        shim_error_clear(&error);
+        shim_rc_t encoded = shim_codec_encode(self->codec, event, &messages[taken], &error);
+        if (encoded == SHIM_OWN_MESSAGE) {
+            svc_counter_inc(self->context.own_skipped_out); //  never back to RabbitMQ
+        } else if (encoded != SHIM_OK) {
+            //  Counted and logged by the bus: retries, then the dead letter.
+            bus_apply_fail(apply, "%s %s/%" PRIu64 ": %s (%s)", event->type, event->stream,
+                           event->seq, error.reason, shim_rc_name(encoded));
+            rc = -1;
+        } else if (++taken - handed == S_CHUNK) {
+            shim_relay_publish(self->batches, messages + handed, taken - handed);
+            handed = taken;
+        }
+    }
+    if (rc == 0 && taken > handed) {
+        shim_relay_publish(self->batches, messages + handed, taken - handed);
+        handed = taken;
+    }
     char *error = NULL;
-    if (shim_store_outbox_add_batch(self->statements, bus_apply_conn(apply), rows, taken, &added,
-                                    &error) != BUS_OK) {
-        bus_apply_fail(apply, "%s", error ? error : "database error");
-        zstr_free(&error);
+    if (handed > 0 && shim_relay_wait(self->batches, &error) != 0 && rc == 0) {
+        bus_apply_unavailable(apply, "%s", error);
         rc = -1;
     }
-cleanup:
+    zstr_free(&error);
     for (size_t index = 0; index < taken; index++) {
-        zframe_destroy(&packed[index]);
+        shim_message_destroy(&messages[index]);
     }
-    freen(packed);
-    freen(rows);
+    freen(messages);
     return rc;
 }

@@ -6,11 +6,13 @@
     publishes ("shim-<i>": what came from RabbitMQ), and a subscriber of
     all seven event types of our streams. Its own parts:
 
-    - the subscriber's batch handler (shim_server_apply, on the writer's
-      thread in the transaction that raises the checkpoint) puts each
-      batch of events into the outbox with one statement, except events that came from RabbitMQ (origin
-      "rabbitmq:..."), which it skips and counts: they never go back;
-    - the relay actor (shim_relay.h) publishes the outbox to RabbitMQ;
+    - the subscriber's batch handler (shim_server_apply, on the
+      subscriber's thread, in the transaction that raises the checkpoints)
+      encodes each batch and hands it to the relay actor (shim_relay.h),
+      which publishes it to RabbitMQ with confirms; the handler returns
+      (and the checkpoints commit) once all of it is confirmed. Events
+      that came from RabbitMQ (origin "rabbitmq:...") are skipped and
+      counted: they never go back;
     - the consumer actor (shim_consumer.h) brings RabbitMQ's messages onto
       the shim's stream.
 
@@ -24,13 +26,12 @@
         SHIM_CONSUME  the event types bridged from RabbitMQ ("OrderCreated,OrderCancelled";
                       default all seven): the queue is bound to their exchanges only;
                       "" or "none": no consumer, nothing declared for it
-    Readiness adds: both RabbitMQ connections up (and the relay's database);
-    only the relay's with nothing to consume.
+    Readiness adds: both RabbitMQ connections up; only the relay's with
+    nothing to consume.
 
     Metrics: shim_bridged_total{direction}, shim_confirm_seconds,
     shim_republished_total, shim_rejected_total{direction, error},
-    shim_own_skipped_total{direction}, shim_duplicates_total,
-    shim_outbox_depth.
+    shim_own_skipped_total{direction}, shim_duplicates_total.
     =========================================================================
 */
 #ifndef SHIM_SERVER_H_INCLUDED
@@ -50,6 +51,8 @@
 #define SHIM_QUEUE_DEFAULT "evbus-shim"
 #define SHIM_MARK_DEFAULT "evbus"
 #define SHIM_WINDOW_DEFAULT "256"
+//  The shim's APPLY_BATCH_MAX unless set (bus_service_def_t.apply_batch_max).
+#define SHIM_APPLY_BATCH_MAX_DEFAULT 4096
 #define SHIM_WINDOW_MAX 65535
 #define SHIM_CONSUME_DEFAULT                                                                       \
     "OrderCreated,OrderCancelled,StockReserved,StockRejected,StockReleased,PaymentStarted,"        \

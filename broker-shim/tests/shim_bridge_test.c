@@ -472,57 +472,9 @@ test_orders_reach_masstransit(void **state)
     //  What the shim published came back to its own queue and was dropped.
     s_wait_metric(fixture->shim, "shim_own_skipped_total{direction=\"from_rabbitmq\"}", S_ORDERS);
     assert_int_equal(shim_ts_sql_number(fixture->shim, "SELECT count(*) FROM bus_events", NULL), 0);
-    s_wait_sql(fixture->shim, "SELECT count(*) FROM shim_outbox", NULL, 0);
     for (size_t index = 0; index < S_ORDERS; index++) {
         zstr_free(&ids[index]);
     }
-    s_fixture_destroy(&fixture);
-}
-
-//  --------------------------------------------------------------------------
-//  A row of the outbox that cannot be published (here: bytes that are no
-//  envelope) is moved aside, and the rows behind it still go out.
-
-static void
-test_outbox_row_failed(void **state)
-{
-    (void) state;
-    fixture_t *fixture = s_fixture_new("outbox_row_failed");
-    fixture->order = shim_ts_service_new(SHIM_TS_ORDER, fixture->dir);
-    shim_ts_service_set(fixture->shim, "PUBLISHERS", fixture->order->pub);
-    s_consumer_start(fixture);
-    shim_ts_service_t *services[] = {fixture->order, fixture->shim, NULL};
-    shim_ts_services_start(services);
-    PGresult *result =
-        PQexec(fixture->shim->conn,
-               "INSERT INTO shim_outbox (stream, seq, partition, type, message_id, envelope)"
-               " VALUES ('x-0', 1, 0, 'OrderCreated', gen_random_uuid(), '\\x00ff00ff');"
-               " SELECT pg_notify('shim_outbox', '')");
-    assert_int_equal(PQresultStatus(result), PGRES_TUPLES_OK);
-    PQclear(result);
-    char *id = s_create_order(fixture,
-                              "{\"customerId\": \"c-1\", \"currency\": \"EUR\", \"items\":"
-                              " [{\"sku\": \"S\", \"quantity\": 1, \"unitPrice\": \"1.00\"}]}",
-                              NULL);
-    json_t *deliveries = s_deliveries(fixture, 1);
-    json_t *envelope = json_loads(s_str(json_array_get(deliveries, 0), "body"), 0, NULL);
-    assert_string_equal(s_str(json_object_get(envelope, "message"), "orderId"), id);
-    json_decref(envelope);
-    json_decref(deliveries);
-    assert_int_equal(shim_ts_sql_number(fixture->shim,
-                                        "SELECT count(*) FROM shim_outbox_failed"
-                                        " WHERE stream = 'x-0' AND error = 'invalid-envelope'",
-                                        NULL),
-                     1);
-    s_wait_sql(fixture->shim, "SELECT count(*) FROM shim_outbox", NULL, 0);
-    assert_int_equal(
-        shim_ts_metric(fixture->shim,
-                       "shim_rejected_total{direction=\"to_rabbitmq\",error=\"invalid-envelope\"}"),
-        1);
-    json_t *rejected = e2e_log_lines(fixture->shim->proc, "event", "shim.outbox.rejected");
-    assert_int_equal(json_array_size(rejected), 1);
-    json_decref(rejected);
-    zstr_free(&id);
     s_fixture_destroy(&fixture);
 }
 
@@ -723,7 +675,7 @@ test_no_loop(void **state)
     json_decref(messages);
     s_wait_sql(fixture->shim, "SELECT count(*) FROM bus_events WHERE stream = 'shim-0'", NULL, 1);
     //  The shim's subscriber applied it (its checkpoint passed it) and
-    //  skipped it: nothing entered the outbox.
+    //  skipped it: nothing was published.
     s_wait_sql(fixture->shim,
                "SELECT coalesce(max(last_seq), 0) FROM bus_checkpoints"
                " WHERE consumer = 'shim' AND stream = 'shim-0'",
@@ -737,11 +689,11 @@ test_no_loop(void **state)
                               " [{\"sku\": \"S\", \"quantity\": 1, \"unitPrice\": \"1.00\"}]}",
                               NULL);
     //  Two deliveries: pika's own message (it is bound to the exchange it
-    //  published to) and the order. The relay keeps commit order and had
-    //  the RabbitMQ message's row before the order's, had it taken it.
+    //  published to) and the order. The shim publishes in commit order and
+    //  would have published the RabbitMQ message's event before the
+    //  order's, had it taken it.
     json_t *deliveries = s_deliveries(fixture, 2);
     s_wait_metric(fixture->shim, "shim_own_skipped_total{direction=\"from_rabbitmq\"}", 1);
-    s_wait_sql(fixture->shim, "SELECT count(*) FROM shim_outbox", NULL, 0);
     size_t from_pika = 0, from_shim = 0;
     size_t index;
     json_t *delivery;
@@ -769,7 +721,7 @@ test_no_loop(void **state)
                                         NULL),
                      1);
     assert_int_equal(
-        shim_ts_sql_number(fixture->shim, "SELECT count(*) FROM shim_outbox_failed", NULL), 0);
+        shim_ts_sql_number(fixture->shim, "SELECT count(*) FROM bus_dead_letters", NULL), 0);
     zstr_free(&id);
     s_fixture_destroy(&fixture);
 }
@@ -963,7 +915,6 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_orders_reach_masstransit),
-        cmocka_unit_test(test_outbox_row_failed),
         cmocka_unit_test(test_masstransit_reaches_services),
         cmocka_unit_test(test_no_loop),
         cmocka_unit_test(test_poison),

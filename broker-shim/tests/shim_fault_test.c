@@ -9,7 +9,8 @@
     (`order-created` from `Contracts:OrderCreatedEvent`: the real names,
     since the node is ours) collects them. Midway RabbitMQ's application
     is stopped while events keep coming (the shim reports not ready and
-    keeps them in its outbox), then started again; later the shim is
+    its checkpoints stay where RabbitMQ last confirmed), then started
+    again; later the shim is
     killed with SIGKILL while a burst is in flight, and restarted. The
     consumer must end with every one of the 5,000 message ids, each at
     least once, and a duplicate only ever as the same message (the same
@@ -17,8 +18,13 @@
 
     Nacks: a queue bound beside the consumer's refuses messages beyond 20
     (a policy with overflow reject-publish), so RabbitMQ nacks publishes
-    in the middle of the relay's window; once the policy is cleared, the
-    consumer must again end with every message id.
+    in the middle of a batch; the shim is not ready and dead-letters
+    nothing, and once the policy is cleared the consumer must again end
+    with every message id.
+
+    Refused: one event of a stream that the shim cannot express in the
+    .NET contract (a currency that is no ISO 4217 code) is retried and
+    dead-lettered, and every event behind it reaches RabbitMQ.
     =========================================================================
 */
 #include <czmq.h>
@@ -48,6 +54,7 @@ typedef struct {
 typedef struct {
     s_sent_t *sent; //  every event appended so far (owned)
     size_t count;   //  how many
+    size_t refused; //  the event (1-based) with a currency the shim refuses, 0 = none
 } s_source_t;
 
 //  --------------------------------------------------------------------------
@@ -66,7 +73,9 @@ s_append_unit(bus_tx_t *tx, void *arg)
         svc_uuid_format(&message_id, sent->message_id);
         svc_uuid_format(&order_id, sent->order_id);
         Ev__V1__Money total = EV__V1__MONEY__INIT, price = EV__V1__MONEY__INIT;
-        total.currency = price.currency = "EUR";
+        //  "ZZZ": three letters, so the bus takes it; no ISO 4217 code.
+        total.currency = price.currency =
+            source->count + index + 1 == source->refused ? "ZZZ" : "EUR";
         total.amount_minor = 2 * 1999;
         price.amount_minor = 1999;
         Ev__V1__OrderItem item = EV__V1__ORDER_ITEM__INIT;
@@ -173,12 +182,20 @@ s_ready(void *arg)
 }
 
 //  --------------------------------------------------------------------------
-//  The shim's outbox is empty: everything confirmed was deleted.
+//  The shim's subscriber applied the whole source stream (its checkpoints
+//  are past everything: nothing left to publish).
 
 static bool
-s_outbox_empty(void *arg)
+s_caught_up(void *arg)
 {
-    return shim_ts_sql_number(arg, "SELECT count(*) FROM shim_outbox", NULL) == 0;
+    return shim_ts_metric(arg, "bus_lag{consumer=\"shim\",stream=\"order-0\"}") == 0;
+}
+
+//  Nothing was dead-lettered by the shim.
+static void
+s_assert_no_dead_letters(shim_ts_service_t *shim)
+{
+    assert_int_equal(shim_ts_sql_number(shim, "SELECT count(*) FROM bus_dead_letters", NULL), 0);
 }
 
 //  --------------------------------------------------------------------------
@@ -189,7 +206,9 @@ s_check_deliveries(const char *path, const s_source_t *source)
 {
     zhashx_t *sent = zhashx_new();
     for (size_t index = 0; index < source->count; index++) {
-        zhashx_insert(sent, source->sent[index].message_id, source->sent[index].order_id);
+        if (index + 1 != source->refused) {
+            zhashx_insert(sent, source->sent[index].message_id, source->sent[index].order_id);
+        }
     }
     zhashx_t *seen = zhashx_new();
     json_t *lines = shim_ts_lines(path, "message_id");
@@ -216,9 +235,9 @@ s_check_deliveries(const char *path, const s_source_t *source)
             zhashx_insert(seen, id, (void *) 1);
         }
     }
-    assert_int_equal(zhashx_size(seen), source->count);
+    assert_int_equal(zhashx_size(seen), zhashx_size(sent));
     (void) fprintf(stderr, "shim_fault_test: %zu deliveries, %zu distinct, %zu duplicates\n",
-                   json_array_size(lines), source->count, duplicates);
+                   json_array_size(lines), zhashx_size(seen), duplicates);
     json_decref(lines);
     zhashx_destroy(&seen);
     zhashx_destroy(&sent);
@@ -275,7 +294,7 @@ s_rig_start(s_rig_t *rig, const char *suffix)
     rig->stream = bus_stream_new(&config);
     assert_non_null(rig->stream);
     rig->producer = bus_producer_new(rig->stream);
-    rig->source = (s_source_t){zmalloc(S_EVENTS * sizeof(s_sent_t)), 0};
+    rig->source = (s_source_t){.sent = zmalloc(S_EVENTS * sizeof(s_sent_t))};
 }
 
 static void
@@ -333,10 +352,10 @@ test_rabbitmq_restart_and_kill(void **state)
     assert_true(ts_wait_until(s_ready, shim, SHIM_TS_READY_MS));
     s_wait_distinct(out, S_EVENTS, S_DRAIN_MS);
     s_check_deliveries(out, &rig.source);
-    //  Nothing left behind (the relay deletes just after the confirms, which
-    //  may come after the consumer's delivery), nothing set aside.
-    assert_true(ts_wait_until(s_outbox_empty, shim, SHIM_TS_WAIT_MS));
-    assert_int_equal(shim_ts_sql_number(shim, "SELECT count(*) FROM shim_outbox_failed", NULL), 0);
+    //  Nothing left behind (the checkpoints commit just after the confirms,
+    //  which may come after the consumer's delivery), nothing set aside.
+    assert_true(ts_wait_until(s_caught_up, shim, SHIM_TS_WAIT_MS));
+    s_assert_no_dead_letters(shim);
 
     assert_int_equal(ts_proc_term(shim->proc, SHIM_TS_STOP_MS), 0);
     assert_int_equal(ts_proc_term(consumer, SHIM_TS_STOP_MS), 0);
@@ -451,7 +470,7 @@ test_database_lost(void **state)
     assert_int_equal(
         shim_ts_sql_number(shim, "SELECT count(*) FROM bus_events WHERE stream = 'shim-0'", NULL),
         S_DB_MESSAGES);
-    assert_int_equal(shim_ts_sql_number(shim, "SELECT count(*) FROM shim_outbox_failed", NULL), 0);
+    s_assert_no_dead_letters(shim);
 
     assert_int_equal(ts_proc_term(shim->proc, SHIM_TS_STOP_MS), 0);
     assert_int_equal(ts_proc_term(consumer, SHIM_TS_STOP_MS), 0);
@@ -476,8 +495,9 @@ test_database_lost(void **state)
 }
 
 //  --------------------------------------------------------------------------
-//  Nacks in the middle of the window: everything unconfirmed is published
-//  again, nothing is deleted unconfirmed, nothing is lost.
+//  Nacks in the middle of a batch: the batch is published again (not
+//  ready meanwhile, nothing dead-lettered), its checkpoints never pass an
+//  unconfirmed message, nothing is lost.
 
 #define S_NACK_EVENTS 1000
 #define S_NACK_POLICY                                                                              \
@@ -521,13 +541,16 @@ test_nacks(void **state)
 
     s_publish(rig.producer, &rig.source, S_NACK_EVENTS);
     //  Nacked beyond the 20th: published again (on a new connection), and
-    //  again, while the outbox keeps the rows.
+    //  again; the shim is not ready and its checkpoints stay behind.
     assert_true(ts_wait_until(s_republished, shim, SHIM_TS_WAIT_MS));
-    assert_true(shim_ts_sql_number(shim, "SELECT count(*) FROM shim_outbox", NULL) > 0);
+    assert_true(ts_wait_until(s_not_ready, shim, SHIM_TS_WAIT_MS));
+    assert_false(s_caught_up(shim));
     shim_ts_rabbit_ctl(rabbit, "clear_policy shim-nack");
     s_wait_distinct(out, S_NACK_EVENTS, S_DRAIN_MS);
     s_check_deliveries(out, &rig.source);
-    assert_true(ts_wait_until(s_outbox_empty, shim, SHIM_TS_WAIT_MS));
+    assert_true(ts_wait_until(s_caught_up, shim, SHIM_TS_WAIT_MS));
+    assert_true(ts_wait_until(s_ready, shim, SHIM_TS_WAIT_MS));
+    s_assert_no_dead_letters(shim);
 
     assert_int_equal(ts_proc_term(shim->proc, SHIM_TS_STOP_MS), 0);
     assert_int_equal(ts_proc_term(consumer, SHIM_TS_STOP_MS), 0);
@@ -541,6 +564,78 @@ test_nacks(void **state)
     s_rig_stop(&rig);
 }
 
+//  --------------------------------------------------------------------------
+//  An event the shim cannot publish (the bus takes currency "ZZZ", the
+//  .NET contract has no such currency) is retried, dead-lettered with the
+//  reason, and the events behind it are all bridged; the shim stays
+//  ready. Events of its batch published before it may be published again
+//  (the same ids) when the bus applies them one by one.
+
+#define S_REFUSED_EVENTS 300
+#define S_REFUSED_AT 150
+
+static bool
+s_dead_lettered(void *arg)
+{
+    return shim_ts_sql_number(arg, "SELECT count(*) FROM bus_dead_letters", NULL) == 1;
+}
+
+static void
+test_refused_event(void **state)
+{
+    (void) state;
+    s_rig_t rig;
+    s_rig_start(&rig, "-refused");
+    rig.source.refused = S_REFUSED_AT;
+    char suffix[SHIM_TS_SUFFIX_SIZE];
+    shim_ts_suffix(suffix);
+    char *prefix = zsys_sprintf("t%s", suffix);
+    char *map = shim_ts_map(prefix);
+    char *exchange = shim_ts_exchange(prefix, "OrderCreatedEvent");
+    char *endpoint = zsys_sprintf("order-created-%s", suffix);
+    char *out = zsys_sprintf("%s/deliveries.jsonl", rig.dir);
+    char *consumer_log = zsys_sprintf("%s/consumer.log", rig.dir);
+    const char *exchanges[] = {exchange, NULL};
+    ts_proc_t *consumer =
+        shim_ts_peer_consume(ts_amqp_url(), endpoint, exchanges, out, true, consumer_log);
+    shim_ts_service_t *shim = shim_ts_service_new(SHIM_TS_SHIM, rig.dir);
+    shim_ts_service_set(shim, "RABBITMQ_URL", ts_amqp_url());
+    shim_ts_service_set(shim, "PUBLISHERS", rig.pub);
+    shim_ts_service_set(shim, "SHIM_MAP", map);
+    shim_ts_service_set(shim, "SHIM_CONSUME", "none");
+    shim_ts_service_set(shim, "MAX_ATTEMPTS", "2");
+    shim_ts_service_t *services[] = {shim, NULL};
+    shim_ts_services_start(services);
+
+    s_publish(rig.producer, &rig.source, S_REFUSED_EVENTS);
+    s_wait_distinct(out, S_REFUSED_EVENTS - 1, S_DRAIN_MS);
+    assert_true(ts_wait_until(s_dead_lettered, shim, SHIM_TS_WAIT_MS));
+    assert_int_equal(shim_ts_sql_number(shim,
+                                        "SELECT count(*) FROM bus_dead_letters WHERE consumer ="
+                                        " 'shim' AND stream = 'order-0' AND seq = 150 AND attempts"
+                                        " = 2 AND error LIKE '%total: no known currency%'",
+                                        NULL),
+                     1);
+    assert_true(ts_wait_until(s_caught_up, shim, SHIM_TS_WAIT_MS));
+    assert_true(ts_wait_until(s_ready, shim, SHIM_TS_WAIT_MS));
+    s_check_deliveries(out, &rig.source);
+
+    assert_int_equal(ts_proc_term(shim->proc, SHIM_TS_STOP_MS), 0);
+    assert_int_equal(ts_proc_term(consumer, SHIM_TS_STOP_MS), 0);
+    const char *queues[] = {endpoint, NULL};
+    const char *endpoints[] = {endpoint, NULL};
+    shim_ts_peer_delete(ts_amqp_url(), queues, endpoints, rig.dir);
+    ts_proc_destroy(&consumer);
+    shim_ts_service_destroy(&shim);
+    zstr_free(&consumer_log);
+    zstr_free(&out);
+    zstr_free(&endpoint);
+    zstr_free(&exchange);
+    zstr_free(&map);
+    zstr_free(&prefix);
+    s_rig_stop(&rig);
+}
+
 int
 main(void)
 {
@@ -548,6 +643,7 @@ main(void)
         cmocka_unit_test(test_rabbitmq_restart_and_kill),
         cmocka_unit_test(test_database_lost),
         cmocka_unit_test(test_nacks),
+        cmocka_unit_test(test_refused_event),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
