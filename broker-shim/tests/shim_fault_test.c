@@ -368,6 +368,69 @@ test_rabbitmq_restart_and_kill(void **state)
 }
 
 //  --------------------------------------------------------------------------
+//  A case on the shared broker (TEST_AMQP_URL): names of its own (a
+//  random suffix; the shim's exchanges through SHIM_MAP), the .NET side's
+//  consumer of OrderCreated bound as MassTransit binds it, and the shim on
+//  the rig's stream, configured but not started.
+
+typedef struct {
+    char *map;               //  SHIM_MAP (owned)
+    char *exchange;          //  OrderCreated's exchange (owned)
+    char *queue;             //  SHIM_QUEUE (owned)
+    char *endpoint;          //  the consumer's exchange and queue (owned)
+    char *out;               //  what the consumer received, JSON lines (owned)
+    char *consumer_log;      //  its log (owned)
+    ts_proc_t *consumer;     //  (owned)
+    shim_ts_service_t *shim; //  (owned)
+} s_shared_t;
+
+static void
+s_shared_start(s_shared_t *self, const s_rig_t *rig)
+{
+    char suffix[SHIM_TS_SUFFIX_SIZE];
+    shim_ts_suffix(suffix);
+    char *prefix = zsys_sprintf("t%s", suffix);
+    self->map = shim_ts_map(prefix);
+    self->exchange = shim_ts_exchange(prefix, "OrderCreatedEvent");
+    zstr_free(&prefix);
+    self->queue = zsys_sprintf("evbus-shim-%s", suffix);
+    self->endpoint = zsys_sprintf("order-created-%s", suffix);
+    self->out = zsys_sprintf("%s/deliveries.jsonl", rig->dir);
+    self->consumer_log = zsys_sprintf("%s/consumer.log", rig->dir);
+    const char *exchanges[] = {self->exchange, NULL};
+    self->consumer = shim_ts_peer_consume(ts_amqp_url(), self->endpoint, exchanges, self->out, true,
+                                          self->consumer_log);
+    self->shim = shim_ts_service_new(SHIM_TS_SHIM, rig->dir);
+    shim_ts_service_set(self->shim, "RABBITMQ_URL", ts_amqp_url());
+    shim_ts_service_set(self->shim, "PUBLISHERS", rig->pub);
+    shim_ts_service_set(self->shim, "SHIM_MAP", self->map);
+    shim_ts_service_set(self->shim, "SHIM_QUEUE", self->queue);
+    shim_ts_service_set(self->shim, "LOG_LEVEL", "info");
+}
+
+//  Stop both processes (each must end cleanly) and delete what the case
+//  declared on the shared broker.
+static void
+s_shared_stop(s_shared_t *self, const s_rig_t *rig)
+{
+    assert_int_equal(ts_proc_term(self->shim->proc, SHIM_TS_STOP_MS), 0);
+    assert_int_equal(ts_proc_term(self->consumer, SHIM_TS_STOP_MS), 0);
+    char *error_queue = zsys_sprintf("%s%s", self->queue, "_error");
+    const char *queues[] = {self->queue, self->endpoint, error_queue, NULL};
+    const char *exchanges[] = {self->endpoint, error_queue, NULL};
+    shim_ts_peer_delete(ts_amqp_url(), queues, exchanges, rig->dir);
+    zstr_free(&error_queue);
+    ts_proc_destroy(&self->consumer);
+    shim_ts_service_destroy(&self->shim);
+    zstr_free(&self->consumer_log);
+    zstr_free(&self->out);
+    zstr_free(&self->endpoint);
+    zstr_free(&self->queue);
+    zstr_free(&self->exchange);
+    zstr_free(&self->map);
+}
+
+//  --------------------------------------------------------------------------
 //  The shim's database connections are cut again and again (every backend
 //  of its database terminated) while events flow both ways: the writer,
 //  the subscriber, the relay and the consumer's units reconnect and catch
@@ -405,25 +468,11 @@ test_database_lost(void **state)
     (void) state;
     s_rig_t rig;
     s_rig_start(&rig, "-db");
-    char suffix[SHIM_TS_SUFFIX_SIZE];
-    shim_ts_suffix(suffix);
-    char *prefix = zsys_sprintf("t%s", suffix);
-    char *map = shim_ts_map(prefix);
-    char *exchange = shim_ts_exchange(prefix, "OrderCreatedEvent");
-    char *queue = zsys_sprintf("evbus-shim-%s", suffix);
-    char *endpoint = zsys_sprintf("order-created-%s", suffix);
-
-    char *out = zsys_sprintf("%s/deliveries.jsonl", rig.dir);
-    char *consumer_log = zsys_sprintf("%s/consumer.log", rig.dir);
-    const char *exchanges[] = {exchange, NULL};
-    ts_proc_t *consumer =
-        shim_ts_peer_consume(ts_amqp_url(), endpoint, exchanges, out, true, consumer_log);
-    shim_ts_service_t *shim = shim_ts_service_new(SHIM_TS_SHIM, rig.dir);
-    shim_ts_service_set(shim, "RABBITMQ_URL", ts_amqp_url());
-    shim_ts_service_set(shim, "PUBLISHERS", rig.pub);
-    shim_ts_service_set(shim, "SHIM_MAP", map);
-    shim_ts_service_set(shim, "SHIM_QUEUE", queue);
-    shim_ts_service_set(shim, "LOG_LEVEL", "info");
+    s_shared_t shared;
+    s_shared_start(&shared, &rig);
+    shim_ts_service_t *shim = shared.shim;
+    const char *exchange = shared.exchange;
+    const char *out = shared.out;
     shim_ts_service_t *services[] = {shim, NULL};
     shim_ts_services_start(services);
 
@@ -472,25 +521,8 @@ test_database_lost(void **state)
         S_DB_MESSAGES);
     s_assert_no_dead_letters(shim);
 
-    assert_int_equal(ts_proc_term(shim->proc, SHIM_TS_STOP_MS), 0);
-    assert_int_equal(ts_proc_term(consumer, SHIM_TS_STOP_MS), 0);
-    const char *queues[] = {queue, endpoint, NULL};
-    char *error_queue = zsys_sprintf("%s_error", queue);
-    const char *more_queues[] = {error_queue, NULL};
-    const char *endpoints[] = {endpoint, error_queue, NULL};
-    shim_ts_peer_delete(ts_amqp_url(), queues, endpoints, rig.dir);
-    shim_ts_peer_delete(ts_amqp_url(), more_queues, NULL, rig.dir);
-    zstr_free(&error_queue);
     json_decref(messages);
-    ts_proc_destroy(&consumer);
-    shim_ts_service_destroy(&shim);
-    zstr_free(&consumer_log);
-    zstr_free(&out);
-    zstr_free(&endpoint);
-    zstr_free(&queue);
-    zstr_free(&exchange);
-    zstr_free(&map);
-    zstr_free(&prefix);
+    s_shared_stop(&shared, &rig);
     s_rig_stop(&rig);
 }
 
@@ -587,21 +619,10 @@ test_refused_event(void **state)
     s_rig_t rig;
     s_rig_start(&rig, "-refused");
     rig.source.refused = S_REFUSED_AT;
-    char suffix[SHIM_TS_SUFFIX_SIZE];
-    shim_ts_suffix(suffix);
-    char *prefix = zsys_sprintf("t%s", suffix);
-    char *map = shim_ts_map(prefix);
-    char *exchange = shim_ts_exchange(prefix, "OrderCreatedEvent");
-    char *endpoint = zsys_sprintf("order-created-%s", suffix);
-    char *out = zsys_sprintf("%s/deliveries.jsonl", rig.dir);
-    char *consumer_log = zsys_sprintf("%s/consumer.log", rig.dir);
-    const char *exchanges[] = {exchange, NULL};
-    ts_proc_t *consumer =
-        shim_ts_peer_consume(ts_amqp_url(), endpoint, exchanges, out, true, consumer_log);
-    shim_ts_service_t *shim = shim_ts_service_new(SHIM_TS_SHIM, rig.dir);
-    shim_ts_service_set(shim, "RABBITMQ_URL", ts_amqp_url());
-    shim_ts_service_set(shim, "PUBLISHERS", rig.pub);
-    shim_ts_service_set(shim, "SHIM_MAP", map);
+    s_shared_t shared;
+    s_shared_start(&shared, &rig);
+    shim_ts_service_t *shim = shared.shim;
+    const char *out = shared.out;
     shim_ts_service_set(shim, "SHIM_CONSUME", "none");
     shim_ts_service_set(shim, "MAX_ATTEMPTS", "2");
     shim_ts_service_t *services[] = {shim, NULL};
@@ -620,19 +641,7 @@ test_refused_event(void **state)
     assert_true(ts_wait_until(s_ready, shim, SHIM_TS_WAIT_MS));
     s_check_deliveries(out, &rig.source);
 
-    assert_int_equal(ts_proc_term(shim->proc, SHIM_TS_STOP_MS), 0);
-    assert_int_equal(ts_proc_term(consumer, SHIM_TS_STOP_MS), 0);
-    const char *queues[] = {endpoint, NULL};
-    const char *endpoints[] = {endpoint, NULL};
-    shim_ts_peer_delete(ts_amqp_url(), queues, endpoints, rig.dir);
-    ts_proc_destroy(&consumer);
-    shim_ts_service_destroy(&shim);
-    zstr_free(&consumer_log);
-    zstr_free(&out);
-    zstr_free(&endpoint);
-    zstr_free(&exchange);
-    zstr_free(&map);
-    zstr_free(&prefix);
+    s_shared_stop(&shared, &rig);
     s_rig_stop(&rig);
 }
 
