@@ -9,13 +9,13 @@
       them;
     - bus: the publisher stamps the order (stream, seq, partition, ids,
       occurred_at_us), encodes it (bus_envelope_encode), writes its topic
-      and sends [topic][envelope], with a heartbeat every second, as
-      bus_writer does after a commit; the subscriber receives both frames,
-      tells heartbeats from events, decodes the envelope
-      (bus_envelope_decode), checks the topic and the stream, runs the
-      sequencer's gap check (bus_sequencer_event), checks partition
-      ownership and the handled types, dispatches to a handler that does no
-      I/O, and destroys the envelope.
+      and sends [topic][envelope] (the encoded frame handed to the socket,
+      zframe_send), with a heartbeat every second, as bus_writer does after
+      a commit; the subscriber receives both frames, tells heartbeats from
+      events, decodes the envelope (bus_envelope_decode), checks the topic
+      and the stream, runs the sequencer's gap check (bus_sequencer_event),
+      checks partition ownership and the handled types, dispatches to a
+      handler that does no I/O, and destroys the envelope.
 
     Each path runs twice per round: flat out (at most --events events or
     --seconds of sending) for events/s, then paced at --rate events/s for
@@ -431,7 +431,8 @@ s_send_bus(void *pub, bench_order_t *order, uint64_t seq)
     int length = bus_envelope_topic(&order->envelope, topic, sizeof topic);
     assert(frame && length > 0);
     zmq_send(pub, topic, (size_t) length, ZMQ_SNDMORE);
-    zmq_send(pub, zframe_data(frame), zframe_size(frame), 0);
+    //  As bus_writer publishes: the frame moves to the socket, uncopied.
+    zframe_send(&frame, pub, 0);
     zframe_destroy(&frame);
 }
 

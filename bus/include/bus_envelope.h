@@ -126,7 +126,7 @@ void bus_envelope_destroy(Ev__V1__Envelope **envelope_p);
 //  NULL strings count as empty. Does not allocate.
 bus_rc_t bus_envelope_validate(const Ev__V1__Envelope *envelope);
 
-//  Pack `envelope` into a new frame, directly into the frame's buffer.
+//  Pack `envelope` into a new frame (the bytes protobuf-c packs).
 //  Returns NULL, sending nothing, if the envelope does not validate (BUS_OK
 //  or BUS_UNKNOWN_TYPE, so a relay can pass on a type it does not know) or
 //  packs to more than BUS_FRAME_MAX bytes. Unknown fields of a decoded
