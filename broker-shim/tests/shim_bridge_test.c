@@ -714,6 +714,8 @@ test_no_loop(void **state)
     assert_int_equal(from_pika, 1);
     assert_int_equal(from_shim, 1);
     json_decref(deliveries);
+    //  Counted once confirmed, which may come after the delivery.
+    s_wait_metric(fixture->shim, "shim_bridged_total{direction=\"to_rabbitmq\"}", 1);
     assert_int_equal(shim_ts_metric(fixture->shim, "shim_bridged_total{direction=\"to_rabbitmq\"}"),
                      1);
     assert_int_equal(shim_ts_sql_number(fixture->shim,
