@@ -129,12 +129,12 @@ s_self_fail(self_t *self, const char *why, const char *error)
     }
 }
 
-//  The connection failed while doing `why`: the batch fails if it
-//  published on it; the link logs, closes and reconnects.
+//  The connection failed while doing `why`: a batch not yet all confirmed
+//  fails with it; the link logs, closes and reconnects.
 static void
 s_self_amqp_lost(self_t *self, const char *why, const char *error)
 {
-    if (self->published > self->confirmed) {
+    if (self->confirmed < self->queued_count) {
         s_self_fail(self, why, error);
     }
     shim_link_lost_with(self->amqp_link, why, error, "unconfirmed",
@@ -240,7 +240,6 @@ s_self_publish(self_t *self, const shim_message_t *message)
         if (shim_amqp_exchange_declare(self->amqp, exchange,
                                        shim_format_exchange_type(self->context->codec.format),
                                        &error) != 0) {
-            s_self_fail(self, "declaring an exchange", error);
             s_self_amqp_lost(self, "declaring an exchange", error);
             zstr_free(&error);
             return -1;
@@ -249,7 +248,6 @@ s_self_publish(self_t *self, const shim_message_t *message)
     }
     uint64_t tag = 0;
     if (shim_amqp_publish(self->amqp, message, &tag, &error) != 0) {
-        s_self_fail(self, "publishing", error);
         s_self_amqp_lost(self, "publishing", error);
         zstr_free(&error);
         return -1;

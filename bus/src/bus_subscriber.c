@@ -393,6 +393,17 @@ s_stream_handle_retry(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+//  Pause the stream and apply its queue again after `delay_ms` (the
+//  sequencer drops live events meanwhile; they are replayed after).
+static void
+s_stream_hold(self_t *self, s_stream_t *stream, int64_t delay_ms)
+{
+    stream->held = true;
+    bus_sequencer_pause(stream->sequencer);
+    stream->retry_timer =
+        zloop_timer(self->loop, (size_t) delay_ms, 1, s_stream_handle_retry, stream);
+}
+
 //  The head event failed alone. Park it after max_attempts, else wait
 //  (backoff timer, stream paused). Returns true when the flush must stop.
 static bool
@@ -424,10 +435,7 @@ s_stream_head_failed(self_t *self, s_stream_t *stream, const char *error)
                  "consumer", self->consumer, "stream", stream->name, "seq",
                  (json_int_t) envelope->seq, "type", envelope->type, "attempts", stream->attempts,
                  "retry_ms", (json_int_t) delay_ms, "error", error);
-    stream->held = true;
-    bus_sequencer_pause(stream->sequencer);
-    stream->retry_timer =
-        zloop_timer(self->loop, (size_t) delay_ms, 1, s_stream_handle_retry, stream);
+    s_stream_hold(self, stream, delay_ms);
     return true;
 }
 
@@ -445,10 +453,7 @@ s_stream_unavailable(self_t *self, s_stream_t *stream, const char *error)
                      (json_int_t) stream->queue[stream->head].envelope->seq, "error", error,
                      "retry_ms", delay_ms);
     }
-    stream->held = true;
-    bus_sequencer_pause(stream->sequencer);
-    stream->retry_timer =
-        zloop_timer(self->loop, (size_t) delay_ms, 1, s_stream_handle_retry, stream);
+    s_stream_hold(self, stream, delay_ms);
 }
 
 //  How many events the next transaction takes.
