@@ -378,8 +378,13 @@ s_http_setup(CURL *curl,
              int timeout_ms,
              ts_http_reply_t *reply)
 {
-    //  "Expect:" stops curl from waiting for 100-continue before a big body.
-    struct curl_slist *list = curl_slist_append(NULL, "Expect:");
+    //  A body beyond TS_HTTP_EXPECT_MIN is announced (Expect: 100-continue),
+    //  as a careful client does: a server that refuses it from its headers
+    //  (413) answers before any of it is sent, instead of closing on unread
+    //  bytes, whose reset can destroy its answer before the client reads
+    //  it. A smaller one is sent at once ("Expect:" stops curl waiting).
+    struct curl_slist *list = curl_slist_append(
+        NULL, body_size > TS_HTTP_EXPECT_MIN ? "Expect: 100-continue" : "Expect:");
     for (size_t i = 0; headers && headers[i]; i++) {
         list = curl_slist_append(list, headers[i]);
     }

@@ -83,6 +83,10 @@ typedef struct {
     char *location;     //  Location header or NULL (owned)
 } ts_http_reply_t;
 
+//  Bodies larger than this (bytes) are sent after the server's 100
+//  Continue (Expect: 100-continue), smaller ones at once.
+#define TS_HTTP_EXPECT_MIN 16384
+
 //  Send one request and wait for the whole answer. `headers` is a
 //  NULL-terminated array of "Name: value" strings, or NULL; `body` may be
 //  NULL. Returns 0 and fills *reply, or -1 if no answer came within
