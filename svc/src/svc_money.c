@@ -378,24 +378,32 @@ svc_money_format(int64_t minor, int digits, char *buffer, size_t size)
     assert(buffer);
 
     //  Negate in unsigned arithmetic: -INT64_MIN does not fit in int64.
+    //  Digits by hand, from the last one, not snprintf: this is on the
+    //  shim's event path (several amounts per message).
     uint64_t magnitude = minor < 0 ? 0 - (uint64_t) minor : (uint64_t) minor;
-    uint64_t scale = 1;
-    for (int step = 0; step < digits; step++) {
-        scale *= 10;
-    }
     char text[SVC_MONEY_TEXT_MAX];
-    int length;
-    if (digits == 0) {
-        length = snprintf(text, sizeof text, "%s%" PRIu64, minor < 0 ? "-" : "", magnitude);
-    } else {
-        length = snprintf(text, sizeof text, "%s%" PRIu64 ".%0*" PRIu64, minor < 0 ? "-" : "",
-                          magnitude / scale, digits, magnitude % scale);
+    char *at = text + sizeof text;
+    *--at = '\0';
+    for (int step = 0; step < digits; step++) {
+        *--at = (char) ('0' + magnitude % 10);
+        magnitude /= 10;
     }
+    if (digits > 0) {
+        *--at = '.';
+    }
+    do {
+        *--at = (char) ('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude > 0);
+    if (minor < 0) {
+        *--at = '-';
+    }
+    int length = (int) (text + sizeof text - 1 - at);
     assert(length > 0 && length < (int) sizeof text);
     if ((size_t) length >= size) {
         return -1;
     }
-    memcpy(buffer, text, (size_t) length + 1);
+    memcpy(buffer, at, (size_t) length + 1);
     return length;
 }
 
