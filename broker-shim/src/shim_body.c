@@ -17,32 +17,28 @@
 #define S_DOTNET_INT_MAX INT64_C(2147483647)
 
 //  ---------------------------------------------------------------------
-//  Set `camel` (or its PascalCase form) of `object` to `value`, taking it.
-//  Returns 0, or -1 if `value` is NULL (jansson refused the text).
+//  Write the key `camel` (or its PascalCase form).
 
-static int
-s_put(json_t *object, shim_body_style_t style, const char *camel, json_t *value)
+static void
+s_key(shim_json_writer_t *writer, shim_body_style_t style, const char *camel)
 {
-    if (!value) {
-        return -1;
+    if (style != SHIM_BODY_CAP) {
+        shim_json_write_key(writer, camel);
+        return;
     }
     char key[S_KEY_SIZE];
     size_t length = strlen(camel);
     assert(length < sizeof key);
     memcpy(key, camel, length + 1);
-    if (style == SHIM_BODY_CAP) {
-        key[0] = (char) toupper((unsigned char) key[0]);
-    }
-    int rc = json_object_set_new(object, key, value);
-    assert(rc == 0);
-    return 0;
+    key[0] = (char) toupper((unsigned char) key[0]);
+    shim_json_write_key(writer, key);
 }
 
 //  ---------------------------------------------------------------------
 //  Write an id in the D form.
 
 static shim_rc_t
-s_put_id(json_t *object,
+s_put_id(shim_json_writer_t *writer,
          shim_body_style_t style,
          const char *key,
          const ProtobufCBinaryData *id,
@@ -54,7 +50,8 @@ s_put_id(json_t *object,
     }
     char text[SVC_UUID_TEXT_SIZE];
     svc_uuid_format(&uuid, text);
-    s_put(object, style, key, json_string(text));
+    s_key(writer, style, key);
+    shim_json_write_string(writer, text);
     return SHIM_OK;
 }
 
@@ -62,10 +59,15 @@ s_put_id(json_t *object,
 //  Write a UTF-8 string.
 
 static shim_rc_t
-s_put_text(
-    json_t *object, shim_body_style_t style, const char *key, const char *text, shim_error_t *error)
+s_put_text(shim_json_writer_t *writer,
+           shim_body_style_t style,
+           const char *key,
+           const char *text,
+           shim_error_t *error)
 {
-    if (s_put(object, style, key, json_string(text ? text : "")) != 0) {
+    s_key(writer, style, key);
+    shim_json_write_string(writer, text ? text : "");
+    if (writer->failed) {
         return shim_error_set(error, SHIM_INVALID, "%s: not UTF-8", key);
     }
     return SHIM_OK;
@@ -76,7 +78,7 @@ s_put_text(
 //  its currency's digits. `currency` is the currency it must be in.
 
 static shim_rc_t
-s_put_amount(json_t *object,
+s_put_amount(shim_json_writer_t *writer,
              shim_body_style_t style,
              const char *key,
              const Ev__V1__Money *money,
@@ -91,22 +93,41 @@ s_put_amount(json_t *object,
     char text[SVC_MONEY_TEXT_MAX];
     int length = svc_money_format(money->amount_minor, digits, text, sizeof text);
     assert(length > 0);
-    s_put(object, style, key, style == SHIM_BODY_CAP ? shim_json_number(text) : json_string(text));
+    s_key(writer, style, key);
+    if (style == SHIM_BODY_CAP) {
+        shim_json_write_number(writer, text);
+    } else {
+        shim_json_write_string(writer, text);
+    }
     return SHIM_OK;
+}
+
+//  ---------------------------------------------------------------------
+//  Write a count.
+
+static void
+s_put_integer(shim_json_writer_t *writer, shim_body_style_t style, const char *key, int64_t value)
+{
+    s_key(writer, style, key);
+    shim_json_write_integer(writer, value);
 }
 
 //  ---------------------------------------------------------------------
 //  Write a time as UTC ISO-8601.
 
 static shim_rc_t
-s_put_time(
-    json_t *object, shim_body_style_t style, const char *key, int64_t us, shim_error_t *error)
+s_put_time(shim_json_writer_t *writer,
+           shim_body_style_t style,
+           const char *key,
+           int64_t us,
+           shim_error_t *error)
 {
     char text[SHIM_TIME_TEXT_SIZE];
     if (shim_time_format(us, text) != 0) {
         return shim_error_set(error, SHIM_INVALID, "%s: outside years 0001-9999", key);
     }
-    s_put(object, style, key, json_string(text));
+    s_key(writer, style, key);
+    shim_json_write_string(writer, text);
     return SHIM_OK;
 }
 
@@ -114,113 +135,110 @@ s_put_time(
 //  Write one order line.
 
 static shim_rc_t
-s_encode_item(const Ev__V1__OrderItem *item,
+s_encode_item(shim_json_writer_t *writer,
+              const Ev__V1__OrderItem *item,
               shim_body_style_t style,
               const char *currency,
-              json_t **item_out,
               shim_error_t *error)
 {
-    json_t *object = json_object();
-    shim_rc_t rc = s_put_text(object, style, "sku", item->sku, error);
+    shim_json_write_open(writer, '{');
+    shim_rc_t rc = s_put_text(writer, style, "sku", item->sku, error);
     if (rc == SHIM_OK) {
-        s_put(object, style, "quantity", json_integer(item->quantity));
-        rc = s_put_amount(object, style, "unitPrice", item->unit_price, currency, error);
+        s_put_integer(writer, style, "quantity", item->quantity);
+        rc = s_put_amount(writer, style, "unitPrice", item->unit_price, currency, error);
     }
-    if (rc != SHIM_OK) {
-        json_decref(object);
-        return rc;
-    }
-    *item_out = object;
-    return SHIM_OK;
+    shim_json_write_close(writer, '}');
+    return rc;
 }
 
 //  ---------------------------------------------------------------------
 //  OrderCreated: the seed's three fields first, in the record's order.
 
 static shim_rc_t
-s_encode_order_created(const Ev__V1__OrderCreated *created,
+s_encode_order_created(shim_json_writer_t *writer,
+                       const Ev__V1__OrderCreated *created,
                        shim_body_style_t style,
-                       json_t *object,
                        shim_error_t *error)
 {
     const char *currency = created->total ? created->total->currency : NULL;
     if (!currency || svc_currency_digits(currency) < 0) {
         return shim_error_set(error, SHIM_INVALID, "total: no known currency");
     }
-    shim_rc_t rc = s_put_id(object, style, "orderId", &created->order_id, error);
+    shim_rc_t rc = s_put_id(writer, style, "orderId", &created->order_id, error);
     if (rc == SHIM_OK) {
-        rc = s_put_text(object, style, "customerId", created->customer_id, error);
+        rc = s_put_text(writer, style, "customerId", created->customer_id, error);
     }
     if (rc == SHIM_OK) {
-        rc = s_put_amount(object, style, "total", created->total, currency, error);
+        rc = s_put_amount(writer, style, "total", created->total, currency, error);
     }
     if (rc == SHIM_OK) {
-        rc = s_put_text(object, style, "currency", currency, error);
+        rc = s_put_text(writer, style, "currency", currency, error);
     }
-    json_t *items = json_array();
-    for (size_t index = 0; rc == SHIM_OK && index < created->n_items; index++) {
-        json_t *item = NULL;
-        rc = s_encode_item(created->items[index], style, currency, &item, error);
-        if (rc == SHIM_OK) {
-            json_array_append_new(items, item);
+    if (rc == SHIM_OK) {
+        s_key(writer, style, "items");
+        shim_json_write_open(writer, '[');
+        for (size_t index = 0; rc == SHIM_OK && index < created->n_items; index++) {
+            rc = s_encode_item(writer, created->items[index], style, currency, error);
         }
+        shim_json_write_close(writer, ']');
     }
-    s_put(object, style, "items", items);
     if (rc == SHIM_OK) {
-        rc = s_put_time(object, style, "createdAt", created->created_at_us, error);
+        rc = s_put_time(writer, style, "createdAt", created->created_at_us, error);
     }
     return rc;
 }
 
 //  ---------------------------------------------------------------------
-//  Write the payload member that is set into `object`.
+//  Write the members of the payload that is set.
 
 static shim_rc_t
-s_encode_payload(const Ev__V1__Envelope *envelope,
+s_encode_payload(shim_json_writer_t *writer,
+                 const Ev__V1__Envelope *envelope,
                  shim_body_style_t style,
-                 json_t *object,
                  shim_error_t *error)
 {
     shim_rc_t rc;
     switch (envelope->payload_case) {
         case EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED:
-            return s_encode_order_created(envelope->order_created, style, object, error);
+            return s_encode_order_created(writer, envelope->order_created, style, error);
         case EV__V1__ENVELOPE__PAYLOAD_ORDER_CANCELLED:
-            rc = s_put_id(object, style, "orderId", &envelope->order_cancelled->order_id, error);
+            rc = s_put_id(writer, style, "orderId", &envelope->order_cancelled->order_id, error);
             if (rc == SHIM_OK) {
-                rc = s_put_text(object, style, "reason", envelope->order_cancelled->reason, error);
+                rc = s_put_text(writer, style, "reason", envelope->order_cancelled->reason, error);
             }
             if (rc == SHIM_OK) {
-                rc = s_put_time(object, style, "cancelledAt",
+                rc = s_put_time(writer, style, "cancelledAt",
                                 envelope->order_cancelled->cancelled_at_us, error);
             }
             return rc;
         case EV__V1__ENVELOPE__PAYLOAD_STOCK_RESERVED:
-            return s_put_id(object, style, "orderId", &envelope->stock_reserved->order_id, error);
+            return s_put_id(writer, style, "orderId", &envelope->stock_reserved->order_id, error);
         case EV__V1__ENVELOPE__PAYLOAD_STOCK_REJECTED:
-            rc = s_put_id(object, style, "orderId", &envelope->stock_rejected->order_id, error);
+            rc = s_put_id(writer, style, "orderId", &envelope->stock_rejected->order_id, error);
             if (rc == SHIM_OK) {
-                rc = s_put_text(object, style, "sku", envelope->stock_rejected->sku, error);
+                rc = s_put_text(writer, style, "sku", envelope->stock_rejected->sku, error);
             }
-            s_put(object, style, "requested", json_integer(envelope->stock_rejected->requested));
-            s_put(object, style, "available", json_integer(envelope->stock_rejected->available));
+            if (rc == SHIM_OK) {
+                s_put_integer(writer, style, "requested", envelope->stock_rejected->requested);
+                s_put_integer(writer, style, "available", envelope->stock_rejected->available);
+            }
             return rc;
         case EV__V1__ENVELOPE__PAYLOAD_STOCK_RELEASED:
-            return s_put_id(object, style, "orderId", &envelope->stock_released->order_id, error);
+            return s_put_id(writer, style, "orderId", &envelope->stock_released->order_id, error);
         case EV__V1__ENVELOPE__PAYLOAD_PAYMENT_STARTED: {
             const Ev__V1__Money *amount = envelope->payment_started->amount;
             const char *currency = amount && amount->currency ? amount->currency : "";
-            rc = s_put_id(object, style, "orderId", &envelope->payment_started->order_id, error);
+            rc = s_put_id(writer, style, "orderId", &envelope->payment_started->order_id, error);
             if (rc == SHIM_OK) {
-                rc = s_put_amount(object, style, "amount", amount, currency, error);
+                rc = s_put_amount(writer, style, "amount", amount, currency, error);
             }
             if (rc == SHIM_OK) {
-                rc = s_put_text(object, style, "currency", currency, error);
+                rc = s_put_text(writer, style, "currency", currency, error);
             }
             return rc;
         }
         case EV__V1__ENVELOPE__PAYLOAD_PAYMENT_VOIDED:
-            return s_put_id(object, style, "orderId", &envelope->payment_voided->order_id, error);
+            return s_put_id(writer, style, "orderId", &envelope->payment_voided->order_id, error);
         default:
             return shim_error_set(error, SHIM_NOT_MAPPED, "no known payload (type %.64s)",
                                   envelope->type ? envelope->type : "");
@@ -233,11 +251,11 @@ s_encode_payload(const Ev__V1__Envelope *envelope,
 shim_rc_t
 shim_body_encode(const Ev__V1__Envelope *envelope,
                  shim_body_style_t style,
-                 json_t **object_out,
+                 shim_json_writer_t *writer,
                  shim_error_t *error)
 {
     assert(envelope);
-    assert(object_out);
+    assert(writer);
     assert(error);
     //  A payload case with a NULL member would be a broken envelope; the
     //  member is checked once here rather than in every writer.
@@ -245,14 +263,10 @@ shim_body_encode(const Ev__V1__Envelope *envelope,
     if (!order_id && bus_envelope_type_name(envelope->payload_case)) {
         return shim_error_set(error, SHIM_INVALID, "payload member not set");
     }
-    json_t *object = json_object();
-    shim_rc_t rc = s_encode_payload(envelope, style, object, error);
-    if (rc != SHIM_OK) {
-        json_decref(object);
-        return rc;
-    }
-    *object_out = object;
-    return SHIM_OK;
+    shim_json_write_open(writer, '{');
+    shim_rc_t rc = s_encode_payload(writer, envelope, style, error);
+    shim_json_write_close(writer, '}');
+    return rc;
 }
 
 //  ---------------------------------------------------------------------

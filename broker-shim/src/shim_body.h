@@ -37,6 +37,7 @@
 #include <jansson.h>
 
 #include "ev/v1/envelope.pb-c.h"
+#include "shim_json.h"
 #include "shim_rc.h"
 
 //  Longest customer id and sku read, in bytes.
@@ -51,16 +52,16 @@ typedef enum {
     SHIM_BODY_CAP              //  PascalCase names, decimals as numbers
 } shim_body_style_t;
 
-//  Write the payload of `envelope` as a JSON object in `style`. Decimals
-//  have exactly their currency's digits ("51.99", "500"). Returns SHIM_OK
-//  and sets *object_out, SHIM_NOT_MAPPED if no payload this build knows is
-//  set, or SHIM_INVALID if the payload cannot be written (an id that is not
-//  16 bytes, an unknown currency, an item in another currency than the
-//  total, text that is not UTF-8, a time beyond year 9999). On failure
-//  *object_out is untouched. Caller owns *object_out.
+//  Write the payload of `envelope` as a JSON object in `style`, as the
+//  next value of `writer`. Decimals have exactly their currency's digits
+//  ("51.99", "500"). Returns SHIM_OK, SHIM_NOT_MAPPED if no payload this
+//  build knows is set, or SHIM_INVALID if the payload cannot be written
+//  (an id that is not 16 bytes, an unknown currency, an item in another
+//  currency than the total, text that is not UTF-8, a time beyond year
+//  9999). On failure the writer holds part of the object: discard its text.
 shim_rc_t shim_body_encode(const Ev__V1__Envelope *envelope,
                            shim_body_style_t style,
-                           json_t **object_out,
+                           shim_json_writer_t *writer,
                            shim_error_t *error);
 
 //  Read the payload of a shim envelope (shim_envelope_new, its

@@ -164,14 +164,15 @@ shim_cap_encode(shim_cap_t *self,
     if (shim_time_format(envelope->occurred_at_us, iso) != 0) {
         return shim_error_set(error, SHIM_INVALID, "occurred_at_us: outside years 0001-9999");
     }
-    json_t *body_json = NULL;
-    shim_rc_t rc = shim_body_encode(envelope, SHIM_BODY_CAP, &body_json, error);
+    shim_json_writer_t writer;
+    shim_json_writer_init(&writer);
+    shim_rc_t rc = shim_body_encode(envelope, SHIM_BODY_CAP, &writer, error);
+    size_t size = 0;
+    char *body = shim_json_writer_take(&writer, &size);
     if (rc != SHIM_OK) {
+        freen(body);
         return rc;
     }
-    size_t size = 0;
-    char *body = shim_json_dump(body_json, &size);
-    json_decref(body_json);
     if (!body) {
         return shim_error_set(error, SHIM_INVALID, "body: cannot be written as JSON");
     }

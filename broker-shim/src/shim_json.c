@@ -224,20 +224,42 @@ shim_json_load(const char *text, size_t size, shim_error_t *error)
 }
 
 //  ---------------------------------------------------------------------
-//  Writing: our own walk of the tree into one growing buffer (jansson's
-//  json_dumps, then a pass to unmark numbers, cost three times as much;
-//  this is on the shim's event path). The output is json_dumps's with
-//  JSON_COMPACT: keys in the object's order, strings escaped as JSON
-//  requires (", \, control characters; "/" and non-ASCII as they are).
+//  Writing: one growing buffer, filled by the shim's encoders directly
+//  (shim_json_write_*) or by our own walk of a tree (shim_json_dump;
+//  jansson's json_dumps, then a pass to unmark numbers, cost three times
+//  as much, building the tree as much again: this is on the shim's event
+//  path). The output is json_dumps's with JSON_COMPACT: keys in the
+//  object's order, strings escaped as JSON requires (", \, control
+//  characters; "/" and non-ASCII as they are).
 
-typedef struct {
-    char *data;      //  the text so far (owned)
-    size_t size;     //  bytes in it
-    size_t capacity; //  bytes allocated
-} s_writer_t;
+#define S_WRITER_CAPACITY 2048
+
+void
+shim_json_writer_init(shim_json_writer_t *self)
+{
+    assert(self);
+    *self = (shim_json_writer_t){.data = malloc(S_WRITER_CAPACITY), .capacity = S_WRITER_CAPACITY};
+    assert(self->data);
+}
+
+char *
+shim_json_writer_take(shim_json_writer_t *self, size_t *size_out)
+{
+    assert(self);
+    assert(size_out);
+    char *text = self->data;
+    if (self->failed) {
+        freen(text);
+    } else {
+        text[self->size] = '\0';
+        *size_out = self->size;
+    }
+    *self = (shim_json_writer_t){0};
+    return text;
+}
 
 static void
-s_writer_put(s_writer_t *self, const char *bytes, size_t size)
+s_writer_put(shim_json_writer_t *self, const char *bytes, size_t size)
 {
     if (self->size + size + 1 > self->capacity) {
         while (self->size + size + 1 > self->capacity) {
@@ -251,19 +273,68 @@ s_writer_put(s_writer_t *self, const char *bytes, size_t size)
 }
 
 static void
-s_writer_char(s_writer_t *self, char c)
+s_writer_char(shim_json_writer_t *self, char c)
 {
-    s_writer_put(self, &c, 1);
+    if (self->size + 2 > self->capacity) {
+        s_writer_put(self, &c, 1);
+    } else {
+        self->data[self->size++] = c;
+    }
 }
 
-//  A string (or key) with its quotes, escaped.
+//  Before a value: the comma between elements (none after a key).
 static void
-s_writer_string(s_writer_t *self, const char *text, size_t length)
+s_writer_value_start(shim_json_writer_t *self)
+{
+    if (self->comma && !self->keyed) {
+        s_writer_char(self, ',');
+    }
+    self->keyed = false;
+    self->comma = true;
+}
+
+//  Length of the UTF-8 sequence at `at` (before `end`), or 0 if it is
+//  not one: a lead byte, its continuation bytes, no overlong form, no
+//  surrogate, nothing above U+10FFFF. `at` is not ASCII.
+static size_t
+s_utf8_sequence(const unsigned char *at, const unsigned char *end)
+{
+    size_t size = at[0] >= 0xF0 ? 4 : at[0] >= 0xE0 ? 3 : 2;
+    if (at[0] < 0xC2 || at[0] > 0xF4 || (size_t) (end - at) < size) {
+        return 0; //  a continuation byte, an overlong 2-byte lead, or past U+10FFFF
+    }
+    uint32_t code = at[0] & (0x7Fu >> size);
+    for (size_t index = 1; index < size; index++) {
+        if ((at[index] & 0xC0) != 0x80) {
+            return 0;
+        }
+        code = code << 6 | (at[index] & 0x3Fu);
+    }
+    static const uint32_t minimum[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code < minimum[size] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
+        return 0;
+    }
+    return size;
+}
+
+//  A string (or key) with its quotes, escaped. Returns 0, or -1 if it is
+//  not UTF-8 (what was written of it stays: the writer has failed).
+static int
+s_writer_string(shim_json_writer_t *self, const char *text, size_t length)
 {
     s_writer_char(self, '"');
+    const unsigned char *bytes = (const unsigned char *) text;
     size_t start = 0;
     for (size_t at = 0; at < length; at++) {
-        unsigned char c = (unsigned char) text[at];
+        unsigned char c = bytes[at];
+        if (c >= 0x80) {
+            size_t size = s_utf8_sequence(bytes + at, bytes + length);
+            if (size == 0) {
+                return -1;
+            }
+            at += size - 1;
+            continue;
+        }
         if (c >= 0x20 && c != '"' && c != '\\') {
             continue;
         }
@@ -287,90 +358,175 @@ s_writer_string(s_writer_t *self, const char *text, size_t length)
     }
     s_writer_put(self, text + start, length - start);
     s_writer_char(self, '"');
+    return 0;
 }
 
-//  Any value. Returns 0, or -1 for what json_dumps would refuse too.
+void
+shim_json_write_open(shim_json_writer_t *self, char bracket)
+{
+    assert(self);
+    assert(bracket == '{' || bracket == '[');
+    s_writer_value_start(self);
+    s_writer_char(self, bracket);
+    self->comma = false;
+}
+
+void
+shim_json_write_close(shim_json_writer_t *self, char bracket)
+{
+    assert(self);
+    assert(bracket == '}' || bracket == ']');
+    assert(!self->keyed);
+    s_writer_char(self, bracket);
+    self->comma = true;
+}
+
+void
+shim_json_write_key(shim_json_writer_t *self, const char *key)
+{
+    assert(self);
+    assert(key);
+    assert(!self->keyed);
+    if (self->comma) {
+        s_writer_char(self, ',');
+    }
+    int rc = s_writer_string(self, key, strlen(key));
+    assert(rc == 0); //  our own names
+    s_writer_char(self, ':');
+    self->keyed = true;
+}
+
+void
+shim_json_write_string(shim_json_writer_t *self, const char *text)
+{
+    assert(self);
+    assert(text);
+    s_writer_value_start(self);
+    if (s_writer_string(self, text, strlen(text)) != 0) {
+        self->failed = true;
+    }
+}
+
+void
+shim_json_write_null(shim_json_writer_t *self)
+{
+    assert(self);
+    s_writer_value_start(self);
+    s_writer_put(self, "null", 4);
+}
+
+//  An integer's digits, by hand rather than snprintf: several per message.
+static void
+s_writer_integer(shim_json_writer_t *self, int64_t number)
+{
+    uint64_t magnitude = number < 0 ? 0 - (uint64_t) number : (uint64_t) number;
+    char digits[24];
+    size_t at = sizeof digits;
+    do {
+        digits[--at] = (char) ('0' + magnitude % 10);
+        magnitude /= 10;
+    } while (magnitude > 0);
+    if (number < 0) {
+        digits[--at] = '-';
+    }
+    s_writer_put(self, digits + at, sizeof digits - at);
+}
+
+void
+shim_json_write_integer(shim_json_writer_t *self, int64_t value)
+{
+    assert(self);
+    s_writer_value_start(self);
+    s_writer_integer(self, value);
+}
+
+void
+shim_json_write_number(shim_json_writer_t *self, const char *text)
+{
+    assert(self);
+    assert(text);
+    size_t length = strlen(text);
+    assert(shim_json_number_valid(text, length));
+    s_writer_value_start(self);
+    s_writer_put(self, text, length);
+}
+
+void
+shim_json_write_raw(shim_json_writer_t *self, const char *text, size_t size)
+{
+    assert(self);
+    assert(text);
+    s_writer_value_start(self);
+    s_writer_put(self, text, size);
+}
+
+//  Any value of a tree. Returns 0, or -1 for what json_dumps would refuse
+//  too.
 static int
-s_writer_value(s_writer_t *self, const json_t *value)
+s_writer_value(shim_json_writer_t *self, const json_t *value)
 {
     switch (json_typeof(value)) {
         case JSON_OBJECT: {
-            s_writer_char(self, '{');
+            shim_json_write_open(self, '{');
             const char *key;
             json_t *member;
-            bool first = true;
             json_object_foreach((json_t *) value, key, member)
             {
-                if (!first) {
+                if (self->comma) {
                     s_writer_char(self, ',');
                 }
-                first = false;
-                s_writer_string(self, key, strlen(key));
+                if (s_writer_string(self, key, strlen(key)) != 0) {
+                    return -1;
+                }
                 s_writer_char(self, ':');
+                self->keyed = true;
                 if (s_writer_value(self, member) != 0) {
                     return -1;
                 }
             }
-            s_writer_char(self, '}');
+            shim_json_write_close(self, '}');
             return 0;
         }
-        case JSON_ARRAY: {
-            s_writer_char(self, '[');
+        case JSON_ARRAY:
+            shim_json_write_open(self, '[');
             for (size_t index = 0; index < json_array_size(value); index++) {
-                if (index > 0) {
-                    s_writer_char(self, ',');
-                }
                 if (s_writer_value(self, json_array_get(value, index)) != 0) {
                     return -1;
                 }
             }
-            s_writer_char(self, ']');
+            shim_json_write_close(self, ']');
             return 0;
-        }
         case JSON_STRING: {
             const char *text = json_string_value(value);
             size_t length = json_string_length(value);
+            s_writer_value_start(self);
             if (length > 0 && text[0] == '\0') {
                 s_writer_put(self, text + 1, length - 1); //  a marked number
-            } else {
-                s_writer_string(self, text, length);
+                return 0;
             }
-            return 0;
+            return s_writer_string(self, text, length);
         }
-        case JSON_INTEGER: {
-            //  By hand, not snprintf: several per message.
-            json_int_t number = json_integer_value(value);
-            uint64_t magnitude = number < 0 ? 0 - (uint64_t) number : (uint64_t) number;
-            char digits[24];
-            size_t at = sizeof digits;
-            do {
-                digits[--at] = (char) ('0' + magnitude % 10);
-                magnitude /= 10;
-            } while (magnitude > 0);
-            if (number < 0) {
-                digits[--at] = '-';
-            }
-            s_writer_put(self, digits + at, sizeof digits - at);
+        case JSON_INTEGER:
+            shim_json_write_integer(self, json_integer_value(value));
             return 0;
-        }
         case JSON_REAL: {
             //  Never written by the shim's encoders; jansson's own format.
             char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
             if (!text) {
                 return -1;
             }
-            s_writer_put(self, text, strlen(text));
+            shim_json_write_raw(self, text, strlen(text));
             freen(text);
             return 0;
         }
         case JSON_TRUE:
-            s_writer_put(self, "true", 4);
+            shim_json_write_raw(self, "true", 4);
             return 0;
         case JSON_FALSE:
-            s_writer_put(self, "false", 5);
+            shim_json_write_raw(self, "false", 5);
             return 0;
         case JSON_NULL:
-            s_writer_put(self, "null", 4);
+            shim_json_write_null(self);
             return 0;
     }
     return -1;
@@ -381,15 +537,12 @@ shim_json_dump(const json_t *value, size_t *size_out)
 {
     assert(value);
     assert(size_out);
-    s_writer_t writer = {.data = malloc(2048), .capacity = 2048};
-    assert(writer.data);
+    shim_json_writer_t writer;
+    shim_json_writer_init(&writer);
     if (s_writer_value(&writer, value) != 0) {
-        freen(writer.data);
-        return NULL;
+        writer.failed = true;
     }
-    writer.data[writer.size] = '\0';
-    *size_out = writer.size;
-    return writer.data;
+    return shim_json_writer_take(&writer, size_out);
 }
 
 //  ---------------------------------------------------------------------

@@ -60,6 +60,53 @@ json_t *shim_json_load(const char *text, size_t size, shim_error_t *error);
 //  return value; free it with freen (it is NUL-terminated).
 char *shim_json_dump(const json_t *value, size_t *size_out);
 
+//  A writer of JSON text straight from values, without a tree: the text
+//  shim_json_dump writes for the tree the same calls would build. It
+//  places the commas; the caller opens, keys and closes in a valid order
+//  (asserted where cheap). It lives on the caller's stack; its fields are
+//  its own.
+//
+//      shim_json_writer_t writer;
+//      shim_json_writer_init(&writer);
+//      shim_json_write_open(&writer, '{');
+//      shim_json_write_key(&writer, "total");
+//      shim_json_write_number(&writer, "19.99");
+//      shim_json_write_close(&writer, '}');
+//      size_t size;
+//      char *text = shim_json_writer_take(&writer, &size);   //  {"total":19.99}
+typedef struct {
+    char *data;      //  the text so far (owned)
+    size_t size;     //  bytes in it
+    size_t capacity; //  bytes allocated
+    bool comma;      //  a value was written: the next key or element needs a comma
+    bool keyed;      //  a key was written: the next value is its value
+    bool failed;     //  a string was not UTF-8 (take returns NULL)
+} shim_json_writer_t;
+
+//  Start writing.
+void shim_json_writer_init(shim_json_writer_t *self);
+
+//  The text written (NUL-terminated) and its length in *size_out, or NULL
+//  if a string was not UTF-8. Either way the writer holds nothing after:
+//  init it again to reuse it. Caller owns return value; free it with freen.
+char *shim_json_writer_take(shim_json_writer_t *self, size_t *size_out);
+
+//  Open or close an object ('{', '}') or an array ('[', ']').
+void shim_json_write_open(shim_json_writer_t *self, char bracket);
+void shim_json_write_close(shim_json_writer_t *self, char bracket);
+
+//  The key of the next value in an object (ASCII, written as is).
+void shim_json_write_key(shim_json_writer_t *self, const char *key);
+
+//  Values. A string must be UTF-8 (else the writer fails, see take); a
+//  number's text must follow the JSON number grammar (asserted); raw
+//  text must be one JSON value (from shim_json_dump, say), written as is.
+void shim_json_write_string(shim_json_writer_t *self, const char *text);
+void shim_json_write_null(shim_json_writer_t *self);
+void shim_json_write_integer(shim_json_writer_t *self, int64_t value);
+void shim_json_write_number(shim_json_writer_t *self, const char *text);
+void shim_json_write_raw(shim_json_writer_t *self, const char *text, size_t size);
+
 //  A JSON number with exactly the text `text`, which must follow the JSON
 //  number grammar (asserted). Caller owns return value.
 json_t *shim_json_number(const char *text);

@@ -116,6 +116,59 @@ test_dump_as_jansson(void **state)
     json_decref(value);
 }
 
+//  The writer places commas as a tree's dump would (objects and arrays,
+//  nested, empty, after a nested value), writes numbers as given, and
+//  fails on a string that is not UTF-8 (a lone continuation byte, an
+//  overlong form, a surrogate, past U+10FFFF, a cut sequence).
+static void
+test_writer(void **state)
+{
+    (void) state;
+    shim_json_writer_t writer;
+    shim_json_writer_init(&writer);
+    shim_json_write_open(&writer, '{');
+    shim_json_write_key(&writer, "a");
+    shim_json_write_open(&writer, '[');
+    shim_json_write_integer(&writer, INT64_MIN);
+    shim_json_write_open(&writer, '{');
+    shim_json_write_close(&writer, '}');
+    shim_json_write_open(&writer, '[');
+    shim_json_write_close(&writer, ']');
+    shim_json_write_string(&writer, "q\"\\\n é 𝄞");
+    shim_json_write_close(&writer, ']');
+    shim_json_write_key(&writer, "b");
+    shim_json_write_number(&writer, "51.90");
+    shim_json_write_key(&writer, "c");
+    shim_json_write_null(&writer);
+    shim_json_write_key(&writer, "d");
+    shim_json_write_raw(&writer, "{\"x\":true}", 10);
+    shim_json_write_close(&writer, '}');
+    size_t size = 0;
+    char *text = shim_json_writer_take(&writer, &size);
+    const char *expected =
+        "{\"a\":[-9223372036854775808,{},[],\"q\\\"\\\\\\n é 𝄞\"],\"b\":51.90,\"c\":null,"
+        "\"d\":{\"x\":true}}";
+    assert_string_equal(text, expected);
+    assert_int_equal(size, strlen(expected));
+    json_t *tree = s_load(text);
+    char *dumped = shim_json_dump(tree, &size);
+    assert_string_equal(dumped, expected);
+    freen(dumped);
+    json_decref(tree);
+    freen(text);
+
+    static const char *const invalid[] = {"\x80",         "\xC0\xAF",         "\xE0\x80\xAF",
+                                          "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xE2\x82",
+                                          "ok \xFF"};
+    for (size_t index = 0; index < sizeof invalid / sizeof invalid[0]; index++) {
+        shim_json_writer_init(&writer);
+        shim_json_write_open(&writer, '[');
+        shim_json_write_string(&writer, invalid[index]);
+        shim_json_write_close(&writer, ']');
+        assert_null(shim_json_writer_take(&writer, &size));
+    }
+}
+
 static void
 test_amounts_are_exact(void **state)
 {
@@ -370,6 +423,7 @@ main(void)
         cmocka_unit_test(test_usage_example),
         cmocka_unit_test(test_numbers_round_trip_exactly),
         cmocka_unit_test(test_dump_as_jansson),
+        cmocka_unit_test(test_writer),
         cmocka_unit_test(test_amounts_are_exact),
         cmocka_unit_test(test_amount_parse_directly),
         cmocka_unit_test(test_lexer_refuses_what_json_refuses),

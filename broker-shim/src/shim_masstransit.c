@@ -21,7 +21,8 @@ struct shim_masstransit {
     char *mark;                      //  origin mark; owned
     char *stream;                    //  the shim's stream; owned
     char origin[BUS_ORIGIN_MAX + 1]; //  "rabbitmq:<stream>"
-    json_t *host;                    //  the host block; owned reference
+    char *host;                      //  the host block, written once (owned)
+    size_t host_size;                //  its length
 };
 
 //  What the frame of a delivery says, before our envelope is built. All
@@ -106,7 +107,10 @@ shim_masstransit_new(const shim_masstransit_config_t *config)
     self->mark = strdup(config->mark);
     self->stream = strdup(config->stream);
     snprintf(self->origin, sizeof self->origin, SHIM_ORIGIN_PREFIX "%s", config->stream);
-    self->host = s_host_new(&config->host);
+    json_t *host = s_host_new(&config->host);
+    self->host = shim_json_dump(host, &self->host_size);
+    assert(self->host); //  strings that are not UTF-8 are null
+    json_decref(host);
     return self;
 }
 
@@ -121,7 +125,7 @@ shim_masstransit_destroy(shim_masstransit_t **self_p)
     if (!self) {
         return;
     }
-    json_decref(self->host);
+    freen(self->host);
     zstr_free(&self->stream);
     zstr_free(&self->mark);
     zstr_free(&self->source_address);
@@ -133,70 +137,104 @@ shim_masstransit_destroy(shim_masstransit_t **self_p)
 //  ---------------------------------------------------------------------
 //  An id field as a D-form JSON string, or null when empty.
 
-static json_t *
-s_id_json(const ProtobufCBinaryData *field)
+static void
+s_write_id(shim_json_writer_t *writer, const char *key, const ProtobufCBinaryData *field)
 {
+    shim_json_write_key(writer, key);
     svc_uuid_t uuid;
     if (!shim_envelope_id(field, &uuid)) {
-        return json_null();
+        shim_json_write_null(writer);
+        return;
     }
     char text[SVC_UUID_TEXT_SIZE];
     svc_uuid_format(&uuid, text);
-    return json_string(text);
+    shim_json_write_string(writer, text);
+}
+
+static void
+s_write_null(shim_json_writer_t *writer, const char *key)
+{
+    shim_json_write_key(writer, key);
+    shim_json_write_null(writer);
+}
+
+static void
+s_write_string(shim_json_writer_t *writer, const char *key, const char *text)
+{
+    shim_json_write_key(writer, key);
+    shim_json_write_string(writer, text);
 }
 
 //  ---------------------------------------------------------------------
 //  The headers we write, in both the envelope and the AMQP table.
 
-static json_t *
-s_headers_new(const shim_masstransit_t *self, const Ev__V1__Envelope *envelope)
+static void
+s_write_headers(const shim_masstransit_t *self,
+                const Ev__V1__Envelope *envelope,
+                shim_json_writer_t *writer)
 {
-    json_t *headers = json_object();
-    json_object_set_new(headers, SHIM_HEADER_ORIGIN, json_string(self->mark));
+    shim_json_write_open(writer, '{');
+    s_write_string(writer, SHIM_HEADER_ORIGIN, self->mark);
     if (envelope->traceparent && *envelope->traceparent) {
-        json_object_set_new(headers, SHIM_HEADER_ACTIVITY_ID, json_string(envelope->traceparent));
-        json_object_set_new(headers, SHIM_HEADER_TRACEPARENT, json_string(envelope->traceparent));
+        s_write_string(writer, SHIM_HEADER_ACTIVITY_ID, envelope->traceparent);
+        s_write_string(writer, SHIM_HEADER_TRACEPARENT, envelope->traceparent);
     }
     if (envelope->tracestate && *envelope->tracestate) {
-        json_object_set_new(headers, SHIM_HEADER_TRACESTATE, json_string(envelope->tracestate));
+        s_write_string(writer, SHIM_HEADER_TRACESTATE, envelope->tracestate);
     }
-    return headers;
+    shim_json_write_close(writer, '}');
 }
 
 //  ---------------------------------------------------------------------
-//  Build the envelope JSON, fields in MassTransit's order, nulls written.
+//  Write the envelope JSON, fields in MassTransit's order, nulls written;
+//  the message by shim_body_encode.
 
-static json_t *
-s_envelope_json(const shim_masstransit_t *self,
-                const Ev__V1__Envelope *envelope,
-                json_t *message,
-                const char *sent_time)
+static shim_rc_t
+s_write_envelope(const shim_masstransit_t *self,
+                 const Ev__V1__Envelope *envelope,
+                 const char *sent_time,
+                 shim_json_writer_t *writer,
+                 shim_error_t *error)
 {
     Ev__V1__Envelope__PayloadCase payload_case = envelope->payload_case;
-    json_t *root = json_object();
-    json_object_set_new(root, "messageId", s_id_json(&envelope->message_id));
-    json_object_set_new(root, "requestId", json_null());
-    json_object_set_new(root, "correlationId", json_null());
-    json_object_set_new(root, "conversationId",
-                        s_id_json(envelope->correlation_id.len ? &envelope->correlation_id
-                                                               : &envelope->message_id));
-    json_object_set_new(root, "initiatorId", s_id_json(&envelope->causation_id));
-    json_object_set_new(root, "sourceAddress", json_string(self->source_address));
-    char *destination =
-        zsys_sprintf("%s/%s", self->broker_address, shim_map_exchange(self->map, payload_case));
-    json_object_set_new(root, "destinationAddress", json_string(destination));
-    zstr_free(&destination);
-    json_object_set_new(root, "responseAddress", json_null());
-    json_object_set_new(root, "faultAddress", json_null());
-    json_t *types = json_array();
-    json_array_append_new(types, json_string(shim_map_urn(self->map, payload_case)));
-    json_object_set_new(root, "messageType", types);
-    json_object_set_new(root, "message", message);
-    json_object_set_new(root, "expirationTime", json_null());
-    json_object_set_new(root, "sentTime", json_string(sent_time));
-    json_object_set_new(root, "headers", s_headers_new(self, envelope));
-    json_object_set(root, "host", self->host);
-    return root;
+    shim_json_write_open(writer, '{');
+    s_write_id(writer, "messageId", &envelope->message_id);
+    s_write_null(writer, "requestId");
+    s_write_null(writer, "correlationId");
+    s_write_id(writer, "conversationId",
+               envelope->correlation_id.len ? &envelope->correlation_id : &envelope->message_id);
+    s_write_id(writer, "initiatorId", &envelope->causation_id);
+    s_write_string(writer, "sourceAddress", self->source_address);
+    shim_json_write_key(writer, "destinationAddress");
+    //  Both at most SHIM_NAME_MAX bytes (shim_masstransit_new, shim_map).
+    char destination[SHIM_NAME_MAX * 2 + 2];
+    const char *exchange = shim_map_exchange(self->map, payload_case);
+    size_t prefix = strlen(self->broker_address);
+    size_t suffix = strlen(exchange);
+    assert(prefix <= SHIM_NAME_MAX && suffix <= SHIM_NAME_MAX);
+    memcpy(destination, self->broker_address, prefix);
+    destination[prefix] = '/';
+    memcpy(destination + prefix + 1, exchange, suffix + 1);
+    shim_json_write_string(writer, destination);
+    s_write_null(writer, "responseAddress");
+    s_write_null(writer, "faultAddress");
+    shim_json_write_key(writer, "messageType");
+    shim_json_write_open(writer, '[');
+    shim_json_write_string(writer, shim_map_urn(self->map, payload_case));
+    shim_json_write_close(writer, ']');
+    shim_json_write_key(writer, "message");
+    shim_rc_t rc = shim_body_encode(envelope, SHIM_BODY_MASSTRANSIT, writer, error);
+    if (rc != SHIM_OK) {
+        return rc;
+    }
+    s_write_null(writer, "expirationTime");
+    s_write_string(writer, "sentTime", sent_time);
+    shim_json_write_key(writer, "headers");
+    s_write_headers(self, envelope, writer);
+    shim_json_write_key(writer, "host");
+    shim_json_write_raw(writer, self->host, self->host_size);
+    shim_json_write_close(writer, '}');
+    return SHIM_OK;
 }
 
 //  ---------------------------------------------------------------------
@@ -276,15 +314,15 @@ shim_masstransit_encode(shim_masstransit_t *self,
     if (shim_time_format(envelope->occurred_at_us, sent_time) != 0) {
         return shim_error_set(error, SHIM_INVALID, "occurred_at_us: outside years 0001-9999");
     }
-    json_t *message = NULL;
-    rc = shim_body_encode(envelope, SHIM_BODY_MASSTRANSIT, &message, error);
+    shim_json_writer_t writer;
+    shim_json_writer_init(&writer);
+    rc = s_write_envelope(self, envelope, sent_time, &writer, error);
+    size_t size = 0;
+    char *body = shim_json_writer_take(&writer, &size);
     if (rc != SHIM_OK) {
+        freen(body);
         return rc;
     }
-    json_t *root = s_envelope_json(self, envelope, message, sent_time);
-    size_t size = 0;
-    char *body = shim_json_dump(root, &size);
-    json_decref(root);
     if (!body) {
         return shim_error_set(error, SHIM_INVALID, "envelope: cannot be written as JSON");
     }
