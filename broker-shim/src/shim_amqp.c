@@ -24,6 +24,8 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 //  AMQP's reply code of a normal close.
 #define S_REPLY_SUCCESS 200
@@ -313,6 +315,27 @@ shim_amqp_fd(const shim_amqp_t *self)
 {
     assert(self);
     return amqp_get_sockfd(self->conn);
+}
+
+static void
+s_self_set_cork(shim_amqp_t *self, int on)
+{
+    //  Best effort: without it, each publish is sent on its own.
+    (void) setsockopt(amqp_get_sockfd(self->conn), IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+}
+
+void
+shim_amqp_cork(shim_amqp_t *self)
+{
+    assert(self);
+    s_self_set_cork(self, 1);
+}
+
+void
+shim_amqp_uncork(shim_amqp_t *self)
+{
+    assert(self);
+    s_self_set_cork(self, 0);
 }
 
 bool

@@ -112,6 +112,12 @@ void shim_amqp_destroy(shim_amqp_t **self_p);
 //  The socket to poll for reading.
 int shim_amqp_fd(const shim_amqp_t *self);
 
+//  Hold what is written until shim_amqp_uncork (TCP_CORK), so a run of
+//  publishes leaves in full segments: the broker reads them in a few
+//  large reads rather than one per message. Uncork sends what is held.
+void shim_amqp_cork(shim_amqp_t *self);
+void shim_amqp_uncork(shim_amqp_t *self);
+
 //  True once a call failed or the broker closed the connection.
 bool shim_amqp_failed(const shim_amqp_t *self);
 

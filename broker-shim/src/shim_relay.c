@@ -272,6 +272,12 @@ static void
 s_self_pump(self_t *self)
 {
     size_t window = (size_t) self->context->window;
+    //  More than one to send now: in full segments (see shim_amqp_cork).
+    bool corked = self->amqp && !self->failure && self->published + 1 < self->queued_count &&
+                  self->published - self->confirmed + 1 < window;
+    if (corked) {
+        shim_amqp_cork(self->amqp);
+    }
     while (!self->failure && self->published < self->queued_count &&
            self->published - self->confirmed < window) {
         if (!self->amqp) {
@@ -279,6 +285,9 @@ s_self_pump(self_t *self)
         } else if (s_self_publish(self, self->queued[self->published]) != 0) {
             break;
         }
+    }
+    if (corked && self->amqp) {
+        shim_amqp_uncork(self->amqp);
     }
 }
 
