@@ -26,6 +26,11 @@ static const bus_service_def_t s_def = {
     //  commit on the subscriber's own connection, never waiting for the
     //  writer, which appends what comes from RabbitMQ.
     .writer_for_appends = true,
+    //  Its checkpoints are its only effect in the database, and what it
+    //  publishes is idempotent by message id: a checkpoint lost with a
+    //  database crash means the same messages again, as after a crash of
+    //  the shim; the commit's flush need not hold up the next batch.
+    .commit_async = true,
     //  A batch is published as one window and committed once confirmed:
     //  the larger, the less the broker idles between batches (bench/).
     .apply_batch_max = SHIM_APPLY_BATCH_MAX_DEFAULT,

@@ -127,6 +127,8 @@ typedef struct {
     bool writer_for_appends;             //  apply on the subscriber's own connection, through the
                                          //  writer only batches that append (bus_subscriber.h):
                                          //  for a handler that seldom appends
+    bool commit_async;                   //  checkpoints commit asynchronously (bus_subscriber.h):
+                                         //  for a handler whose effects are outside the database
     int apply_batch_max;                 //  default APPLY_BATCH_MAX for this service; 0 = the
                                          //  common default (the option's)
     //  On the service thread, after HTTP is bound and the stream started,

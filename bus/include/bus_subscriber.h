@@ -170,6 +170,13 @@ typedef struct {
                               //  that seldom append, whose batches then need not wait
                               //  for the writer's (bus_apply_writing says where a call
                               //  runs)
+    bool commit_async;        //  commit on the subscriber's own connection with
+                              //  synchronous_commit off: only for a consumer whose effects
+                              //  are all outside the database and idempotent by message id
+                              //  (the broker shim). A database crash may then lose the last
+                              //  checkpoint advances: those events are handed again, in
+                              //  order, never skipped. The writer's transactions (appends)
+                              //  stay durable
     const char *publishers;   //  comma-separated PUB endpoints "tcp://host:port"; each
                               //  host is resolved to all its addresses; replay is port + 1
     const char *const *types; //  NULL-terminated event type names handled; NULL = all.

@@ -53,6 +53,7 @@ struct bus_applier {
     PGconn *conn;                        //  NULL while unreachable (owned)
     bus_producer_t *producer;            //  to the stream's writer, NULL without one (owned)
     bool writer_for_appends;             //  own transaction first, the writer for appends
+    bool commit_async;                   //  our connection commits with synchronous_commit off
     uint32_t replica_index;              //  i
     uint32_t replica_count;              //  n
     uint32_t partitions;                 //  P
@@ -169,6 +170,7 @@ bus_applier_new(const bus_subscriber_config_t *config)
             self->types[index] = strdup(config->types[index]);
         }
     }
+    self->commit_async = config->commit_async;
     self->handler = config->handler;
     self->batch_handler = config->batch_handler;
     self->handler_arg = config->handler_arg;
@@ -219,6 +221,19 @@ bus_applier_destroy(bus_applier_t **self_p)
 //  --------------------------------------------------------------------------
 //  The connection
 
+//  Run a statement without parameters; 0 if its status is `expected_status`.
+static int
+s_exec(PGconn *conn, const char *sql, const char *expected_status)
+{
+    PGresult *result = PQexec(conn, sql);
+    int rc =
+        PQresultStatus(result) == PGRES_COMMAND_OK && streq(PQcmdStatus(result), expected_status)
+            ? 0
+            : -1;
+    PQclear(result);
+    return rc;
+}
+
 int
 bus_applier_connect(bus_applier_t *self, char **error_out)
 {
@@ -230,6 +245,11 @@ bus_applier_connect(bus_applier_t *self, char **error_out)
         return -1;
     }
     if (bus_migrate(conn, "bus", bus_migrations, error_out) < 0) {
+        PQfinish(conn);
+        return -1;
+    }
+    if (self->commit_async && s_exec(conn, "SET synchronous_commit TO off", "SET") != 0) {
+        *error_out = strdup(PQerrorMessage(conn));
         PQfinish(conn);
         return -1;
     }
@@ -331,18 +351,6 @@ s_transact_unit(bus_applier_t *self, s_work_fn *fn, void *work, char *error, siz
     s_unit_t unit = {.self = self, .fn = fn, .work = work, .rc = -2};
     bus_rc_t rc = bus_producer_call(self->producer, s_unit_run, &unit, NULL);
     return s_unit_outcome(&unit, rc, error, size);
-}
-
-static int
-s_exec(PGconn *conn, const char *sql, const char *expected_status)
-{
-    PGresult *result = PQexec(conn, sql);
-    int rc =
-        PQresultStatus(result) == PGRES_COMMAND_OK && streq(PQcmdStatus(result), expected_status)
-            ? 0
-            : -1;
-    PQclear(result);
-    return rc;
 }
 
 static bus_applier_rc_t

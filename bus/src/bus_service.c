@@ -147,6 +147,7 @@ s_settings_load(bus_service_t *self)
         .handler = def->handler,
         .batch_handler = def->batch_handler,
         .writer_for_appends = def->writer_for_appends,
+        .commit_async = def->commit_async,
         .batch_max = def->apply_batch_max > 0 && !svc_config_is_set(config, "APPLY_BATCH_MAX")
                          ? def->apply_batch_max
                          : (int) svc_config_int(config, "APPLY_BATCH_MAX"),

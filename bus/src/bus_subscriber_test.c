@@ -50,6 +50,9 @@ typedef struct {
     atomic_bool disordered;          //  it got events not in seq order, or of two streams
     atomic_bool unavailable;         //  say bus_apply_unavailable (both handlers) ...
     atomic_int unavailable_calls;    //  ... and count how often it did
+    atomic_bool watch_commit;        //  the batch handler counts its transactions' ...
+    atomic_int commits_sync;         //  ... synchronous_commit on ...
+    atomic_int commits_async;        //  ... and off
 } handler_t;
 
 typedef struct {
@@ -317,11 +320,27 @@ s_batch_note(handler_t *handler, const Ev__V1__Envelope *const *events, size_t c
     }
 }
 
+//  Count whether the transaction commits synchronously (watch_commit).
+static void
+s_batch_note_commit(bus_apply_t *apply, handler_t *handler)
+{
+    if (!atomic_load(&handler->watch_commit)) {
+        return;
+    }
+    PGresult *result = PQexec(bus_apply_conn(apply), "SHOW synchronous_commit");
+    assert_int_equal(PQresultStatus(result), PGRES_TUPLES_OK);
+    atomic_fetch_add(streq(PQgetvalue(result, 0, 0), "off") ? &handler->commits_async
+                                                            : &handler->commits_sync,
+                     1);
+    PQclear(result);
+}
+
 static int
 s_batch_handler(bus_apply_t *apply, const Ev__V1__Envelope *const *events, size_t count, void *arg)
 {
     handler_t *handler = arg;
     s_batch_note(handler, events, count);
+    s_batch_note_commit(apply, handler);
     if (s_unavailable(apply, handler)) {
         return -1;
     }
@@ -905,6 +924,42 @@ test_batch_handler(void **state)
     assert_int_equal(s_counter(fixture, "bus_applied_total", "order-0"), 2000);
     s_assert_checkpoints_cover(fixture, 2000);
     bus_subscriber_destroy(&subscriber);
+}
+
+//  commit_async: every transaction of the subscriber's own connection
+//  commits with synchronous_commit off (and without it, on), and applies
+//  exactly as before.
+
+static void
+s_commit_mode(fixture_t *fixture, bool commit_async)
+{
+    atomic_store(&fixture->handler.batched, true);
+    atomic_store(&fixture->handler.watch_commit, true);
+    bus_subscriber_config_t config = s_config(fixture, 0, 1);
+    config.commit_async = commit_async;
+    bus_subscriber_t *subscriber = bus_subscriber_new(&config);
+    assert_non_null(subscriber);
+    s_publish(fixture, 500);
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 500);
+    s_assert_applied_once(fixture, 500);
+    s_assert_checkpoints_cover(fixture, 500);
+    bus_subscriber_destroy(&subscriber);
+    int async = atomic_load(&fixture->handler.commits_async);
+    int sync = atomic_load(&fixture->handler.commits_sync);
+    assert_int_equal(async + sync, atomic_load(&fixture->handler.batch_calls));
+    assert_int_equal(commit_async ? sync : async, 0);
+}
+
+static void
+test_commit_async(void **state)
+{
+    s_commit_mode(*state, true);
+}
+
+static void
+test_commit_sync(void **state)
+{
+    s_commit_mode(*state, false);
 }
 
 //  A poison event inside batches: the batch fails as a whole, is run
@@ -1603,6 +1658,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_rescale_batched, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_batch_handler, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_batch_poison, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_commit_async, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_commit_sync, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_handler_unavailable, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_batch_handler_unavailable, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_batch_poison_through_stream, s_setup, s_teardown),
