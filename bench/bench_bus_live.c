@@ -44,6 +44,7 @@
     =========================================================================
 */
 #include "bench_support.h"
+#include "bus_control.h"
 #include "bus_sequencer.h"
 #include "bus_stream.h"
 #include "bus_subscriber.h"

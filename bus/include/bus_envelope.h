@@ -1,5 +1,5 @@
 /*  =========================================================================
-    bus_envelope - the wire codec of the bus: envelopes and control messages
+    bus_envelope - the wire codec of the bus: envelopes and topics
 
     The only code that packs and unpacks ev.v1 messages (STYLE rule 10).
     Decoding checks everything protobuf-c does not (proto/README.md,
@@ -10,8 +10,8 @@
     linear in the frame size and validation allocates nothing.
 
     A live event is [topic][envelope] (docs/protocol.md section 4); the
-    control messages (Heartbeat, ReplayRequest, ReplayReply, section 4.2
-    and 4.3) decode into small plain structs that need no destroy.
+    control messages (Heartbeat, ReplayRequest, ReplayReply) are
+    bus_control's.
 
         Ev__V1__Envelope *envelope = NULL;
         bus_rc_t rc = bus_envelope_decode(zframe_data(frame), zframe_size(frame),
@@ -22,10 +22,6 @@
             //  a newer event type: count envelope->type, skip envelope->seq
         }
         bus_envelope_destroy(&envelope);
-
-        bus_heartbeat_t heartbeat = {
-            .stream = "order-0", .last_seq = 42, .first_seq = 1, .interval_ms = 1000};
-        zframe_t *packed = bus_heartbeat_encode(&heartbeat);
     =========================================================================
 */
 #ifndef BUS_ENVELOPE_H_INCLUDED
@@ -43,10 +39,6 @@
 //  Largest envelope frame accepted or produced, in bytes (1 MiB): the default
 //  ZMQ_MAXMSGSIZE of every bus socket (docs/protocol.md section 3).
 #define BUS_FRAME_MAX 1048576
-
-//  Largest control message frame (Heartbeat, ReplayRequest, ReplayReply)
-//  accepted, in bytes; they hold a stream name and a few integers.
-#define BUS_CONTROL_FRAME_MAX 4096
 
 //  What unpacking a frame of n bytes may allocate: BUS_UNPACK_BUDGET_BASE +
 //  BUS_UNPACK_BUDGET_FACTOR * n bytes. Real envelopes need about 2 n;
@@ -140,6 +132,11 @@ zframe_t *bus_envelope_encode(const Ev__V1__Envelope *envelope);
 //  not touched.
 int bus_envelope_topic(const Ev__V1__Envelope *envelope, char *buffer, size_t size);
 
+//  Write the heartbeat topic "$hb/<stream>" and a NUL into `buffer`.
+//  Returns its length, or -1 if it does not fit in `size` bytes (buffer not
+//  touched).
+int bus_heartbeat_topic(const char *stream, char *buffer, size_t size);
+
 //  The type name of a payload case ("OrderCreated"), or NULL for
 //  EV__V1__ENVELOPE__PAYLOAD__NOT_SET and values that name no case.
 //  Borrowed, static.
@@ -157,82 +154,5 @@ bool bus_envelope_stream_valid(const char *stream);
 //  mod `partitions` (at least 1). Every event of an order uses the order
 //  id's 16 bytes (docs/protocol.md section 7).
 uint32_t bus_partition_of(const void *key, size_t size, uint32_t partitions);
-
-//  A publisher's heartbeat (docs/protocol.md section 4.2).
-typedef struct {
-    char stream[BUS_STREAM_NAME_MAX + 1]; //  stream id, NUL-terminated
-    uint64_t last_seq;                    //  highest published seq, 0 when empty
-    uint64_t first_seq;                   //  lowest seq still held, at most last_seq + 1
-    uint32_t interval_ms;                 //  heartbeat period, at least 1
-} bus_heartbeat_t;
-
-//  A subscriber's replay request (docs/protocol.md section 4.3).
-typedef struct {
-    char stream[BUS_STREAM_NAME_MAX + 1]; //  stream id, NUL-terminated
-    uint64_t from_seq;                    //  first seq wanted, at least 1
-    uint32_t max_events;                  //  most events wanted, at least 1
-} bus_replay_request_t;
-
-//  What a publisher did with a replay request; the wire values of
-//  ev.v1.ReplayReply.Status.
-typedef enum {
-    BUS_REPLAY_OK = EV__V1__REPLAY_REPLY__STATUS__OK,
-    BUS_REPLAY_TRIMMED = EV__V1__REPLAY_REPLY__STATUS__TRIMMED,
-    BUS_REPLAY_UNKNOWN_STREAM = EV__V1__REPLAY_REPLY__STATUS__UNKNOWN_STREAM,
-    BUS_REPLAY_BAD_REQUEST = EV__V1__REPLAY_REPLY__STATUS__BAD_REQUEST
-} bus_replay_status_t;
-
-//  A publisher's replay reply header; the events follow in their own
-//  frames (docs/protocol.md section 4.3).
-typedef struct {
-    char stream[BUS_STREAM_NAME_MAX + 1]; //  stream id; empty only with BAD_REQUEST
-    bus_replay_status_t status;           //  what was done
-    uint64_t from_seq;                    //  seq of the first event that follows
-    uint64_t to_seq;                      //  seq of the last one, from_seq - 1 if none
-    uint64_t last_seq;                    //  the stream's highest committed seq
-    uint64_t first_seq;                   //  the lowest seq the log still holds
-} bus_replay_reply_t;
-
-//  Pack a heartbeat into a new frame. Returns NULL if it is not valid:
-//  stream as bus_envelope_stream_valid, interval_ms >= 1 and first_seq <=
-//  last_seq + 1. Caller owns return value; destroy it with zframe_destroy.
-zframe_t *bus_heartbeat_encode(const bus_heartbeat_t *heartbeat);
-
-//  Unpack and validate a heartbeat (the rules of bus_heartbeat_encode).
-//  Returns BUS_OK and fills *heartbeat_out, BUS_TOO_LARGE if size >
-//  BUS_CONTROL_FRAME_MAX or over the unpacking budget, or BUS_MALFORMED;
-//  on failure *heartbeat_out is not touched.
-bus_rc_t bus_heartbeat_decode(const void *data, size_t size, bus_heartbeat_t *heartbeat_out);
-
-//  Write the heartbeat topic "$hb/<stream>" and a NUL into `buffer`.
-//  Returns its length, or -1 if it does not fit in `size` bytes (buffer not
-//  touched).
-int bus_heartbeat_topic(const char *stream, char *buffer, size_t size);
-
-//  Pack a replay request into a new frame. Returns NULL if it is not valid:
-//  stream as bus_envelope_stream_valid, from_seq >= 1, max_events >= 1.
-//  Caller owns return value; destroy it with zframe_destroy.
-zframe_t *bus_replay_request_encode(const bus_replay_request_t *request);
-
-//  Unpack and validate a replay request (the rules of
-//  bus_replay_request_encode). Returns BUS_OK and fills *request_out,
-//  BUS_TOO_LARGE if size > BUS_CONTROL_FRAME_MAX or over the unpacking
-//  budget, or BUS_MALFORMED; on failure *request_out is not touched.
-bus_rc_t
-bus_replay_request_decode(const void *data, size_t size, bus_replay_request_t *request_out);
-
-//  Pack a replay reply into a new frame. Returns NULL if it is not valid:
-//  status one of bus_replay_status_t; stream as bus_envelope_stream_valid,
-//  or empty with BUS_REPLAY_BAD_REQUEST; with BUS_REPLAY_OK from_seq >= 1
-//  and to_seq >= from_seq - 1; with BUS_REPLAY_TRIMMED from_seq >= 1.
-//  Caller owns return value; destroy it with zframe_destroy.
-zframe_t *bus_replay_reply_encode(const bus_replay_reply_t *reply);
-
-//  Unpack and validate a replay reply (the rules of
-//  bus_replay_reply_encode; an unknown status is malformed). Returns BUS_OK
-//  and fills *reply_out, BUS_TOO_LARGE if size > BUS_CONTROL_FRAME_MAX or
-//  over the unpacking budget, or BUS_MALFORMED; on failure *reply_out is
-//  not touched.
-bus_rc_t bus_replay_reply_decode(const void *data, size_t size, bus_replay_reply_t *reply_out);
 
 #endif

@@ -1,5 +1,5 @@
 /*  =========================================================================
-    bus_envelope - the wire codec of the bus: envelopes and control messages
+    bus_envelope - the wire codec of the bus: envelopes and topics
 
     protobuf-c checks wire types and lengths, nothing else: an empty byte
     string unpacks as an all-default envelope, ids may have any length and
@@ -9,17 +9,18 @@
     this file valid or is freed here. Unpacking goes into one arena per
     message (one malloc for a typical envelope, one free to destroy it) that
     runs on a budget, so a frame costs at most a fixed multiple of its size
-    in memory. The private bus_wire packs and unpacks the common case into
-    and from protobuf-c's structs and bytes at about half and two thirds of
+    in memory (bus_codec, shared with the control messages of bus_control).
+    The private bus_wire packs and unpacks the common case into and from
+    protobuf-c's structs and bytes at about half and two thirds of
     protobuf-c's cost (instructions per typical envelope, validation
     included); protobuf-c does whatever bus_wire declines.
 
     The event types are one table (name, payload case, payload check): a new
-    type is a new row and a check function. Control messages are copied
-    into plain structs so that their callers hold no protobuf-c memory.
+    type is a new row and a check function.
     =========================================================================
 */
 #include "bus_classes.h"
+#include "bus_codec.h"
 #include "bus_envelope.h"
 #include "bus_wire.h"
 
@@ -43,37 +44,6 @@
 #define S_PARENT_ID_AT 36
 #define S_PARENT_ID_LENGTH 16
 #define S_FLAGS_AT 53
-
-//  Stack buffer bus_wire packs into, in bytes: a typical envelope is about
-//  200; larger ones are packed by protobuf-c.
-#define S_PACK_SCRATCH 8192
-
-//  Alignment of every arena allocation, as malloc's.
-#define S_ARENA_ALIGN _Alignof(max_align_t)
-
-//  The first block of an arena holds S_ARENA_FIRST_BASE bytes plus
-//  S_ARENA_FIRST_FACTOR times the frame: a real envelope needs about twice
-//  its frame (bus_envelope.h), so it unpacks without a second malloc.
-#define S_ARENA_FIRST_BASE 512
-#define S_ARENA_FIRST_FACTOR 4
-
-//  A block an arena added when its first one was full; its memory follows.
-typedef struct s_arena_chunk_t {
-    struct s_arena_chunk_t *next; //  the block added before it, or NULL
-} s_arena_chunk_t;
-
-//  What one unpack allocates from, and the allocator's data: a bump arena
-//  on a budget. One malloc holds this header and the first block; the
-//  first allocation (the unpacked message) starts right after the header.
-typedef struct {
-    uint8_t *next;           //  free memory in the current block
-    uint8_t *end;            //  end of the current block
-    size_t left;             //  bytes that may still be allocated
-    size_t grow;             //  size of the next block to add
-    s_arena_chunk_t *chunks; //  blocks added, newest first
-    bool exceeded;           //  an allocation was refused
-    bool generic;            //  protobuf-c unpacked the message (bus_wire declined)
-} s_arena_t;
 
 //  Checks the payload member of an envelope whose payload case is known.
 typedef bool(s_payload_valid_fn)(const Ev__V1__Envelope *envelope);
@@ -565,178 +535,6 @@ bus_envelope_validate(const Ev__V1__Envelope *envelope)
 }
 
 //  ---------------------------------------------------------------------
-//  Arenas: what protobuf-c unpacks into. A budget (bus_envelope.h,
-//  BUS_UNPACK_BUDGET_BASE) bounds them: real envelopes need about twice
-//  their size, but a frame of tiny fields costs protobuf-c up to 60 times
-//  its size (1 MiB of empty order items asks for 63 MB), which would let any
-//  peer make every subscriber allocate that much per frame. A refusal (NULL)
-//  makes protobuf-c give up and fail. Memory is bumped off blocks and never
-//  freed one by one: protobuf-c's ~10 allocations per envelope become one
-//  malloc, and destroying a message is one free (two or more only for
-//  messages larger than the first block).
-
-//  Size of the arena header, rounded up so that the first allocation is
-//  aligned.
-#define S_ARENA_HEADER ((sizeof(s_arena_t) + S_ARENA_ALIGN - 1) / S_ARENA_ALIGN * S_ARENA_ALIGN)
-#define S_ARENA_CHUNK_HEADER                                                                       \
-    ((sizeof(s_arena_chunk_t) + S_ARENA_ALIGN - 1) / S_ARENA_ALIGN * S_ARENA_ALIGN)
-
-//  ---------------------------------------------------------------------
-//  A new arena for unpacking a frame of `size` bytes (at most
-//  BUS_FRAME_MAX), its budget BUS_UNPACK_BUDGET_BASE +
-//  BUS_UNPACK_BUDGET_FACTOR * size bytes.
-
-static void s_arena_reset(s_arena_t *arena, size_t size);
-
-static s_arena_t *
-s_arena_new(size_t size)
-{
-    assert(size <= BUS_FRAME_MAX);
-    size_t first = S_ARENA_FIRST_BASE + S_ARENA_FIRST_FACTOR * size;
-    s_arena_t *arena = (s_arena_t *) malloc(S_ARENA_HEADER + first);
-    assert(arena);
-    arena->chunks = NULL;
-    s_arena_reset(arena, size);
-    return arena;
-}
-
-//  ---------------------------------------------------------------------
-//  Free the blocks an arena added.
-
-static void
-s_arena_free_chunks(s_arena_t *arena)
-{
-    s_arena_chunk_t *chunk = arena->chunks;
-    while (chunk) {
-        s_arena_chunk_t *next = chunk->next;
-        free(chunk);
-        chunk = next;
-    }
-    arena->chunks = NULL;
-}
-
-//  ---------------------------------------------------------------------
-//  Empty an arena for unpacking the same frame of `size` bytes again: as
-//  new, without a malloc.
-
-static void
-s_arena_reset(s_arena_t *arena, size_t size)
-{
-    s_arena_free_chunks(arena);
-    size_t first = S_ARENA_FIRST_BASE + S_ARENA_FIRST_FACTOR * size;
-    uint8_t *block = (uint8_t *) arena + S_ARENA_HEADER;
-    *arena = (s_arena_t){.next = block,
-                         .end = block + first,
-                         .left = BUS_UNPACK_BUDGET_BASE + BUS_UNPACK_BUDGET_FACTOR * size,
-                         .grow = first,
-                         .chunks = NULL,
-                         .exceeded = false,
-                         .generic = false};
-}
-
-//  ---------------------------------------------------------------------
-//  Free an arena and every block it added; accepts NULL and nulls the
-//  caller's pointer.
-
-static void
-s_arena_destroy(s_arena_t **arena_p)
-{
-    assert(arena_p);
-    s_arena_t *arena = *arena_p;
-    if (arena) {
-        s_arena_free_chunks(arena);
-        free(arena);
-        *arena_p = NULL;
-    }
-}
-
-//  ---------------------------------------------------------------------
-//  The first allocation of an arena: where the unpacked message is.
-
-static void *
-s_arena_first(s_arena_t *arena)
-{
-    return (uint8_t *) arena + S_ARENA_HEADER;
-}
-
-//  ---------------------------------------------------------------------
-//  The arena of a message unpacked by bus_envelope_decode.
-
-static s_arena_t *
-s_arena_of(Ev__V1__Envelope *envelope)
-{
-    return (s_arena_t *) (void *) ((uint8_t *) envelope - S_ARENA_HEADER);
-}
-
-//  ---------------------------------------------------------------------
-//  Add a block that holds at least `size` bytes, at most what is left of
-//  the budget: once a block holds all of it, no other one is added.
-
-static void
-s_arena_extend(s_arena_t *arena, size_t size)
-{
-    size_t capacity = arena->grow * 2 < arena->left ? arena->grow * 2 : arena->left;
-    capacity = capacity > size ? capacity : size;
-    s_arena_chunk_t *chunk = (s_arena_chunk_t *) malloc(S_ARENA_CHUNK_HEADER + capacity);
-    assert(chunk);
-    chunk->next = arena->chunks;
-    arena->chunks = chunk;
-    arena->grow = capacity;
-    arena->next = (uint8_t *) chunk + S_ARENA_CHUNK_HEADER;
-    arena->end = arena->next + capacity;
-}
-
-//  ---------------------------------------------------------------------
-//  protobuf-c allocator functions: bump `size` bytes, rounded up to the
-//  alignment, off the arena within its budget; free does nothing.
-
-static void *
-s_arena_alloc(void *data, size_t size)
-{
-    s_arena_t *arena = (s_arena_t *) data;
-    size_t rounded = (size + S_ARENA_ALIGN - 1) / S_ARENA_ALIGN * S_ARENA_ALIGN;
-    if (rounded < size || rounded > arena->left) {
-        arena->exceeded = true;
-        return NULL;
-    }
-    if (rounded > (size_t) (arena->end - arena->next)) {
-        s_arena_extend(arena, rounded);
-    }
-    arena->left -= rounded;
-    void *pointer = arena->next;
-    arena->next += rounded;
-    return pointer;
-}
-
-static void
-s_arena_free(void *data, void *pointer)
-{
-    (void) data;
-    (void) pointer;
-}
-
-//  ---------------------------------------------------------------------
-//  Unpack a message into `arena`: with bus_wire, or with protobuf-c when
-//  bus_wire declines (the arena emptied first, so that the message is
-//  again its first allocation). NULL if protobuf-c fails too.
-
-static ProtobufCMessage *
-s_arena_unpack(s_arena_t *arena,
-               const ProtobufCMessageDescriptor *descriptor,
-               const void *data,
-               size_t size)
-{
-    ProtobufCAllocator allocator = {s_arena_alloc, s_arena_free, arena};
-    ProtobufCMessage *message = bus_wire_unpack(descriptor, &allocator, data, size);
-    if (!message) {
-        s_arena_reset(arena, size);
-        arena->generic = true;
-        message = protobuf_c_message_unpack(descriptor, &allocator, size, data);
-    }
-    return message;
-}
-
-//  ---------------------------------------------------------------------
 //  Unpack and validate an envelope into an arena that it then owns.
 
 bus_rc_t
@@ -748,22 +546,17 @@ bus_envelope_decode(const void *data, size_t size, Ev__V1__Envelope **envelope_o
     if (size > BUS_FRAME_MAX) {
         return BUS_TOO_LARGE;
     }
-    s_arena_t *arena = s_arena_new(size);
-    Ev__V1__Envelope *envelope =
-        (Ev__V1__Envelope *) s_arena_unpack(arena, &ev__v1__envelope__descriptor, data, size);
-    bus_rc_t rc = arena->exceeded ? BUS_TOO_LARGE : BUS_MALFORMED;
-    if (envelope) {
-        //  bus_wire and protobuf-c allocate the message before anything it
-        //  points to, so bus_envelope_destroy finds the arena in front of it.
-        assert((void *) envelope == s_arena_first(arena));
+    ProtobufCMessage *message = NULL;
+    bus_rc_t rc = bus_codec_unpack(&ev__v1__envelope__descriptor, data, size, &message);
+    if (rc == BUS_OK) {
         //  bus_wire unpacks no unknown fields: no need to look for them.
-        rc = s_validate(envelope, arena->generic);
+        rc = s_validate((Ev__V1__Envelope *) message, bus_codec_generic(message));
     }
     if (rc != BUS_OK && rc != BUS_UNKNOWN_TYPE) {
-        s_arena_destroy(&arena);
+        bus_codec_free(&message);
         return rc;
     }
-    *envelope_out = envelope;
+    *envelope_out = (Ev__V1__Envelope *) message;
     return rc;
 }
 
@@ -775,47 +568,10 @@ bus_envelope_destroy(Ev__V1__Envelope **envelope_p)
 {
     assert(envelope_p);
     if (*envelope_p) {
-        s_arena_t *arena = s_arena_of(*envelope_p);
-        s_arena_destroy(&arena);
+        ProtobufCMessage *message = &(*envelope_p)->base;
+        bus_codec_free(&message);
         *envelope_p = NULL;
     }
-}
-
-//  ---------------------------------------------------------------------
-//  Pack any message with protobuf-c into a new frame of at most
-//  `max_size` bytes, straight into the frame's buffer; NULL if it would be
-//  larger.
-
-static zframe_t *
-s_pack_frame_generic(const ProtobufCMessage *message, size_t max_size)
-{
-    size_t size = protobuf_c_message_get_packed_size(message);
-    if (size > max_size) {
-        return NULL;
-    }
-    zframe_t *frame = zframe_new(NULL, size);
-    size_t written = protobuf_c_message_pack(message, zframe_data(frame));
-    assert(written == size);
-    return frame;
-}
-
-//  ---------------------------------------------------------------------
-//  Pack any message into a new frame of at most `max_size` bytes; NULL if
-//  it would be larger.
-
-static zframe_t *
-s_pack_frame(const ProtobufCMessage *message, size_t max_size)
-{
-    //  bus_wire packs in one pass, on the stack; protobuf-c sizes, then
-    //  packs (and sizes each submessage again), what bus_wire declines or
-    //  what does not fit.
-    uint8_t scratch[S_PACK_SCRATCH];
-    const uint8_t *packed = bus_wire_pack(message, scratch, sizeof scratch);
-    if (packed) {
-        size_t size = (size_t) (scratch + sizeof scratch - packed);
-        return size <= max_size ? zframe_new(packed, size) : NULL;
-    }
-    return s_pack_frame_generic(message, max_size);
 }
 
 //  ---------------------------------------------------------------------
@@ -827,17 +583,14 @@ bus_envelope_encode(const Ev__V1__Envelope *envelope)
     assert(envelope);
     //  Packed first: bus_wire packs no unknown fields, so when it did pack,
     //  validation need not look for them.
-    uint8_t scratch[S_PACK_SCRATCH];
+    uint8_t scratch[BUS_CODEC_SCRATCH];
     const uint8_t *packed = bus_wire_pack(&envelope->base, scratch, sizeof scratch);
     bus_rc_t rc = s_validate(envelope, packed == NULL);
     if (rc != BUS_OK && rc != BUS_UNKNOWN_TYPE) {
         return NULL;
     }
-    if (!packed) {
-        return s_pack_frame_generic(&envelope->base, BUS_FRAME_MAX);
-    }
-    size_t size = (size_t) (scratch + sizeof scratch - packed);
-    return size <= BUS_FRAME_MAX ? zframe_new(packed, size) : NULL;
+    size_t size = packed ? (size_t) (scratch + sizeof scratch - packed) : 0;
+    return bus_codec_frame(&envelope->base, packed, size, BUS_FRAME_MAX);
 }
 
 //  ---------------------------------------------------------------------
@@ -906,236 +659,4 @@ bus_partition_of(const void *key, size_t size, uint32_t partitions)
         hash *= S_FNV_PRIME;
     }
     return hash % partitions;
-}
-
-//  ---------------------------------------------------------------------
-//  True if a plain struct's stream array holds a valid stream id, or an
-//  empty one if `empty_ok`. The array may come unterminated from a caller.
-
-static bool
-s_stream_field_valid(const char stream[BUS_STREAM_NAME_MAX + 1], bool empty_ok)
-{
-    if (!memchr(stream, '\0', BUS_STREAM_NAME_MAX + 1)) {
-        return false;
-    }
-    return (empty_ok && stream[0] == '\0') || bus_envelope_stream_valid(stream);
-}
-
-//  ---------------------------------------------------------------------
-//  Copy an unpacked stream id into a plain struct's array; false if it is
-//  neither valid nor (with `empty_ok`) empty. Nothing is written then.
-
-static bool
-s_stream_copy(char stream[BUS_STREAM_NAME_MAX + 1], const char *text, bool empty_ok)
-{
-    if (!text || !((empty_ok && !*text) || bus_envelope_stream_valid(text))) {
-        return false;
-    }
-    //  Valid means at most BUS_STREAM_NAME_MAX bytes before the NUL.
-    memcpy(stream, text, strlen(text) + 1);
-    return true;
-}
-
-//  ---------------------------------------------------------------------
-//  The heartbeat rules: a stream, a period, and first_seq <= last_seq + 1
-//  (written so that it cannot overflow).
-
-static bool
-s_heartbeat_valid(const bus_heartbeat_t *heartbeat)
-{
-    return s_stream_field_valid(heartbeat->stream, false) && heartbeat->interval_ms >= 1 &&
-           (heartbeat->first_seq == 0 || heartbeat->first_seq - 1 <= heartbeat->last_seq);
-}
-
-//  ---------------------------------------------------------------------
-//  Pack a heartbeat.
-
-zframe_t *
-bus_heartbeat_encode(const bus_heartbeat_t *heartbeat)
-{
-    assert(heartbeat);
-    if (!s_heartbeat_valid(heartbeat)) {
-        return NULL;
-    }
-    Ev__V1__Heartbeat message = EV__V1__HEARTBEAT__INIT;
-    message.stream = (char *) heartbeat->stream;
-    message.last_seq = heartbeat->last_seq;
-    message.first_seq = heartbeat->first_seq;
-    message.interval_ms = heartbeat->interval_ms;
-    return s_pack_frame(&message.base, BUS_CONTROL_FRAME_MAX);
-}
-
-//  ---------------------------------------------------------------------
-//  Unpack and validate a heartbeat.
-
-bus_rc_t
-bus_heartbeat_decode(const void *data, size_t size, bus_heartbeat_t *heartbeat_out)
-{
-    assert(data || size == 0);
-    assert(heartbeat_out);
-    if (size > BUS_CONTROL_FRAME_MAX) {
-        return BUS_TOO_LARGE;
-    }
-    s_arena_t *arena = s_arena_new(size);
-    Ev__V1__Heartbeat *message =
-        (Ev__V1__Heartbeat *) s_arena_unpack(arena, &ev__v1__heartbeat__descriptor, data, size);
-    if (!message) {
-        bus_rc_t rc = arena->exceeded ? BUS_TOO_LARGE : BUS_MALFORMED;
-        s_arena_destroy(&arena);
-        return rc;
-    }
-    bus_rc_t rc = BUS_MALFORMED;
-    bus_heartbeat_t heartbeat = {.last_seq = message->last_seq,
-                                 .first_seq = message->first_seq,
-                                 .interval_ms = message->interval_ms};
-    if (s_stream_copy(heartbeat.stream, message->stream, false) && s_heartbeat_valid(&heartbeat)) {
-        *heartbeat_out = heartbeat;
-        rc = BUS_OK;
-    }
-    s_arena_destroy(&arena);
-    return rc;
-}
-
-//  ---------------------------------------------------------------------
-//  The replay request rules: a stream, from_seq >= 1, max_events >= 1.
-
-static bool
-s_replay_request_valid(const bus_replay_request_t *request)
-{
-    return s_stream_field_valid(request->stream, false) && request->from_seq >= 1 &&
-           request->max_events >= 1;
-}
-
-//  ---------------------------------------------------------------------
-//  Pack a replay request.
-
-zframe_t *
-bus_replay_request_encode(const bus_replay_request_t *request)
-{
-    assert(request);
-    if (!s_replay_request_valid(request)) {
-        return NULL;
-    }
-    Ev__V1__ReplayRequest message = EV__V1__REPLAY_REQUEST__INIT;
-    message.stream = (char *) request->stream;
-    message.from_seq = request->from_seq;
-    message.max_events = request->max_events;
-    return s_pack_frame(&message.base, BUS_CONTROL_FRAME_MAX);
-}
-
-//  ---------------------------------------------------------------------
-//  Unpack and validate a replay request.
-
-bus_rc_t
-bus_replay_request_decode(const void *data, size_t size, bus_replay_request_t *request_out)
-{
-    assert(data || size == 0);
-    assert(request_out);
-    if (size > BUS_CONTROL_FRAME_MAX) {
-        return BUS_TOO_LARGE;
-    }
-    s_arena_t *arena = s_arena_new(size);
-    Ev__V1__ReplayRequest *message = (Ev__V1__ReplayRequest *) s_arena_unpack(
-        arena, &ev__v1__replay_request__descriptor, data, size);
-    if (!message) {
-        bus_rc_t rc = arena->exceeded ? BUS_TOO_LARGE : BUS_MALFORMED;
-        s_arena_destroy(&arena);
-        return rc;
-    }
-    bus_rc_t rc = BUS_MALFORMED;
-    bus_replay_request_t request = {.from_seq = message->from_seq,
-                                    .max_events = message->max_events};
-    if (s_stream_copy(request.stream, message->stream, false) && s_replay_request_valid(&request)) {
-        *request_out = request;
-        rc = BUS_OK;
-    }
-    s_arena_destroy(&arena);
-    return rc;
-}
-
-//  ---------------------------------------------------------------------
-//  True if a wire status value is one of bus_replay_status_t.
-
-static bool
-s_replay_status_known(int status)
-{
-    return status == BUS_REPLAY_OK || status == BUS_REPLAY_TRIMMED ||
-           status == BUS_REPLAY_UNKNOWN_STREAM || status == BUS_REPLAY_BAD_REQUEST;
-}
-
-//  ---------------------------------------------------------------------
-//  The replay reply rules (see bus_replay_reply_encode in the header).
-
-static bool
-s_replay_reply_valid(const bus_replay_reply_t *reply)
-{
-    if (!s_replay_status_known((int) reply->status) ||
-        !s_stream_field_valid(reply->stream, reply->status == BUS_REPLAY_BAD_REQUEST)) {
-        return false;
-    }
-    if (reply->status == BUS_REPLAY_OK) {
-        return reply->from_seq >= 1 && reply->to_seq >= reply->from_seq - 1;
-    }
-    if (reply->status == BUS_REPLAY_TRIMMED) {
-        return reply->from_seq >= 1;
-    }
-    return true;
-}
-
-//  ---------------------------------------------------------------------
-//  Pack a replay reply.
-
-zframe_t *
-bus_replay_reply_encode(const bus_replay_reply_t *reply)
-{
-    assert(reply);
-    if (!s_replay_reply_valid(reply)) {
-        return NULL;
-    }
-    Ev__V1__ReplayReply message = EV__V1__REPLAY_REPLY__INIT;
-    message.stream = (char *) reply->stream;
-    message.status = (Ev__V1__ReplayReply__Status) reply->status;
-    message.from_seq = reply->from_seq;
-    message.to_seq = reply->to_seq;
-    message.last_seq = reply->last_seq;
-    message.first_seq = reply->first_seq;
-    return s_pack_frame(&message.base, BUS_CONTROL_FRAME_MAX);
-}
-
-//  ---------------------------------------------------------------------
-//  Unpack and validate a replay reply. The status is checked before it is
-//  stored in a bus_replay_status_t, which holds only the known values.
-
-bus_rc_t
-bus_replay_reply_decode(const void *data, size_t size, bus_replay_reply_t *reply_out)
-{
-    assert(data || size == 0);
-    assert(reply_out);
-    if (size > BUS_CONTROL_FRAME_MAX) {
-        return BUS_TOO_LARGE;
-    }
-    s_arena_t *arena = s_arena_new(size);
-    Ev__V1__ReplayReply *message = (Ev__V1__ReplayReply *) s_arena_unpack(
-        arena, &ev__v1__replay_reply__descriptor, data, size);
-    if (!message) {
-        bus_rc_t rc = arena->exceeded ? BUS_TOO_LARGE : BUS_MALFORMED;
-        s_arena_destroy(&arena);
-        return rc;
-    }
-    bus_rc_t rc = BUS_MALFORMED;
-    if (s_replay_status_known((int) message->status)) {
-        bus_replay_reply_t reply = {.status = (bus_replay_status_t) message->status,
-                                    .from_seq = message->from_seq,
-                                    .to_seq = message->to_seq,
-                                    .last_seq = message->last_seq,
-                                    .first_seq = message->first_seq};
-        bool empty_ok = reply.status == BUS_REPLAY_BAD_REQUEST;
-        if (s_stream_copy(reply.stream, message->stream, empty_ok) &&
-            s_replay_reply_valid(&reply)) {
-            *reply_out = reply;
-            rc = BUS_OK;
-        }
-    }
-    s_arena_destroy(&arena);
-    return rc;
 }

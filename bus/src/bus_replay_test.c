@@ -7,6 +7,7 @@
     =========================================================================
 */
 #include "bus_classes.h"
+#include "bus_control.h"
 #include "bus_envelope.h"
 #include "bus_replay.h"
 #include "bus_stream.h"

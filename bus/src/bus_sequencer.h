@@ -43,7 +43,7 @@
 
 #include <stdint.h>
 
-#include "bus_envelope.h"
+#include "bus_control.h"
 
 typedef struct bus_sequencer bus_sequencer_t;
 

@@ -12,6 +12,7 @@
     =========================================================================
 */
 #include "bus_classes.h"
+#include "bus_control.h"
 #include "bus_envelope.h"
 #include "bus_keys.h"
 #include "bus_replay.h"

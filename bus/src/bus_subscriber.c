@@ -45,6 +45,7 @@
 #include "bus_classes.h"
 #include "bus_db.h"
 #include "bus_applier.h"
+#include "bus_control.h"
 #include "bus_envelope.h"
 #include "bus_keys.h"
 #include "bus_peers.h"

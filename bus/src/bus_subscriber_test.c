@@ -14,6 +14,7 @@
     =========================================================================
 */
 #include "bus_classes.h"
+#include "bus_control.h"
 #include "bus_envelope.h"
 #include "bus_inbox.h"
 #include "bus_keys.h"

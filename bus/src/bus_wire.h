@@ -26,8 +26,8 @@
     singular field or a second oneof member seen twice, a wire type that
     does not match, an overlong or truncated tag or length, more than
     128 elements of repeated fields in one message) makes them
-    decline, and the caller (bus_envelope.c, the only one) uses protobuf-c
-    instead, which handles such input as it always did. So what they
+    decline, and the callers (bus_codec.c, and bus_envelope.c to pack
+    envelopes) use protobuf-c instead, which handles such input as it always did. So what they
     return is what protobuf-c would return, what they handle holds no
     unknown fields, and an odd frame costs at most a second parse.
     bus_envelope_test and the fuzz target compare the two.

@@ -40,6 +40,7 @@
 */
 #include "bus_classes.h"
 #include "bus_db.h"
+#include "bus_control.h"
 #include "bus_envelope.h"
 #include "bus_replay.h"
 #include "bus_stream.h"
