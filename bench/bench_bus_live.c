@@ -8,14 +8,20 @@
       envelope (index and send time in the first bytes) to a SUB that counts
       them;
     - bus: the publisher stamps the order (stream, seq, partition, ids,
-      occurred_at_us), encodes it (bus_envelope_encode), writes its topic
-      and sends [topic][envelope] (the encoded frame handed to the socket,
-      zframe_send), with a heartbeat every second, as bus_writer does after
-      a commit; the subscriber receives both frames, tells heartbeats from
-      events, decodes the envelope (bus_envelope_decode), checks the topic
-      and the stream, runs the sequencer's gap check (bus_sequencer_event),
-      checks partition ownership and the handled types, dispatches to a
-      handler that does no I/O, and destroys the envelope.
+      occurred_at_us), encodes it into the one frame it is published as,
+      topic, NUL and envelope (bus_envelope_encode_live), and hands that
+      message to the socket (zmq_msg_send), with a heartbeat every second
+      (bus_heartbeat_encode_live), as bus_writer does after a commit; the
+      subscriber, as the real one, takes what waits in bursts of up to a
+      batch with one clock read each, and reads each message with the
+      subscriber's own code
+      (bus_live_reader_recv: zmq_msg_recv into reused messages, topic split
+      from the body, heartbeats told from events, the envelope decoded with
+      its bytes kept for dead letters, the topic checked against it),
+      checks the stream, runs the sequencer's gap check
+      (bus_sequencer_event), checks partition ownership and the handled
+      types, dispatches to a handler that does no I/O, and destroys the
+      envelope.
 
     Each path runs twice per round: flat out (at most --events events or
     --seconds of sending) for events/s, then paced at --rate events/s for
@@ -45,6 +51,7 @@
 */
 #include "bench_support.h"
 #include "bus_control.h"
+#include "bus_live.h"
 #include "bus_sequencer.h"
 #include "bus_stream.h"
 #include "bus_subscriber.h"
@@ -246,36 +253,24 @@ s_handle_order(bus_apply_t *apply, const Ev__V1__Envelope *event, void *arg)
 
 //  A heartbeat: the first one says the subscriber has joined.
 static void
-s_reader_heartbeat(reader_t *self, zmq_msg_t *body)
+s_reader_heartbeat(reader_t *self, const bus_heartbeat_t *heartbeat, int64_t now_ms)
 {
-    bus_heartbeat_t heartbeat;
-    if (bus_heartbeat_decode(zmq_msg_data(body), zmq_msg_size(body), &heartbeat) != BUS_OK ||
-        strcmp(heartbeat.stream, self->stream) != 0) {
+    if (strcmp(heartbeat->stream, self->stream) != 0) {
         self->run->faults++;
         return;
     }
     atomic_store(&self->run->joined, true);
-    if (bus_sequencer_heartbeat(self->sequencer, heartbeat.last_seq, zclock_mono()) !=
+    if (bus_sequencer_heartbeat(self->sequencer, heartbeat->last_seq, now_ms) !=
         BUS_SEQUENCER_NONE) {
         self->run->faults++; //  a lost tail: cannot happen without drops
     }
 }
 
-//  True when the topic frame says "<envelope type>/<envelope stream>".
-static bool
-s_topic_matches(const Ev__V1__Envelope *envelope, zmq_msg_t *topic)
-{
-    char expected[BUS_TOPIC_SIZE];
-    int length = bus_envelope_topic(envelope, expected, sizeof expected);
-    return length >= 0 && (size_t) length == zmq_msg_size(topic) &&
-           memcmp(expected, zmq_msg_data(topic), (size_t) length) == 0;
-}
-
 //  Take a decoded event: sequence it, then apply or skip it.
 static void
-s_reader_event(reader_t *self, const Ev__V1__Envelope *envelope)
+s_reader_event(reader_t *self, const Ev__V1__Envelope *envelope, int64_t now_ms)
 {
-    switch (bus_sequencer_event(self->sequencer, envelope->seq, zclock_mono())) {
+    switch (bus_sequencer_event(self->sequencer, envelope->seq, now_ms)) {
         case BUS_SEQUENCER_APPLY:
             if (envelope->partition % self->replica_count == self->replica_index &&
                 envelope->payload_case == EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED) {
@@ -288,25 +283,19 @@ s_reader_event(reader_t *self, const Ev__V1__Envelope *envelope)
     }
 }
 
-//  One [topic][body] message of the bus.
+//  One live message, as bus_live_reader_recv read it, in a burst read at
+//  `now_ms`.
 static void
-s_reader_frames(reader_t *self, zmq_msg_t *topic, zmq_msg_t *body)
+s_reader_message(reader_t *self, bus_live_t *live, int64_t now_ms)
 {
-    size_t prefix = strlen(BUS_HEARTBEAT_TOPIC_PREFIX);
-    if (zmq_msg_size(topic) >= prefix &&
-        memcmp(zmq_msg_data(topic), BUS_HEARTBEAT_TOPIC_PREFIX, prefix) == 0) {
-        s_reader_heartbeat(self, body);
-        return;
-    }
-    Ev__V1__Envelope *envelope = NULL;
-    bus_rc_t rc = bus_envelope_decode(zmq_msg_data(body), zmq_msg_size(body), &envelope);
-    if ((rc != BUS_OK && rc != BUS_UNKNOWN_TYPE) || !s_topic_matches(envelope, topic) ||
-        strcmp(envelope->stream, self->stream) != 0) {
-        self->run->faults++;
+    if (live->kind == BUS_LIVE_HEARTBEAT) {
+        s_reader_heartbeat(self, &live->heartbeat, now_ms);
+    } else if (live->kind == BUS_LIVE_EVENT && strcmp(live->envelope->stream, self->stream) == 0) {
+        s_reader_event(self, live->envelope, now_ms);
     } else {
-        s_reader_event(self, envelope);
+        self->run->faults++; //  malformed, or another stream: none may come here
     }
-    bus_envelope_destroy(&envelope);
+    bus_envelope_destroy(&live->envelope);
 }
 
 static void
@@ -321,30 +310,31 @@ s_bus_subscribe(run_t *run, void *sub)
                        .handler = s_handle_order,
                        .handler_arg = &consumer};
     bus_sequencer_load(reader.sequencer, 1);
-    zmq_msg_t topic, body;
-    zmq_msg_init(&topic);
-    zmq_msg_init(&body);
+    bus_live_reader_t *live_reader = bus_live_reader_new();
     int64_t processed = 0;
     while (!s_subscriber_done(run, processed)) {
-        if (zmq_msg_recv(&topic, sub, 0) < 0) {
+        //  As the subscriber does when its SUB is readable: take what waits,
+        //  up to a batch, with one clock read for the burst.
+        bus_live_t live;
+        if (bus_live_reader_recv(live_reader, sub, 0, &live) < 0) {
             if (errno == EAGAIN) {
                 continue;
             }
             break;
         }
-        if (!zmq_msg_more(&topic) || zmq_msg_recv(&body, sub, 0) < 0 || zmq_msg_more(&body)) {
-            run->faults++; //  not a frame pair (a real reader drains the rest)
-            continue;
-        }
-        bool heartbeat = zmq_msg_size(&topic) > 0 && *(char *) zmq_msg_data(&topic) == '$';
-        s_reader_frames(&reader, &topic, &body);
-        if (!heartbeat) {
-            s_processed(run, &processed);
-        }
+        int64_t now_ms = zclock_mono();
+        int count = 0;
+        do {
+            bool heartbeat = live.kind == BUS_LIVE_HEARTBEAT;
+            s_reader_message(&reader, &live, now_ms);
+            if (!heartbeat) {
+                s_processed(run, &processed);
+            }
+        } while (++count < BUS_SUBSCRIBER_BATCH_MAX_DEFAULT &&
+                 bus_live_reader_recv(live_reader, sub, ZMQ_DONTWAIT, &live) == 0);
     }
     atomic_store(&run->processed, processed);
-    zmq_msg_close(&body);
-    zmq_msg_close(&topic);
+    bus_live_reader_destroy(&live_reader);
     bus_sequencer_destroy(&reader.sequencer);
 }
 
@@ -356,7 +346,7 @@ s_subscriber(void *arg)
 {
     run_t *run = arg;
     void *sub = zmq_socket(run->context, ZMQ_SUB);
-    int64_t max_size = BUS_FRAME_MAX;
+    int64_t max_size = BUS_FRAME_MAX + BUS_SUBSCRIBER_FRAME_SLACK; //  as bus_peers sets it
     int timeout = LIVE_RECV_TIMEOUT_MS;
     zmq_setsockopt(sub, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
     zmq_setsockopt(sub, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
@@ -382,12 +372,9 @@ s_send_heartbeat(void *pub, uint64_t last_seq)
     bus_heartbeat_t heartbeat = {
         .last_seq = last_seq, .first_seq = 1, .interval_ms = LIVE_HEARTBEAT_MS};
     (void) snprintf(heartbeat.stream, sizeof heartbeat.stream, "%s", LIVE_STREAM);
-    char topic[BUS_TOPIC_SIZE];
-    int length = bus_heartbeat_topic(LIVE_STREAM, topic, sizeof topic);
-    zframe_t *frame = bus_heartbeat_encode(&heartbeat);
-    assert(frame && length > 0);
-    zmq_send(pub, topic, (size_t) length, ZMQ_SNDMORE);
-    zmq_send(pub, zframe_data(frame), zframe_size(frame), 0);
+    zframe_t *frame = bus_heartbeat_encode_live(&heartbeat);
+    assert(frame);
+    zframe_send(&frame, pub, 0);
     zframe_destroy(&frame);
 }
 
@@ -427,14 +414,12 @@ s_send_bus(void *pub, bench_order_t *order, uint64_t seq)
 {
     bench_order_set_index(order, seq);
     bench_order_stamp(order, LIVE_STREAM, seq, LIVE_PARTITIONS);
-    zframe_t *frame = bus_envelope_encode(&order->envelope);
-    char topic[BUS_TOPIC_SIZE];
-    int length = bus_envelope_topic(&order->envelope, topic, sizeof topic);
-    assert(frame && length > 0);
-    zmq_send(pub, topic, (size_t) length, ZMQ_SNDMORE);
-    //  As bus_writer publishes: the frame moves to the socket, uncopied.
-    zframe_send(&frame, pub, 0);
-    zframe_destroy(&frame);
+    zmq_msg_t msg;
+    int rc = bus_envelope_encode_live(&order->envelope, &msg);
+    assert(rc == 0);
+    //  As bus_writer publishes: the message moves to the socket, uncopied.
+    zmq_msg_send(&msg, pub, 0);
+    zmq_msg_close(&msg);
 }
 
 //  Wait (flat out) while the subscriber is LIVE_WINDOW events behind, or
@@ -638,8 +623,8 @@ s_summary(path_t path, const result_t *results, int count)
 
 //  --------------------------------------------------------------------------
 //  What the codec alone costs per envelope, in this process, on one core:
-//  encode (validate, pack into a new frame, free it) and decode (unpack,
-//  validate, free).
+//  encode as published (validate, pack into a new frame after the topic,
+//  free it) and decode (unpack, keep the bytes, validate, free).
 
 static void
 s_codec_costs(void)
@@ -649,8 +634,10 @@ s_codec_costs(void)
     bench_order_stamp(&order, LIVE_STREAM, 1, LIVE_PARTITIONS);
     int64_t start_ns = bench_now_ns();
     for (int loop = 0; loop < LIVE_CODEC_LOOPS; loop++) {
-        zframe_t *frame = bus_envelope_encode(&order.envelope);
-        zframe_destroy(&frame);
+        zmq_msg_t msg;
+        int rc = bus_envelope_encode_live(&order.envelope, &msg);
+        assert(rc == 0);
+        zmq_msg_close(&msg);
     }
     int64_t encode_ns = bench_now_ns() - start_ns;
     zframe_t *frame = bus_envelope_encode(&order.envelope);
@@ -664,9 +651,10 @@ s_codec_costs(void)
     }
     int64_t decode_ns = bench_now_ns() - start_ns;
     zframe_destroy(&frame);
-    printf("codec alone: bus_envelope_encode %.0f ns, bus_envelope_decode + destroy %.0f ns per "
-           "envelope\n",
-           (double) encode_ns / LIVE_CODEC_LOOPS, (double) decode_ns / LIVE_CODEC_LOOPS);
+    printf(
+        "codec alone: bus_envelope_encode_live %.0f ns, bus_envelope_decode + destroy %.0f ns per "
+        "envelope\n",
+        (double) encode_ns / LIVE_CODEC_LOOPS, (double) decode_ns / LIVE_CODEC_LOOPS);
 }
 
 //  --------------------------------------------------------------------------
@@ -739,7 +727,7 @@ main(int argc, char **argv)
     //  Sleeps of the paced publisher end when asked, not up to 50 us later.
     prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
     size_t payload_size = s_envelope_size();
-    printf("bus_live: typical OrderCreated envelope %zu bytes (+ topic frame on the bus path); "
+    printf("bus_live: typical OrderCreated envelope %zu bytes (+ topic and NUL on the bus path); "
            "%d rounds of: flat out (at most %" PRId64 " events or %d s), paced (%d events/s for "
            "%d s)\n",
            payload_size, options.rounds, options.max_events, options.seconds, options.rate,

@@ -1,8 +1,9 @@
 /*  =========================================================================
     bus_decode_fuzz - libFuzzer target for the bus's wire codec
 
-    Every input goes to bus_envelope_decode and to each control message
-    decoder, as any frame from the network could. Beyond "no crash, no leak,
+    Every input goes to bus_envelope_decode, to each control message
+    decoder and to bus_live_read as a one-frame live message, as any frame
+    from the network could. Beyond "no crash, no leak,
     no undefined behaviour" (ASan, UBSan, LeakSanitizer) the target checks
     the codec's promises and aborts when one breaks:
       - a decoder hands out a result exactly when it returns BUS_OK (or
@@ -14,7 +15,12 @@
         bus's one-pass codec, bus_wire): what protobuf-c cannot unpack does
         not decode; what it unpacks validates to the decoder's code, and
         what decodes packs to the bytes protobuf-c packs the reference to,
-        and encodes to them too.
+        and encodes to them too;
+      - a live message reads as an event only if its topic is the decoded
+        envelope's and the envelope kept exactly the bytes after the
+        separator, and reads the same when encoded live again; as a
+        heartbeat only under its own topic; as malformed with a reason and
+        nothing handed out otherwise.
     =========================================================================
 */
 #undef NDEBUG
@@ -151,6 +157,45 @@ s_fuzz_replay_reply(const uint8_t *data, size_t size)
 }
 
 //  ---------------------------------------------------------------------
+//  The input as a one-frame live message (the promises above).
+
+static void
+s_fuzz_live(const uint8_t *data, size_t size)
+{
+    bus_live_t live;
+    bus_live_read(data, size, NULL, 0, 1, &live);
+    int length = bus_live_topic_length(data, size);
+    char topic[BUS_TOPIC_SIZE];
+    if (live.kind == BUS_LIVE_MALFORMED) {
+        assert(!live.envelope && live.reason);
+        return;
+    }
+    assert(length >= 0);
+    size_t body_at = (size_t) length + 1;
+    if (live.kind == BUS_LIVE_HEARTBEAT) {
+        assert(!live.envelope);
+        assert(bus_heartbeat_topic(live.heartbeat.stream, topic, sizeof topic) == length);
+        assert(memcmp(topic, data, body_at) == 0);
+        return;
+    }
+    assert(live.kind == BUS_LIVE_EVENT && live.envelope);
+    assert(live.rc == BUS_OK || live.rc == BUS_UNKNOWN_TYPE);
+    assert(bus_envelope_topic(live.envelope, topic, sizeof topic) == length);
+    assert(memcmp(topic, data, body_at) == 0);
+    assert(bus_envelope_packed_size(live.envelope) == size - body_at);
+    assert(memcmp(bus_envelope_packed(live.envelope), data + body_at, size - body_at) == 0);
+    zmq_msg_t again;
+    assert(bus_envelope_encode_live(live.envelope, &again) == 0);
+    bus_live_t reread;
+    bus_live_read(zmq_msg_data(&again), zmq_msg_size(&again), NULL, 0, 1, &reread);
+    assert(reread.kind == BUS_LIVE_EVENT && reread.rc == live.rc);
+    assert(reread.envelope->seq == live.envelope->seq);
+    bus_envelope_destroy(&reread.envelope);
+    zmq_msg_close(&again);
+    bus_envelope_destroy(&live.envelope);
+}
+
+//  ---------------------------------------------------------------------
 //  libFuzzer's entry point: one input, every decoder.
 
 int
@@ -160,5 +205,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s_fuzz_heartbeat(data, size);
     s_fuzz_replay_request(data, size);
     s_fuzz_replay_reply(data, size);
+    s_fuzz_live(data, size);
     return 0;
 }

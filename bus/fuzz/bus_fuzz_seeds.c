@@ -4,10 +4,12 @@
         bus_fuzz_seeds DIR
 
     Writes into DIR (which must exist) one binary file per golden sample
-    (proto/golden/<name>.hex decoded: golden-<name>) and one valid frame of
-    each control message, so the fuzzer starts from inputs that get through
-    unpacking and exercises the validation behind it, plus two frames that
-    exceed the unpacking budget. Exits 0, or 1 with a message on stderr.
+    (proto/golden/<name>.hex decoded: golden-<name>), each also as a live
+    message (live-<name>: topic, NUL, envelope), and one valid frame of
+    each control message (a live heartbeat too), so the fuzzer starts from
+    inputs that get through unpacking and exercises the validation behind
+    it, plus two frames that exceed the unpacking budget. Exits 0, or 1
+    with a message on stderr.
     =========================================================================
 */
 #include "contract_samples.h"
@@ -67,6 +69,21 @@ s_write_golden(const char *dir)
         char *name = zsys_sprintf("golden-%s", contract_samples_name(index));
         int rc = s_write(dir, name, zchunk_data(bytes), zchunk_size(bytes));
         zstr_free(&name);
+        Ev__V1__Envelope *envelope = NULL;
+        if (bus_envelope_decode(zchunk_data(bytes), zchunk_size(bytes), &envelope) != BUS_OK) {
+            (void) fprintf(stderr, "bus_fuzz_seeds: golden sample %s does not decode\n",
+                           contract_samples_name(index));
+            rc = -1;
+        } else {
+            zmq_msg_t live;
+            rc = bus_envelope_encode_live(envelope, &live);
+            assert(rc == 0);
+            name = zsys_sprintf("live-%s", contract_samples_name(index));
+            rc |= s_write(dir, name, zmq_msg_data(&live), zmq_msg_size(&live));
+            zstr_free(&name);
+            zmq_msg_close(&live);
+        }
+        bus_envelope_destroy(&envelope);
         zchunk_destroy(&bytes);
         if (rc != 0) {
             return -1;
@@ -85,6 +102,8 @@ s_write_control(const char *dir)
         .stream = "order-0", .last_seq = 4294967297, .first_seq = 1, .interval_ms = 1000};
     zframe_t *frame = bus_heartbeat_encode(&heartbeat);
     int rc = s_write_frame(dir, "heartbeat", &frame);
+    frame = bus_heartbeat_encode_live(&heartbeat);
+    rc |= s_write_frame(dir, "live-heartbeat", &frame);
 
     bus_replay_request_t request = {.stream = "inventory-0", .from_seq = 300, .max_events = 1000};
     frame = bus_replay_request_encode(&request);

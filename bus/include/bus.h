@@ -19,6 +19,7 @@
 #include "bus_rc.h"
 #include "bus_envelope.h"
 #include "bus_control.h"
+#include "bus_live.h"
 #include "bus_migrate.h"
 #include "bus_keys.h"
 #include "bus_stream.h"

@@ -9,7 +9,7 @@
         bus_heartbeat_t heartbeat = {
             .stream = "order-0", .last_seq = 42, .first_seq = 1, .interval_ms = 1000};
         zframe_t *packed = bus_heartbeat_encode(&heartbeat);
-        ...
+        ...     //  bus_heartbeat_encode_live for the PUB socket (bus_live.h)
         bus_heartbeat_t received;
         if (bus_heartbeat_decode(zframe_data(packed), zframe_size(packed), &received) == BUS_OK) {
             //  received.stream, received.last_seq, ...
@@ -70,6 +70,13 @@ typedef struct {
 //  stream as bus_envelope_stream_valid, interval_ms >= 1 and first_seq <=
 //  last_seq + 1. Caller owns return value; destroy it with zframe_destroy.
 zframe_t *bus_heartbeat_encode(const bus_heartbeat_t *heartbeat);
+
+//  Pack a heartbeat as it is published live (docs/protocol.md section
+//  4.2): one frame of its topic "$hb/<stream>", BUS_TOPIC_SEPARATOR and
+//  the packed heartbeat. Returns NULL if it is not valid (the rules of
+//  bus_heartbeat_encode). Caller owns return value; destroy it with
+//  zframe_destroy.
+zframe_t *bus_heartbeat_encode_live(const bus_heartbeat_t *heartbeat);
 
 //  Unpack and validate a heartbeat (the rules of bus_heartbeat_encode).
 //  Returns BUS_OK and fills *heartbeat_out, BUS_TOO_LARGE if size >

@@ -9,9 +9,10 @@
     the same rules, so a publisher never sends what readers drop. Both are
     linear in the frame size and validation allocates nothing.
 
-    A live event is [topic][envelope] (docs/protocol.md section 4); the
-    control messages (Heartbeat, ReplayRequest, ReplayReply) are
-    bus_control's.
+    A live event is one frame: its topic, a NUL and the envelope
+    (bus_envelope_encode_live, docs/protocol.md section 4.1; bus_live reads
+    it); the event log and replay hold the envelope alone. The control
+    messages (Heartbeat, ReplayRequest, ReplayReply) are bus_control's.
 
         Ev__V1__Envelope *envelope = NULL;
         bus_rc_t rc = bus_envelope_decode(zframe_data(frame), zframe_size(frame),
@@ -74,6 +75,11 @@
 //  The topic prefix of heartbeat frames; no event type starts with '$'.
 #define BUS_HEARTBEAT_TOPIC_PREFIX "$hb/"
 
+//  The byte between the topic and the packed message of a live message
+//  (docs/protocol.md section 4.1): NUL, which no topic holds, so that the
+//  topic is also a C string at the frame's start.
+#define BUS_TOPIC_SEPARATOR '\0'
+
 //  Unpack an envelope from `size` bytes and validate it. Returns:
 //    BUS_OK            *envelope_out is a complete, valid envelope
 //    BUS_UNKNOWN_TYPE  valid metadata and a `type` naming no payload this
@@ -85,8 +91,9 @@
 //                      (BUS_UNPACK_BUDGET_BASE)
 //    BUS_MALFORMED     anything else; see bus_envelope_validate
 //  On BUS_OK and BUS_UNKNOWN_TYPE the caller owns *envelope_out and must
-//  destroy it with bus_envelope_destroy; on failure *envelope_out is NULL
-//  and nothing is held. Strings in the envelope are valid UTF-8 without
+//  destroy it with bus_envelope_destroy; it keeps a copy of the `size`
+//  bytes (bus_envelope_packed). On failure *envelope_out is NULL and
+//  nothing is held. Strings in the envelope are valid UTF-8 without
 //  NUL bytes (protobuf-c ends a string at its first NUL).
 bus_rc_t bus_envelope_decode(const void *data, size_t size, Ev__V1__Envelope **envelope_out);
 
@@ -125,6 +132,28 @@ bus_rc_t bus_envelope_validate(const Ev__V1__Envelope *envelope);
 //  envelope are packed again. Caller owns return value; destroy it with
 //  zframe_destroy.
 zframe_t *bus_envelope_encode(const Ev__V1__Envelope *envelope);
+
+//  Pack `envelope` as it is published live (docs/protocol.md section 4.1)
+//  into `msg_out`, which this initialises: one message of one frame, its
+//  topic (bus_envelope_topic), BUS_TOPIC_SEPARATOR and the bytes
+//  bus_envelope_encode packs, which are copied once (they are the
+//  message's last bytes: bus_live_topic_length says where they start). A
+//  zmq_msg_t rather than a zframe_t, because it is made for every event:
+//  it saves czmq's allocation of the frame itself. Returns 0, or -1 as
+//  bus_envelope_encode returns NULL (and `msg_out` is not initialised).
+//  The caller owns the message: zmq_msg_send it, and zmq_msg_close it in
+//  any case.
+int bus_envelope_encode_live(const Ev__V1__Envelope *envelope, zmq_msg_t *msg_out);
+
+//  The bytes a decoded envelope was decoded from, as received: the
+//  decoder keeps a copy with the envelope (in the same memory, no other
+//  allocation), which is what a dead letter stores. Only for envelopes
+//  from bus_envelope_decode. Borrowed: valid until the envelope is
+//  destroyed.
+const void *bus_envelope_packed(const Ev__V1__Envelope *envelope);
+
+//  The size of bus_envelope_packed's bytes.
+size_t bus_envelope_packed_size(const Ev__V1__Envelope *envelope);
 
 //  Write the topic "<type>/<stream>" of `envelope` and a NUL into `buffer`.
 //  Returns the topic's length, or -1 if it and its NUL do not fit in `size`

@@ -68,8 +68,8 @@ typedef struct bus_tx bus_tx_t;
 //  blocks in connect for at most this long.
 #define BUS_CONNECT_TIMEOUT_S "5"
 
-//  PUB send high-water mark per subscriber, in messages (a frame pair is
-//  one message). Beyond it ZeroMQ drops live events for that subscriber;
+//  PUB send high-water mark per subscriber, in messages (one per event or
+//  heartbeat). Beyond it ZeroMQ drops live events for that subscriber;
 //  it sees the gap and replays. 100k envelopes of ~200 bytes is ~20 MB per
 //  slow subscriber at worst.
 #define BUS_PUB_SNDHWM 100000

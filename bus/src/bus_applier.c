@@ -439,8 +439,8 @@ s_park(bus_applier_t *self,
     char *error = NULL;
     bus_rc_t rc =
         bus_inbox_park(conn, self->consumer, batch->stream, envelope->seq, envelope->partition,
-                       envelope->type, message_id_text, zframe_data(event->packed),
-                       zframe_size(event->packed), reason, attempts, &error);
+                       envelope->type, message_id_text, bus_envelope_packed(envelope),
+                       bus_envelope_packed_size(envelope), reason, attempts, &error);
     if (rc != BUS_OK) {
         s_take_error(batch->result->error, sizeof batch->result->error, &error);
         return -2;

@@ -43,9 +43,9 @@ typedef struct bus_applier bus_applier_t;
 
 //  One event taken by the sequencer, waiting to be applied.
 typedef struct {
-    Ev__V1__Envelope *envelope; //  decoded (owned by the caller's queue)
-    zframe_t *packed;           //  the bytes as received, kept for dead letters (owned likewise)
-    bool unknown;               //  a type this build does not know: skipped, counted
+    Ev__V1__Envelope
+        *envelope; //  decoded, its bytes as received kept (owned by the caller's queue)
+    bool unknown;  //  a type this build does not know: skipped, counted
 } bus_applier_event_t;
 
 typedef enum {

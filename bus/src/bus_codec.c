@@ -40,6 +40,8 @@ typedef struct {
     s_arena_chunk_t *chunks; //  blocks added, newest first
     bool exceeded;           //  an allocation was refused
     bool generic;            //  protobuf-c unpacked the message (bus_wire declined)
+    const uint8_t *kept;     //  the bytes unpacked, copied after the first block, or NULL
+    size_t kept_size;        //  their size
 } s_arena_t;
 
 //  ---------------------------------------------------------------------
@@ -60,21 +62,34 @@ typedef struct {
     ((sizeof(s_arena_chunk_t) + S_ARENA_ALIGN - 1) / S_ARENA_ALIGN * S_ARENA_ALIGN)
 
 //  ---------------------------------------------------------------------
-//  A new arena for unpacking a frame of `size` bytes (at most
-//  BUS_FRAME_MAX), its budget BUS_UNPACK_BUDGET_BASE +
-//  BUS_UNPACK_BUDGET_FACTOR * size bytes.
+//  A new arena for unpacking the frame of `size` bytes (at most
+//  BUS_FRAME_MAX) at `data`, its budget BUS_UNPACK_BUDGET_BASE +
+//  BUS_UNPACK_BUDGET_FACTOR * size bytes. With `keep`, the same malloc
+//  also holds a copy of the frame, behind the first block, where
+//  allocations never reach (and outside the budget, which is about what
+//  unpacking makes of a frame).
 
 static void s_arena_reset(s_arena_t *arena, size_t size);
 
 static s_arena_t *
-s_arena_new(size_t size)
+s_arena_new(const void *data, size_t size, bool keep)
 {
     assert(size <= BUS_FRAME_MAX);
     size_t first = S_ARENA_FIRST_BASE + S_ARENA_FIRST_FACTOR * size;
-    s_arena_t *arena = (s_arena_t *) malloc(S_ARENA_HEADER + first);
+    s_arena_t *arena = (s_arena_t *) malloc(S_ARENA_HEADER + first + (keep ? size : 0));
     assert(arena);
     arena->chunks = NULL;
+    arena->kept = NULL;
+    arena->kept_size = 0;
     s_arena_reset(arena, size);
+    if (keep) {
+        uint8_t *kept = (uint8_t *) arena + S_ARENA_HEADER + first;
+        if (size > 0) {
+            memcpy(kept, data, size);
+        }
+        arena->kept = kept;
+        arena->kept_size = size;
+    }
     return arena;
 }
 
@@ -95,7 +110,7 @@ s_arena_free_chunks(s_arena_t *arena)
 
 //  ---------------------------------------------------------------------
 //  Empty an arena for unpacking the same frame of `size` bytes again: as
-//  new, without a malloc.
+//  new, without a malloc (a kept copy of the frame stays).
 
 static void
 s_arena_reset(s_arena_t *arena, size_t size)
@@ -103,13 +118,12 @@ s_arena_reset(s_arena_t *arena, size_t size)
     s_arena_free_chunks(arena);
     size_t first = S_ARENA_FIRST_BASE + S_ARENA_FIRST_FACTOR * size;
     uint8_t *block = (uint8_t *) arena + S_ARENA_HEADER;
-    *arena = (s_arena_t){.next = block,
-                         .end = block + first,
-                         .left = BUS_UNPACK_BUDGET_BASE + BUS_UNPACK_BUDGET_FACTOR * size,
-                         .grow = first,
-                         .chunks = NULL,
-                         .exceeded = false,
-                         .generic = false};
+    arena->next = block;
+    arena->end = block + first;
+    arena->left = BUS_UNPACK_BUDGET_BASE + BUS_UNPACK_BUDGET_FACTOR * size;
+    arena->grow = first;
+    arena->exceeded = false;
+    arena->generic = false;
 }
 
 //  ---------------------------------------------------------------------
@@ -221,13 +235,14 @@ bus_rc_t
 bus_codec_unpack(const ProtobufCMessageDescriptor *descriptor,
                  const void *data,
                  size_t size,
+                 bool keep,
                  ProtobufCMessage **message_out)
 {
     assert(descriptor);
     assert(data || size == 0);
     assert(message_out);
     *message_out = NULL;
-    s_arena_t *arena = s_arena_new(size);
+    s_arena_t *arena = s_arena_new(data, size, keep);
     ProtobufCMessage *message = s_arena_unpack(arena, descriptor, data, size);
     if (!message) {
         bus_rc_t rc = arena->exceeded ? BUS_TOO_LARGE : BUS_MALFORMED;
@@ -266,34 +281,112 @@ bus_codec_generic(const ProtobufCMessage *message)
 }
 
 //  ---------------------------------------------------------------------
-//  A new frame of a message packed by bus_wire (copied) or, if `packed` is
-//  NULL, by protobuf-c, straight into the frame's buffer.
+//  The bytes kept with an unpacked message.
+
+const void *
+bus_codec_kept(const ProtobufCMessage *message)
+{
+    assert(message);
+    return s_arena_of(message)->kept;
+}
+
+size_t
+bus_codec_kept_size(const ProtobufCMessage *message)
+{
+    assert(message);
+    return s_arena_of(message)->kept_size;
+}
+
+//  ---------------------------------------------------------------------
+//  The size of a packed message (bus_wire's, or protobuf-c's if `packed`
+//  is NULL), or SIZE_MAX if it is larger than `max_size`.
+
+static size_t
+s_packed_size(const ProtobufCMessage *message,
+              const uint8_t *packed,
+              size_t packed_size,
+              size_t max_size)
+{
+    size_t size = packed ? packed_size : protobuf_c_message_get_packed_size(message);
+    return size <= max_size ? size : SIZE_MAX;
+}
+
+//  ---------------------------------------------------------------------
+//  Write the topic and its separator if any (`body_at` bytes), then the
+//  `size` bytes of the packed message, into `data`.
+
+static void
+s_write(uint8_t *data,
+        const char *topic,
+        size_t body_at,
+        const ProtobufCMessage *message,
+        const uint8_t *packed,
+        size_t size)
+{
+    if (topic) {
+        memcpy(data, topic, body_at - 1);
+        data[body_at - 1] = BUS_TOPIC_SEPARATOR;
+    }
+    if (packed) {
+        memcpy(data + body_at, packed, size);
+    } else {
+        size_t written = protobuf_c_message_pack(message, data + body_at);
+        assert(written == size);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  A new frame: the topic and its separator if any, then the message
+//  packed by bus_wire (copied) or, if `packed` is NULL, by protobuf-c,
+//  straight into the frame's buffer.
 
 zframe_t *
 bus_codec_frame(const ProtobufCMessage *message,
                 const uint8_t *packed,
                 size_t packed_size,
+                const char *topic,
                 size_t max_size)
 {
     assert(message);
-    if (packed) {
-        return packed_size <= max_size ? zframe_new(packed, packed_size) : NULL;
-    }
-    size_t size = protobuf_c_message_get_packed_size(message);
-    if (size > max_size) {
+    size_t size = s_packed_size(message, packed, packed_size, max_size);
+    if (size == SIZE_MAX) {
         return NULL;
     }
-    zframe_t *frame = zframe_new(NULL, size);
-    size_t written = protobuf_c_message_pack(message, zframe_data(frame));
-    assert(written == size);
+    size_t body_at = topic ? strlen(topic) + 1 : 0;
+    zframe_t *frame = zframe_new(NULL, body_at + size);
+    s_write(zframe_data(frame), topic, body_at, message, packed, size);
     return frame;
+}
+
+//  ---------------------------------------------------------------------
+//  The same into a ZeroMQ message.
+
+int
+bus_codec_msg(const ProtobufCMessage *message,
+              const uint8_t *packed,
+              size_t packed_size,
+              const char *topic,
+              size_t max_size,
+              zmq_msg_t *msg_out)
+{
+    assert(message);
+    assert(msg_out);
+    size_t size = s_packed_size(message, packed, packed_size, max_size);
+    if (size == SIZE_MAX) {
+        return -1;
+    }
+    size_t body_at = topic ? strlen(topic) + 1 : 0;
+    int rc = zmq_msg_init_size(msg_out, body_at + size);
+    assert(rc == 0); //  fails only without memory, which aborts elsewhere too
+    s_write((uint8_t *) zmq_msg_data(msg_out), topic, body_at, message, packed, size);
+    return 0;
 }
 
 //  ---------------------------------------------------------------------
 //  Pack a message into a new frame.
 
 zframe_t *
-bus_codec_pack(const ProtobufCMessage *message, size_t max_size)
+bus_codec_pack(const ProtobufCMessage *message, const char *topic, size_t max_size)
 {
     assert(message);
     //  bus_wire packs in one pass, on the stack; protobuf-c sizes, then
@@ -302,5 +395,5 @@ bus_codec_pack(const ProtobufCMessage *message, size_t max_size)
     uint8_t scratch[BUS_CODEC_SCRATCH];
     const uint8_t *packed = bus_wire_pack(message, scratch, sizeof scratch);
     size_t size = packed ? (size_t) (scratch + sizeof scratch - packed) : 0;
-    return bus_codec_frame(message, packed, size, max_size);
+    return bus_codec_frame(message, packed, size, topic, max_size);
 }

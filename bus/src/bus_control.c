@@ -52,6 +52,20 @@ s_heartbeat_valid(const bus_heartbeat_t *heartbeat)
 }
 
 //  ---------------------------------------------------------------------
+//  Pack a heartbeat, after `topic` and its separator if not NULL.
+
+static zframe_t *
+s_heartbeat_pack(const bus_heartbeat_t *heartbeat, const char *topic)
+{
+    Ev__V1__Heartbeat message = EV__V1__HEARTBEAT__INIT;
+    message.stream = (char *) heartbeat->stream;
+    message.last_seq = heartbeat->last_seq;
+    message.first_seq = heartbeat->first_seq;
+    message.interval_ms = heartbeat->interval_ms;
+    return bus_codec_pack(&message.base, topic, BUS_CONTROL_FRAME_MAX);
+}
+
+//  ---------------------------------------------------------------------
 //  Pack a heartbeat.
 
 zframe_t *
@@ -61,12 +75,24 @@ bus_heartbeat_encode(const bus_heartbeat_t *heartbeat)
     if (!s_heartbeat_valid(heartbeat)) {
         return NULL;
     }
-    Ev__V1__Heartbeat message = EV__V1__HEARTBEAT__INIT;
-    message.stream = (char *) heartbeat->stream;
-    message.last_seq = heartbeat->last_seq;
-    message.first_seq = heartbeat->first_seq;
-    message.interval_ms = heartbeat->interval_ms;
-    return bus_codec_pack(&message.base, BUS_CONTROL_FRAME_MAX);
+    return s_heartbeat_pack(heartbeat, NULL);
+}
+
+//  ---------------------------------------------------------------------
+//  Pack a heartbeat as published live: "$hb/<stream>", the separator,
+//  the heartbeat.
+
+zframe_t *
+bus_heartbeat_encode_live(const bus_heartbeat_t *heartbeat)
+{
+    assert(heartbeat);
+    if (!s_heartbeat_valid(heartbeat)) {
+        return NULL;
+    }
+    char topic[BUS_TOPIC_SIZE];
+    int length = bus_heartbeat_topic(heartbeat->stream, topic, sizeof topic);
+    assert(length > 0); //  a valid stream id always fits
+    return s_heartbeat_pack(heartbeat, topic);
 }
 
 //  ---------------------------------------------------------------------
@@ -81,7 +107,7 @@ bus_heartbeat_decode(const void *data, size_t size, bus_heartbeat_t *heartbeat_o
         return BUS_TOO_LARGE;
     }
     ProtobufCMessage *unpacked = NULL;
-    bus_rc_t rc = bus_codec_unpack(&ev__v1__heartbeat__descriptor, data, size, &unpacked);
+    bus_rc_t rc = bus_codec_unpack(&ev__v1__heartbeat__descriptor, data, size, false, &unpacked);
     if (rc != BUS_OK) {
         return rc;
     }
@@ -122,7 +148,7 @@ bus_replay_request_encode(const bus_replay_request_t *request)
     message.stream = (char *) request->stream;
     message.from_seq = request->from_seq;
     message.max_events = request->max_events;
-    return bus_codec_pack(&message.base, BUS_CONTROL_FRAME_MAX);
+    return bus_codec_pack(&message.base, NULL, BUS_CONTROL_FRAME_MAX);
 }
 
 //  ---------------------------------------------------------------------
@@ -137,7 +163,8 @@ bus_replay_request_decode(const void *data, size_t size, bus_replay_request_t *r
         return BUS_TOO_LARGE;
     }
     ProtobufCMessage *unpacked = NULL;
-    bus_rc_t rc = bus_codec_unpack(&ev__v1__replay_request__descriptor, data, size, &unpacked);
+    bus_rc_t rc =
+        bus_codec_unpack(&ev__v1__replay_request__descriptor, data, size, false, &unpacked);
     if (rc != BUS_OK) {
         return rc;
     }
@@ -199,7 +226,7 @@ bus_replay_reply_encode(const bus_replay_reply_t *reply)
     message.to_seq = reply->to_seq;
     message.last_seq = reply->last_seq;
     message.first_seq = reply->first_seq;
-    return bus_codec_pack(&message.base, BUS_CONTROL_FRAME_MAX);
+    return bus_codec_pack(&message.base, NULL, BUS_CONTROL_FRAME_MAX);
 }
 
 //  ---------------------------------------------------------------------
@@ -215,7 +242,7 @@ bus_replay_reply_decode(const void *data, size_t size, bus_replay_reply_t *reply
         return BUS_TOO_LARGE;
     }
     ProtobufCMessage *unpacked = NULL;
-    bus_rc_t rc = bus_codec_unpack(&ev__v1__replay_reply__descriptor, data, size, &unpacked);
+    bus_rc_t rc = bus_codec_unpack(&ev__v1__replay_reply__descriptor, data, size, false, &unpacked);
     if (rc != BUS_OK) {
         return rc;
     }

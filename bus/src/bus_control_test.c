@@ -3,7 +3,7 @@
     requests and replies
 
     The first case is the usage example from bus_control.h. Then each
-    message round trips, each invalid one (built here and packed with
+    message round trips (a heartbeat in its live form too), each invalid one (built here and packed with
     protobuf-c directly) is refused by the decoder with nothing written,
     and by the encoder; frames over BUS_CONTROL_FRAME_MAX are refused
     before unpacking, garbage and empty frames are malformed.
@@ -125,6 +125,32 @@ test_heartbeat(void **state)
     //  A stream array without its NUL is refused, not read past.
     memset(heartbeat.stream, 'a', sizeof heartbeat.stream);
     assert_null(bus_heartbeat_encode(&heartbeat));
+}
+
+//  ---------------------------------------------------------------------
+//  As published live, a heartbeat is "$hb/<stream>", a NUL and the bytes
+//  bus_heartbeat_encode packs (the longest stream too); an invalid one is
+//  refused.
+
+static void
+test_heartbeat_live(void **state)
+{
+    (void) state;
+    bus_heartbeat_t heartbeat = {
+        .stream = STREAM_64, .last_seq = 3, .first_seq = 1, .interval_ms = 1000};
+    zframe_t *plain = bus_heartbeat_encode(&heartbeat);
+    zframe_t *live = bus_heartbeat_encode_live(&heartbeat);
+    assert_non_null(plain);
+    assert_non_null(live);
+    const char *topic = "$hb/" STREAM_64;
+    size_t body_at = strlen(topic) + 1;
+    assert_int_equal(zframe_size(live), body_at + zframe_size(plain));
+    assert_memory_equal(zframe_data(live), topic, body_at);
+    assert_memory_equal(zframe_data(live) + body_at, zframe_data(plain), zframe_size(plain));
+    zframe_destroy(&live);
+    zframe_destroy(&plain);
+    heartbeat.first_seq = 5;
+    assert_null(bus_heartbeat_encode_live(&heartbeat));
 }
 
 //  ---------------------------------------------------------------------
@@ -299,6 +325,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_usage_example),
         cmocka_unit_test(test_heartbeat),
+        cmocka_unit_test(test_heartbeat_live),
         cmocka_unit_test(test_replay_request),
         cmocka_unit_test(test_replay_reply),
         cmocka_unit_test(test_control_too_large_and_garbage),

@@ -547,7 +547,9 @@ bus_envelope_decode(const void *data, size_t size, Ev__V1__Envelope **envelope_o
         return BUS_TOO_LARGE;
     }
     ProtobufCMessage *message = NULL;
-    bus_rc_t rc = bus_codec_unpack(&ev__v1__envelope__descriptor, data, size, &message);
+    //  The bytes are kept with the envelope: a subscriber stores them as
+    //  received when it parks the event as a dead letter.
+    bus_rc_t rc = bus_codec_unpack(&ev__v1__envelope__descriptor, data, size, true, &message);
     if (rc == BUS_OK) {
         //  bus_wire unpacks no unknown fields: no need to look for them.
         rc = s_validate((Ev__V1__Envelope *) message, bus_codec_generic(message));
@@ -575,22 +577,80 @@ bus_envelope_destroy(Ev__V1__Envelope **envelope_p)
 }
 
 //  ---------------------------------------------------------------------
+//  The bytes a decoded envelope was decoded from.
+
+const void *
+bus_envelope_packed(const Ev__V1__Envelope *envelope)
+{
+    assert(envelope);
+    return bus_codec_kept(&envelope->base);
+}
+
+size_t
+bus_envelope_packed_size(const Ev__V1__Envelope *envelope)
+{
+    assert(envelope);
+    return bus_codec_kept_size(&envelope->base);
+}
+
+//  ---------------------------------------------------------------------
+//  Validate an envelope and pack it with bus_wire into `scratch`
+//  (BUS_CODEC_SCRATCH bytes). Returns 0 and sets *packed_out (NULL if
+//  bus_wire declined: protobuf-c packs it then) and *size_out, or -1 if
+//  it is not valid.
+
+static int
+s_pack(const Ev__V1__Envelope *envelope,
+       uint8_t *scratch,
+       const uint8_t **packed_out,
+       size_t *size_out)
+{
+    //  Packed first: bus_wire packs no unknown fields, so when it did pack,
+    //  validation need not look for them.
+    const uint8_t *packed = bus_wire_pack(&envelope->base, scratch, BUS_CODEC_SCRATCH);
+    bus_rc_t rc = s_validate(envelope, packed == NULL);
+    if (rc != BUS_OK && rc != BUS_UNKNOWN_TYPE) {
+        return -1;
+    }
+    *packed_out = packed;
+    *size_out = packed ? (size_t) (scratch + BUS_CODEC_SCRATCH - packed) : 0;
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
 //  Validate and pack an envelope.
 
 zframe_t *
 bus_envelope_encode(const Ev__V1__Envelope *envelope)
 {
     assert(envelope);
-    //  Packed first: bus_wire packs no unknown fields, so when it did pack,
-    //  validation need not look for them.
     uint8_t scratch[BUS_CODEC_SCRATCH];
-    const uint8_t *packed = bus_wire_pack(&envelope->base, scratch, sizeof scratch);
-    bus_rc_t rc = s_validate(envelope, packed == NULL);
-    if (rc != BUS_OK && rc != BUS_UNKNOWN_TYPE) {
+    const uint8_t *packed;
+    size_t size;
+    if (s_pack(envelope, scratch, &packed, &size) != 0) {
         return NULL;
     }
-    size_t size = packed ? (size_t) (scratch + sizeof scratch - packed) : 0;
-    return bus_codec_frame(&envelope->base, packed, size, BUS_FRAME_MAX);
+    return bus_codec_frame(&envelope->base, packed, size, NULL, BUS_FRAME_MAX);
+}
+
+//  ---------------------------------------------------------------------
+//  Validate and pack an envelope as published live, after its topic and
+//  the separator.
+
+int
+bus_envelope_encode_live(const Ev__V1__Envelope *envelope, zmq_msg_t *msg_out)
+{
+    assert(envelope);
+    assert(msg_out);
+    uint8_t scratch[BUS_CODEC_SCRATCH];
+    const uint8_t *packed;
+    size_t size;
+    char topic[BUS_TOPIC_SIZE];
+    if (s_pack(envelope, scratch, &packed, &size) != 0 ||
+        bus_envelope_topic(envelope, topic, sizeof topic) < 0) {
+        return -1; //  (a valid type and stream always fit the topic)
+    }
+    return bus_codec_msg(&envelope->base, packed, size, topic, BUS_FRAME_MAX, msg_out);
 }
 
 //  ---------------------------------------------------------------------

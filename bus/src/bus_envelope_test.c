@@ -10,7 +10,8 @@
     BUS_UNKNOWN_TYPE and relays byte for byte; too large, empty and garbage
     frames, an unknown field numbered 0 and frames of tiny fields that would
     cost many times their size to unpack; decoded envelopes that each own
-    their memory, small and larger than an arena's first block; topics; the
+    their memory, small and larger than an arena's first block, and keep a
+    copy of their bytes; the live form (topic, NUL, envelope); topics; the
     type table; FNV-1a partitions. The control messages are tested in
     bus_control_test.
     =========================================================================
@@ -964,6 +965,118 @@ test_decoded_envelopes_own_their_memory(void **state)
 }
 
 //  ---------------------------------------------------------------------
+//  A decoded envelope keeps a copy of the bytes it was decoded from
+//  (bus_envelope_packed), which outlives them: for one that bus_wire
+//  unpacks, one larger than an arena's first block, and one with an
+//  unknown field (protobuf-c unpacks it).
+
+static void
+s_assert_keeps_bytes(zchunk_t *packed, bus_rc_t expected)
+{
+    size_t size = zchunk_size(packed);
+    uint8_t *received = (uint8_t *) zmalloc(size);
+    memcpy(received, zchunk_data(packed), size);
+    Ev__V1__Envelope *envelope = NULL;
+    assert_int_equal(bus_envelope_decode(received, size, &envelope), expected);
+    memset(received, 0xa5, size);
+    freen(received);
+    assert_int_equal(bus_envelope_packed_size(envelope), size);
+    assert_memory_equal(bus_envelope_packed(envelope), zchunk_data(packed), size);
+    bus_envelope_destroy(&envelope);
+}
+
+static void
+test_decoded_envelopes_keep_their_bytes(void **state)
+{
+    (void) state;
+    s_fixture_t *fixture = (s_fixture_t *) zmalloc(sizeof *fixture);
+    s_fixture_init(fixture, EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED);
+    zchunk_t *packed = s_pack(&fixture->envelope.base);
+    s_assert_keeps_bytes(packed, BUS_OK);
+    zchunk_destroy(&packed);
+
+    s_fill_items(fixture, BUS_ITEMS_MAX);
+    packed = s_pack(&fixture->envelope.base);
+    s_assert_keeps_bytes(packed, BUS_OK);
+    zchunk_destroy(&packed);
+
+    s_fixture_init(fixture, EV__V1__ENVELOPE__PAYLOAD__NOT_SET);
+    packed = s_pack(&fixture->envelope.base);
+    s_append_field(packed, UNKNOWN_FIELD, "\x0a\x01x", 3);
+    s_assert_keeps_bytes(packed, BUS_UNKNOWN_TYPE);
+    zchunk_destroy(&packed);
+    freen(fixture);
+}
+
+//  ---------------------------------------------------------------------
+//  As published live, an envelope is its topic, a NUL and the bytes
+//  bus_envelope_encode packs: for every type, for one that bus_wire
+//  packs on the stack and ones protobuf-c packs (an unknown field, a
+//  frame larger than the stack buffer); what bus_envelope_encode refuses
+//  (invalid, too large) is refused too.
+
+static void
+s_assert_live_form(const Ev__V1__Envelope *envelope)
+{
+    zframe_t *plain = bus_envelope_encode(envelope);
+    assert_non_null(plain);
+    zmq_msg_t live;
+    assert_int_equal(bus_envelope_encode_live(envelope, &live), 0);
+    const uint8_t *data = (const uint8_t *) zmq_msg_data(&live);
+    char topic[BUS_TOPIC_SIZE];
+    int length = bus_envelope_topic(envelope, topic, sizeof topic);
+    assert_true(length > 0);
+    size_t body_at = (size_t) length + 1;
+    assert_int_equal(zmq_msg_size(&live), body_at + zframe_size(plain));
+    assert_memory_equal(data, topic, body_at); //  its NUL is the separator
+    assert_int_equal(data[length], BUS_TOPIC_SEPARATOR);
+    assert_memory_equal(data + body_at, zframe_data(plain), zframe_size(plain));
+    zmq_msg_close(&live);
+    zframe_destroy(&plain);
+}
+
+static void
+test_encode_live(void **state)
+{
+    (void) state;
+    s_fixture_t *fixture = (s_fixture_t *) zmalloc(sizeof *fixture);
+    zmq_msg_t refused; //  never initialised: refusals leave it alone
+    for (int payload = EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED;
+         payload <= EV__V1__ENVELOPE__PAYLOAD_PAYMENT_VOIDED; payload++) {
+        if (bus_envelope_type_name((Ev__V1__Envelope__PayloadCase) payload)) {
+            s_fixture_init(fixture, (Ev__V1__Envelope__PayloadCase) payload);
+            s_assert_live_form(&fixture->envelope);
+        }
+    }
+
+    s_fixture_init(fixture, EV__V1__ENVELOPE__PAYLOAD__NOT_SET);
+    zchunk_t *packed = s_pack(&fixture->envelope.base);
+    s_append_field(packed, UNKNOWN_FIELD, "\x0a\x01x", 3);
+    Ev__V1__Envelope *envelope = NULL;
+    assert_int_equal(bus_envelope_decode(zchunk_data(packed), zchunk_size(packed), &envelope),
+                     BUS_UNKNOWN_TYPE);
+    s_assert_live_form(envelope);
+    bus_envelope_destroy(&envelope);
+    zchunk_destroy(&packed);
+
+    s_fixture_init(fixture, EV__V1__ENVELOPE__PAYLOAD_ORDER_CANCELLED);
+    size_t reason_size = BUS_FRAME_MAX;
+    char *reason = (char *) zmalloc(reason_size + 1);
+    memset(reason, 'r', 3 * 8192);
+    fixture->order_cancelled.reason = reason;
+    s_assert_live_form(&fixture->envelope);
+    memset(reason, 'r', reason_size);
+    assert_null(bus_envelope_encode(&fixture->envelope));
+    assert_int_equal(bus_envelope_encode_live(&fixture->envelope, &refused), -1);
+    freen(reason);
+
+    s_fixture_init(fixture, EV__V1__ENVELOPE__PAYLOAD_ORDER_CREATED);
+    fixture->envelope.seq = 0;
+    assert_int_equal(bus_envelope_encode_live(&fixture->envelope, &refused), -1);
+    freen(fixture);
+}
+
+//  ---------------------------------------------------------------------
 //  Topics: exact length back, -1 and an untouched buffer when too small.
 
 static void
@@ -1210,6 +1323,8 @@ main(void)
         cmocka_unit_test(test_too_large_and_garbage),
         cmocka_unit_test(test_unpack_budget),
         cmocka_unit_test(test_decoded_envelopes_own_their_memory),
+        cmocka_unit_test(test_decoded_envelopes_keep_their_bytes),
+        cmocka_unit_test(test_encode_live),
         cmocka_unit_test(test_topics),
         cmocka_unit_test(test_type_table),
         cmocka_unit_test(test_partition_of),

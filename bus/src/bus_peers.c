@@ -473,7 +473,10 @@ bus_peer_set_stream(bus_peer_t *peer, const char *stream)
 {
     assert(peer);
     assert(stream);
-    (void) snprintf(peer->stream, sizeof peer->stream, "%s", stream);
+    //  Called for every event the peer brings: mostly the same name again.
+    if (strcmp(peer->stream, stream) != 0) {
+        (void) snprintf(peer->stream, sizeof peer->stream, "%s", stream);
+    }
 }
 
 void

@@ -155,8 +155,9 @@ s_sub_new(bus_stream_t *stream)
     return sub;
 }
 
-//  Receive one live frame pair; returns 0, or -1 on timeout. Caller owns
-//  *topic_out and *body_out.
+//  Receive one live message, which the writer sends as one frame: the
+//  topic, a NUL, the body (docs/protocol.md section 4.1). Returns 0, or -1
+//  on timeout. Caller owns *topic_out and *body_out.
 static int
 s_sub_recv(zsock_t *sub, char **topic_out, zframe_t **body_out)
 {
@@ -164,10 +165,14 @@ s_sub_recv(zsock_t *sub, char **topic_out, zframe_t **body_out)
     if (!msg) {
         return -1;
     }
-    assert_int_equal(zmsg_size(msg), 2);
-    char *topic = zmsg_popstr(msg);
-    *topic_out = topic ? topic : strdup("");
-    *body_out = zmsg_pop(msg);
+    assert_int_equal(zmsg_size(msg), 1);
+    zframe_t *frame = zmsg_first(msg);
+    const uint8_t *data = zframe_data(frame);
+    const uint8_t *separator = memchr(data, '\0', zframe_size(frame));
+    assert_non_null(separator);
+    size_t topic_size = (size_t) (separator - data);
+    *topic_out = strndup((const char *) data, topic_size);
+    *body_out = zframe_new(separator + 1, zframe_size(frame) - topic_size - 1);
     zmsg_destroy(&msg);
     return 0;
 }

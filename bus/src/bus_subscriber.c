@@ -48,6 +48,7 @@
 #include "bus_control.h"
 #include "bus_envelope.h"
 #include "bus_keys.h"
+#include "bus_live.h"
 #include "bus_peers.h"
 #include "bus_replay.h"
 #include "bus_sequencer.h"
@@ -101,6 +102,7 @@ struct s_self {
     svc_log_t *log;          //  borrowed
     svc_metrics_t *metrics;  //  borrowed
     bus_peers_t *peers;      //  the publishers' addresses (owned)
+    bus_live_reader_t *live; //  receives every peer's live messages (owned)
     zhashx_t *streams;       //  name -> s_stream_t (owned)
     zhashx_t *unknown_types; //  "stream/type" -> counter (owned keys, borrowed counters)
     int reconnect_ms;        //  next database reconnect delay
@@ -153,7 +155,7 @@ s_config_valid(const bus_subscriber_config_t *config)
 //  Streams: the queue of taken events
 
 static void
-s_stream_push(s_stream_t *stream, Ev__V1__Envelope **envelope_p, zframe_t **packed_p, bool unknown)
+s_stream_push(s_stream_t *stream, Ev__V1__Envelope **envelope_p, bool unknown)
 {
     if (stream->head + stream->count == stream->capacity) {
         if (stream->head > 0) {
@@ -167,9 +169,8 @@ s_stream_push(s_stream_t *stream, Ev__V1__Envelope **envelope_p, zframe_t **pack
         }
     }
     stream->queue[stream->head + stream->count++] =
-        (bus_applier_event_t){.envelope = *envelope_p, .packed = *packed_p, .unknown = unknown};
+        (bus_applier_event_t){.envelope = *envelope_p, .unknown = unknown};
     *envelope_p = NULL;
-    *packed_p = NULL;
 }
 
 static void
@@ -179,7 +180,6 @@ s_stream_pop(s_stream_t *stream, size_t count)
     for (size_t index = 0; index < count; index++) {
         bus_applier_event_t *event = &stream->queue[stream->head + index];
         bus_envelope_destroy(&event->envelope);
-        zframe_destroy(&event->packed);
     }
     stream->head += count;
     stream->count -= count;
@@ -654,7 +654,7 @@ s_self_handle_reconnect(zloop_t *loop, int timer_id, void *arg)
 }
 
 //  --------------------------------------------------------------------------
-//  Live input: [topic][envelope] or ["$hb/<stream>"][Heartbeat]
+//  Live input: events and heartbeats, one frame or two (bus_live)
 
 static void
 s_self_count_unknown(self_t *self, s_stream_t *stream, const char *type)
@@ -677,34 +677,30 @@ s_self_count_unknown(self_t *self, s_stream_t *stream, const char *type)
 }
 
 //  An event taken by the sequencer joins its stream's queue.
+//  (The envelope keeps its packed bytes, which a dead letter stores.)
 static void
-s_stream_take(self_t *self,
-              s_stream_t *stream,
-              Ev__V1__Envelope **envelope_p,
-              zframe_t **packed_p,
-              bool unknown)
+s_stream_take(self_t *self, s_stream_t *stream, Ev__V1__Envelope **envelope_p, bool unknown)
 {
     if (unknown) {
         s_self_count_unknown(self, stream, (*envelope_p)->type);
     }
-    s_stream_push(stream, envelope_p, packed_p, unknown);
+    s_stream_push(stream, envelope_p, unknown);
 }
 
+//  `now_ms` is the burst's time (zclock_mono): it only dates a replay
+//  request, so one clock read serves a burst of input.
 static void
-s_self_on_event(self_t *self,
-                bus_peer_t *peer,
-                Ev__V1__Envelope **envelope_p,
-                zframe_t **packed_p,
-                bool unknown)
+s_self_on_event(
+    self_t *self, bus_peer_t *peer, Ev__V1__Envelope **envelope_p, bool unknown, int64_t now_ms)
 {
     s_stream_t *stream = s_self_stream(self, peer, (*envelope_p)->stream);
     if (!stream) {
         return;
     }
     uint64_t seq = (*envelope_p)->seq;
-    bus_sequencer_action_t action = bus_sequencer_event(stream->sequencer, seq, zclock_mono());
+    bus_sequencer_action_t action = bus_sequencer_event(stream->sequencer, seq, now_ms);
     if (action == BUS_SEQUENCER_APPLY) {
-        s_stream_take(self, stream, envelope_p, packed_p, unknown);
+        s_stream_take(self, stream, envelope_p, unknown);
     } else if (action == BUS_SEQUENCER_DUPLICATE) {
         svc_counter_inc(stream->duplicates);
     } else if (action == BUS_SEQUENCER_GAP) {
@@ -733,13 +729,16 @@ s_stream_check_tail(self_t *self, s_stream_t *stream, uint64_t last_seq)
 }
 
 static void
-s_self_on_heartbeat(self_t *self, bus_peer_t *peer, const bus_heartbeat_t *heartbeat)
+s_self_on_heartbeat(self_t *self,
+                    bus_peer_t *peer,
+                    const bus_heartbeat_t *heartbeat,
+                    int64_t now_ms)
 {
     s_stream_t *stream = s_self_stream(self, peer, heartbeat->stream);
     if (!stream) {
         return;
     }
-    if (bus_sequencer_heartbeat(stream->sequencer, heartbeat->last_seq, zclock_mono()) ==
+    if (bus_sequencer_heartbeat(stream->sequencer, heartbeat->last_seq, now_ms) ==
         BUS_SEQUENCER_REPLAY) {
         s_stream_request(self, stream);
     }
@@ -748,35 +747,16 @@ s_self_on_heartbeat(self_t *self, bus_peer_t *peer, const bus_heartbeat_t *heart
 }
 
 static void
-s_peer_on_live(bus_peer_t *peer, zmsg_t *msg)
+s_peer_on_live(bus_peer_t *peer, bus_live_t *live, int64_t now_ms)
 {
     self_t *self = bus_peer_owner(peer);
-    if (zmsg_size(msg) != 2) {
-        bus_peer_malformed(peer, "a live message is two frames");
-        return;
-    }
-    zframe_t *topic = zmsg_first(msg);
-    zframe_t *body = zmsg_next(msg);
-    bool heartbeat =
-        zframe_size(topic) >= 4 && memcmp(zframe_data(topic), BUS_HEARTBEAT_TOPIC_PREFIX, 4) == 0;
-    if (heartbeat) {
-        bus_heartbeat_t decoded;
-        if (bus_heartbeat_decode(zframe_data(body), zframe_size(body), &decoded) != BUS_OK) {
-            bus_peer_malformed(peer, "a heartbeat that does not decode");
-        } else {
-            s_self_on_heartbeat(self, peer, &decoded);
-        }
-        return;
-    }
-    Ev__V1__Envelope *envelope = NULL;
-    bus_rc_t rc = bus_envelope_decode(zframe_data(body), zframe_size(body), &envelope);
-    if (rc == BUS_OK || rc == BUS_UNKNOWN_TYPE) {
-        zmsg_remove(msg, body); //  the queue keeps the bytes for dead letters
-        s_self_on_event(self, peer, &envelope, &body, rc == BUS_UNKNOWN_TYPE);
-        zframe_destroy(&body);
-        bus_envelope_destroy(&envelope);
+    if (live->kind == BUS_LIVE_HEARTBEAT) {
+        s_self_on_heartbeat(self, peer, &live->heartbeat, now_ms);
+    } else if (live->kind == BUS_LIVE_EVENT) {
+        s_self_on_event(self, peer, &live->envelope, live->rc == BUS_UNKNOWN_TYPE, now_ms);
+        bus_envelope_destroy(&live->envelope);
     } else {
-        bus_peer_malformed(peer, bus_strerror(rc));
+        bus_peer_malformed(peer, live->reason);
     }
 }
 
@@ -789,14 +769,13 @@ s_peer_handle_sub(zloop_t *loop, zsock_t *reader, void *arg)
     self_t *self = bus_peer_owner(peer);
     bus_peer_heard(peer);
     //  Take what is waiting (up to a batch), then apply it together.
-    for (int count = 0; count < self->batch_max && (zsock_events(bus_peer_sub(peer)) & ZMQ_POLLIN);
+    int64_t now_ms = zclock_mono();
+    void *sub = zsock_resolve(bus_peer_sub(peer));
+    bus_live_t live;
+    for (int count = 0;
+         count < self->batch_max && bus_live_reader_recv(self->live, sub, ZMQ_DONTWAIT, &live) == 0;
          count++) {
-        zmsg_t *msg = zmsg_recv(bus_peer_sub(peer));
-        if (!msg) {
-            break;
-        }
-        s_peer_on_live(peer, msg);
-        zmsg_destroy(&msg);
+        s_peer_on_live(peer, &live, now_ms);
     }
     s_self_flush(self);
     return 0;
@@ -819,7 +798,7 @@ s_stream_read_reply(self_t *self, s_stream_t *stream, bus_peer_t *peer, zmsg_t *
         }
         if (action == BUS_SEQUENCER_APPLY) {
             svc_counter_inc(stream->replayed);
-            s_stream_take(self, stream, &envelope, &frame, rc == BUS_UNKNOWN_TYPE);
+            s_stream_take(self, stream, &envelope, rc == BUS_UNKNOWN_TYPE);
         } else if (action == BUS_SEQUENCER_DUPLICATE) {
             svc_counter_inc(stream->duplicates);
         } else if (action == BUS_SEQUENCER_OUT_OF_ORDER) {
@@ -1049,6 +1028,7 @@ s_self_new(zsock_t *pipe, const bus_subscriber_config_t *config)
     self->streams = zhashx_new();
     zhashx_set_destructor(self->streams, s_stream_free);
     self->unknown_types = zhashx_new();
+    self->live = bus_live_reader_new();
     self->reconnect_ms = BUS_RECONNECT_MIN_MS;
     self->reconnect_timer = -1;
 
@@ -1074,6 +1054,7 @@ s_self_destroy(self_t **self_p)
     }
     zloop_destroy(&self->loop);
     bus_peers_destroy(&self->peers);
+    bus_live_reader_destroy(&self->live);
     zhashx_destroy(&self->unknown_types);
     zhashx_destroy(&self->streams);
     bus_applier_destroy(&self->applier);

@@ -1100,9 +1100,11 @@ test_batch_poison_through_stream(void **state)
 }
 
 //  --------------------------------------------------------------------------
-//  Tolerant reader: a second "publisher" sends frames that do not decode
-//  and events of a type this build does not know. They are counted and
-//  skipped (the unknown ones still move the checkpoint), and the real
+//  Tolerant reader: a second "publisher" sends frames that do not decode,
+//  events whose topic is not their envelope's, and events of a type this
+//  build does not know, in the two-frame form of older publishers and in
+//  the one-frame form of today's. The bad ones are counted as malformed,
+//  the unknown ones skipped (they still move the checkpoint), and the real
 //  stream goes on.
 
 static zframe_t *
@@ -1168,25 +1170,50 @@ test_malformed_and_unknown(void **state)
     zstr_sendx(raw, "three", "frames", "here", NULL);
     zstr_sendm(raw, "$hb/raw-0");
     zstr_send(raw, "not a heartbeat");
+    //  Seq 1 under another type's topic, in both forms: were either taken,
+    //  the real seq 1 below would be a duplicate.
+    zframe_t *frame = s_unknown_event(1);
+    zstr_sendm(raw, "OrderCreated/raw-0");
+    zframe_send(&frame, raw, 0);
+    frame = s_unknown_event(1);
+    zframe_t *live = zframe_new(NULL, sizeof "OrderCreated/raw-0" + zframe_size(frame));
+    memcpy(zframe_data(live), "OrderCreated/raw-0", sizeof "OrderCreated/raw-0");
+    memcpy(zframe_data(live) + sizeof "OrderCreated/raw-0", zframe_data(frame), zframe_size(frame));
+    zframe_send(&live, raw, 0);
+    zframe_destroy(&frame);
+    //  Seqs 1-3 as an older publisher sends them, 4-5 as one frame.
     for (uint64_t seq = 1; seq <= 3; seq++) {
-        zframe_t *frame = s_unknown_event(seq);
+        frame = s_unknown_event(seq);
         zstr_sendm(raw, "FutureEvent/raw-0");
         zframe_send(&frame, raw, 0);
+    }
+    for (uint64_t seq = 4; seq <= 5; seq++) {
+        frame = s_unknown_event(seq);
+        Ev__V1__Envelope *envelope = NULL;
+        assert_int_equal(bus_envelope_decode(zframe_data(frame), zframe_size(frame), &envelope),
+                         BUS_UNKNOWN_TYPE);
+        zmq_msg_t msg;
+        assert_int_equal(bus_envelope_encode_live(envelope, &msg), 0);
+        assert_true(zmq_msg_send(&msg, zsock_resolve(raw), 0) > 0);
+        zmq_msg_close(&msg);
+        bus_envelope_destroy(&envelope);
+        zframe_destroy(&frame);
     }
     s_publish(fixture, 100);
     s_wait_count(fixture, "SELECT count(*) FROM applied", 100);
     s_wait_count(fixture,
                  "SELECT count(*) FROM bus_checkpoints WHERE consumer = 'test'"
-                 " AND stream = 'raw-0' AND last_seq = 3",
+                 " AND stream = 'raw-0' AND last_seq = 5",
                  BUS_PARTITIONS_DEFAULT);
-    //  One connection keeps order: the three bad frames were counted before
+    //  One connection keeps order: the five bad frames were counted before
     //  the events that moved the checkpoint.
-    assert_in_range(s_malformed(fixture), malformed + 3, probe.sent + 3);
+    assert_in_range(s_malformed(fixture), malformed + 5, probe.sent + 5);
+    assert_int_equal(s_counter(fixture, "bus_duplicates_total", "raw-0"), 0);
     assert_int_equal(svc_counter_value(svc_metrics_counter(
                          fixture->metrics, "bus_unknown_types_total", "", "consumer", CONSUMER,
                          "stream", "raw-0", "type", "FutureEvent", NULL)),
-                     3);
-    assert_int_equal(s_counter(fixture, "bus_skipped_total", "raw-0"), 3);
+                     5);
+    assert_int_equal(s_counter(fixture, "bus_skipped_total", "raw-0"), 5);
     s_assert_applied_once(fixture, 100);
 
     //  A frame over ZMQ_MAXMSGSIZE makes libzmq drop that peer's connection

@@ -16,9 +16,10 @@
     victim); each rerun drops a unit or gives one its second run, so a
     batch runs at most 2n + 1 times (2n + 2 with sets, below). Only after
     COMMIT does the writer publish the events, in seq order, then answer
-    each producer. The envelope is packed once, in bus_tx_append; those
-    bytes are stored and published (the packed frame itself is handed to
-    the PUB socket, not copied).
+    each producer. The envelope is packed once, in bus_tx_append, into the
+    frame it is published as (its topic, a NUL, the envelope: one frame,
+    docs/protocol.md section 4.1); the envelope's bytes in it are stored,
+    and the frame itself is handed to the PUB socket, not copied.
 
     Units submitted with a set-based half (bus_producer_submit_set) that
     sit next to each other in the batch with the same bus_batch_fn run as
@@ -42,6 +43,7 @@
 #include "bus_db.h"
 #include "bus_control.h"
 #include "bus_envelope.h"
+#include "bus_live.h"
 #include "bus_replay.h"
 #include "bus_stream.h"
 #include "bus_writer.h"
@@ -52,8 +54,8 @@
 //  One event appended in the current attempt of a batch.
 typedef struct {
     uint64_t seq;                     //  its seq, assigned at append
-    zframe_t *envelope;               //  packed envelope (owned)
-    char topic[BUS_TOPIC_SIZE];       //  "<type>/<stream>"
+    zmq_msg_t frame;                  //  as published: topic, NUL, packed envelope (owned)
+    size_t envelope_at;               //  where the packed envelope starts in the frame
     char type[BUS_TYPE_NAME_MAX + 1]; //  event type name
     uint32_t partition;               //  its partition
     uint8_t message_id[BUS_ID_SIZE];  //  message id (binary uuid)
@@ -319,10 +321,32 @@ static void
 s_tx_reset(bus_tx_t *tx)
 {
     for (size_t index = 0; index < tx->count; index++) {
-        zframe_destroy(&tx->events[index].envelope);
+        zmq_msg_close(&tx->events[index].frame); //  empty if it was sent
     }
     tx->count = 0;
     tx->append_rc = BUS_OK;
+}
+
+//  Room for one more event. A message may not be copied as plain bytes
+//  (ZeroMQ's rule), so a larger array takes each one by zmq_msg_move.
+static void
+s_tx_grow(bus_tx_t *tx)
+{
+    if (tx->count < tx->capacity) {
+        return;
+    }
+    size_t capacity = tx->capacity ? tx->capacity * 2 : 64;
+    s_event_t *events = (s_event_t *) zmalloc(capacity * sizeof *events);
+    for (size_t index = 0; index < tx->count; index++) {
+        s_event_t *from = &tx->events[index];
+        events[index] = *from;
+        zmq_msg_init(&events[index].frame);
+        zmq_msg_move(&events[index].frame, &from->frame);
+        zmq_msg_close(&from->frame);
+    }
+    freen(tx->events);
+    tx->events = events;
+    tx->capacity = capacity;
 }
 
 static int64_t
@@ -396,8 +420,9 @@ bus_tx_append(bus_tx_t *tx,
     if ((!filled.type || !*filled.type) && type_name) {
         filled.type = (char *) type_name;
     }
-    zframe_t *packed = bus_envelope_encode(&filled);
-    if (!packed) {
+    s_tx_grow(tx);
+    s_event_t *event = &tx->events[tx->count];
+    if (bus_envelope_encode_live(&filled, &event->frame) != 0) {
         //  Either too large or breaking the contract; the unit fails with it.
         bus_rc_t rc =
             bus_envelope_validate(&filled) == BUS_MALFORMED ? BUS_MALFORMED : BUS_TOO_LARGE;
@@ -406,15 +431,12 @@ bus_tx_append(bus_tx_t *tx,
         }
         return -1;
     }
-    if (tx->count == tx->capacity) {
-        tx->capacity = tx->capacity ? tx->capacity * 2 : 64;
-        tx->events = realloc(tx->events, tx->capacity * sizeof *tx->events);
-        assert(tx->events);
-    }
-    s_event_t *event = &tx->events[tx->count++];
+    tx->count++;
     event->seq = filled.seq;
-    event->envelope = packed;
-    bus_envelope_topic(&filled, event->topic, sizeof event->topic);
+    int topic_length =
+        bus_live_topic_length(zmq_msg_data(&event->frame), zmq_msg_size(&event->frame));
+    assert(topic_length > 0); //  bus_envelope_encode_live wrote it
+    event->envelope_at = (size_t) topic_length + 1;
     (void) snprintf(event->type, sizeof event->type, "%s", filled.type);
     event->partition = filled.partition;
     memcpy(event->message_id, filled.message_id.data, BUS_ID_SIZE);
@@ -512,8 +534,9 @@ s_tx_put_arrays(bus_tx_t *tx, size_t starts[BUS_APPEND_ARRAYS])
     starts[4] = params->size;
     s_buffer_put_array_head(params, BUS_OID_BYTEA, tx->count);
     for (size_t index = 0; index < tx->count; index++) {
-        zframe_t *envelope = tx->events[index].envelope;
-        s_buffer_put_field(params, zframe_data(envelope), zframe_size(envelope));
+        s_event_t *event = &tx->events[index];
+        s_buffer_put_field(params, (uint8_t *) zmq_msg_data(&event->frame) + event->envelope_at,
+                           zmq_msg_size(&event->frame) - event->envelope_at);
     }
 }
 
@@ -773,13 +796,11 @@ s_self_publish_batch(self_t *self)
     }
     void *pub = zsock_resolve(self->pub);
     for (size_t index = 0; index < tx->count; index++) {
-        s_event_t *event = &tx->events[index];
-        //  PUB never blocks: past its HWM a subscriber loses the frame and
-        //  recovers it by replay.
-        zmq_send(pub, event->topic, strlen(event->topic), ZMQ_SNDMORE);
-        //  Nothing reads the packed envelope after this: the frame moves to
-        //  the socket without a copy (if the send fails, s_tx_reset frees it).
-        zframe_send(&event->envelope, self->pub, 0);
+        //  PUB never blocks: past its HWM a subscriber loses the message and
+        //  recovers it by replay. Nothing reads the message after this: it
+        //  moves to the socket without a copy (s_tx_reset closes it, sent
+        //  or not).
+        zmq_msg_send(&tx->events[index].frame, pub, 0);
     }
     self->published_seq = self->last_seq;
     svc_counter_add(self->published, tx->count);
@@ -899,7 +920,7 @@ s_self_handle_units(zloop_t *loop, zsock_t *reader, void *arg)
 }
 
 //  --------------------------------------------------------------------------
-//  Heartbeat: "$hb/<stream>" + Heartbeat{stream, last published, first_seq}.
+//  Heartbeat: "$hb/<stream>", NUL, Heartbeat{stream, last published, first_seq}.
 
 static void
 s_self_send_heartbeat(self_t *self)
@@ -913,14 +934,10 @@ s_self_send_heartbeat(self_t *self)
                                                   : self->published_seq + 1,
                                  .interval_ms = (uint32_t) self->heartbeat_ms};
     (void) snprintf(heartbeat.stream, sizeof heartbeat.stream, "%s", self->stream);
-    char topic[BUS_TOPIC_SIZE];
-    int length = bus_heartbeat_topic(self->stream, topic, sizeof topic);
-    zframe_t *frame = bus_heartbeat_encode(&heartbeat);
-    assert(length > 0 && frame); //  the stream id was validated at start
-    void *pub = zsock_resolve(self->pub);
-    zmq_send(pub, topic, (size_t) length, ZMQ_SNDMORE);
-    zmq_send(pub, zframe_data(frame), zframe_size(frame), 0);
-    zframe_destroy(&frame);
+    zframe_t *frame = bus_heartbeat_encode_live(&heartbeat);
+    assert(frame); //  the stream id was validated at start
+    zframe_send(&frame, self->pub, 0);
+    zframe_destroy(&frame); //  if the send failed
 }
 
 static int
