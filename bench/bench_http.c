@@ -150,10 +150,20 @@ bench_http_post_order(bench_http_t *self, const char *order_url, uint64_t number
 }
 
 //  --------------------------------------------------------------------------
-//  Sum the series of one metric: lines "<name> v" or "<name>{...} v".
+//  Sum the series of one metric: lines "<name> v" or "<name>{...} v"
+//  (those whose labels hold `label`, if one is given).
 
 double
 bench_http_metric(bench_http_t *self, const char *base_url, const char *name)
+{
+    return bench_http_metric_where(self, base_url, name, NULL);
+}
+
+double
+bench_http_metric_where(bench_http_t *self,
+                        const char *base_url,
+                        const char *name,
+                        const char *label)
 {
     assert(self);
     assert(base_url);
@@ -172,7 +182,11 @@ bench_http_metric(bench_http_t *self, const char *base_url, const char *name)
         }
         if (strncmp(line, name, length) == 0 && (line[length] == ' ' || line[length] == '{')) {
             const char *value = line[length] == ' ' ? line + length : strchr(line, '}');
-            if (value) {
+            const char *end = strchr(line, '\n');
+            const char *found_label = label ? strstr(line, label) : NULL;
+            bool wanted =
+                !label || (line[length] == '{' && found_label && value && found_label < value);
+            if (value && (!end || value < end) && wanted) {
                 sum += strtod(value + 1, NULL);
                 found = true;
             }

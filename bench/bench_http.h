@@ -57,4 +57,11 @@ long bench_http_post_order(bench_http_t *self, const char *order_url, uint64_t n
 //  `base_url`/metrics, or -1 if unreachable or absent.
 double bench_http_metric(bench_http_t *self, const char *base_url, const char *name);
 
+//  As bench_http_metric, but only the series whose labels include `label`
+//  (e.g. "le=\"0.0025\"", one bucket of a histogram); NULL for all.
+double bench_http_metric_where(bench_http_t *self,
+                               const char *base_url,
+                               const char *name,
+                               const char *label);
+
 #endif

@@ -110,6 +110,11 @@ typedef struct {
     pthread_t thread;
 } worker_t;
 
+//  Histogram bounds (svc_metrics' latency buckets) that the paced phase
+//  counts slower transactions and confirms against: 2.5 ms and 5 ms.
+#define SHIM_BENCH_SLOW 2
+static const char *const SHIM_BENCH_SLOW_LE[SHIM_BENCH_SLOW] = {"le=\"0.0025\"", "le=\"0.005\""};
+
 //  Figures of one phase of either path.
 typedef struct {
     double rate;      //  received/s over the steady window
@@ -133,6 +138,11 @@ typedef struct {
     double writer_batches; //  its transactions
     double commit_seconds; //  their BEGIN..COMMIT time
     double lag;            //  shim subscriber's lag now (events)
+    //  Where a latency tail comes from: how many took longer than
+    //  SHIM_BENCH_SLOW_LE[k] (count less that histogram bucket).
+    double slow_commits[SHIM_BENCH_SLOW];  //  order-service writer transactions
+    double slow_applies[SHIM_BENCH_SLOW];  //  shim subscriber transactions
+    double slow_confirms[SHIM_BENCH_SLOW]; //  shim relay publish -> confirm
 } metrics_t;
 
 //  --------------------------------------------------------------------------
@@ -319,6 +329,22 @@ s_metrics_read(const options_t *options, bench_http_t *client, metrics_t *out)
     } else {
         out->apply_batches = -1;
     }
+    for (int k = 0; k < SHIM_BENCH_SLOW && options->shim_url; k++) {
+        out->slow_applies[k] =
+            bench_http_metric(client, options->shim_url, "bus_apply_seconds_count") -
+            bench_http_metric_where(client, options->shim_url, "bus_apply_seconds_bucket",
+                                    SHIM_BENCH_SLOW_LE[k]);
+        out->slow_confirms[k] =
+            out->confirm_count - bench_http_metric_where(client, options->shim_url,
+                                                         "shim_confirm_seconds_bucket",
+                                                         SHIM_BENCH_SLOW_LE[k]);
+    }
+    for (int k = 0; k < SHIM_BENCH_SLOW; k++) {
+        out->slow_commits[k] =
+            bench_http_metric(client, options->order_url, "bus_commit_seconds_count") -
+            bench_http_metric_where(client, options->order_url, "bus_commit_seconds_bucket",
+                                    SHIM_BENCH_SLOW_LE[k]);
+    }
     out->writer_units = bench_http_metric(client, options->order_url, "bus_batch_units_sum");
     out->writer_batches = bench_http_metric(client, options->order_url, "bus_batch_units_count");
     out->commit_seconds = bench_http_metric(client, options->order_url, "bus_commit_seconds_sum");
@@ -330,7 +356,8 @@ static void
 s_metrics_print(const char *label,
                 const metrics_t *before,
                 const metrics_t *after,
-                const metrics_t *loaded)
+                const metrics_t *loaded,
+                bool tail)
 {
     double writer_batches = after->writer_batches - before->writer_batches;
     printf("  %s order-service writer: %.0f transactions, %.1f orders each, BEGIN..COMMIT %.2f "
@@ -356,6 +383,16 @@ s_metrics_print(const char *label,
                loaded->lag);
     }
     printf("\n");
+    if (tail) {
+        printf("  %s slower than 2.5 / 5 ms: order-service commits %.0f / %.0f, shim "
+               "transactions %.0f / %.0f, publish->confirm %.0f / %.0f\n",
+               label, after->slow_commits[0] - before->slow_commits[0],
+               after->slow_commits[1] - before->slow_commits[1],
+               after->slow_applies[0] - before->slow_applies[0],
+               after->slow_applies[1] - before->slow_applies[1],
+               after->slow_confirms[0] - before->slow_confirms[0],
+               after->slow_confirms[1] - before->slow_confirms[1]);
+    }
 }
 
 //  --------------------------------------------------------------------------
@@ -512,7 +549,7 @@ s_shim_phase(const options_t *options,
     }
     int rc = s_commit_latencies(db, options, consumer, first, first + (size_t) phase->received,
                                 after_seq, phase);
-    s_metrics_print(rate > 0 ? "paced:" : "full speed:", &before, &after, &loaded);
+    s_metrics_print(rate > 0 ? "paced:" : "full speed:", &before, &after, &loaded, rate > 0);
     if (done_ns < 0) {
         (void) fprintf(stderr,
                        "bench_shim: %" PRId64 " of %" PRId64 " orders arrived within %d s\n",
@@ -558,7 +595,7 @@ s_drain(const options_t *options,
         return -1;
     }
     s_metrics_read(options, scraper, &after);
-    s_metrics_print("backlog:", &before, &after, NULL);
+    s_metrics_print("backlog:", &before, &after, NULL, false);
     return (double) *backlog_out / ((double) (done_ns - resumed_ns) / 1e9);
 }
 
