@@ -66,8 +66,7 @@ s_put_text(shim_json_writer_t *writer,
            shim_error_t *error)
 {
     s_key(writer, style, key);
-    shim_json_write_string(writer, text ? text : "");
-    if (writer->failed) {
+    if (shim_json_write_string(writer, text ? text : "") != 0) {
         return shim_error_set(error, SHIM_INVALID, "%s: not UTF-8", key);
     }
     return SHIM_OK;

@@ -396,7 +396,7 @@ shim_json_write_key(shim_json_writer_t *self, const char *key)
     self->keyed = true;
 }
 
-void
+int
 shim_json_write_string(shim_json_writer_t *self, const char *text)
 {
     assert(self);
@@ -404,7 +404,9 @@ shim_json_write_string(shim_json_writer_t *self, const char *text)
     s_writer_value_start(self);
     if (s_writer_string(self, text, strlen(text)) != 0) {
         self->failed = true;
+        return -1;
     }
+    return 0;
 }
 
 void

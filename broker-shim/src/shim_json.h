@@ -63,8 +63,8 @@ char *shim_json_dump(const json_t *value, size_t *size_out);
 //  A writer of JSON text straight from values, without a tree: the text
 //  shim_json_dump writes for the tree the same calls would build. It
 //  places the commas; the caller opens, keys and closes in a valid order
-//  (asserted where cheap). It lives on the caller's stack; its fields are
-//  its own.
+//  (asserted where cheap). It lives on the caller's stack; read it only
+//  through the functions below.
 //
 //      shim_json_writer_t writer;
 //      shim_json_writer_init(&writer);
@@ -98,10 +98,11 @@ void shim_json_write_close(shim_json_writer_t *self, char bracket);
 //  The key of the next value in an object (ASCII, written as is).
 void shim_json_write_key(shim_json_writer_t *self, const char *key);
 
-//  Values. A string must be UTF-8 (else the writer fails, see take); a
-//  number's text must follow the JSON number grammar (asserted); raw
-//  text must be one JSON value (from shim_json_dump, say), written as is.
-void shim_json_write_string(shim_json_writer_t *self, const char *text);
+//  Values. A string must be UTF-8: else it returns -1 and the writer has
+//  failed (take returns NULL); a number's text must follow the JSON number
+//  grammar (asserted); raw text must be one JSON value (from
+//  shim_json_dump, say), written as is.
+int shim_json_write_string(shim_json_writer_t *self, const char *text);
 void shim_json_write_null(shim_json_writer_t *self);
 void shim_json_write_integer(shim_json_writer_t *self, int64_t value);
 void shim_json_write_number(shim_json_writer_t *self, const char *text);

@@ -134,7 +134,7 @@ test_writer(void **state)
     shim_json_write_close(&writer, '}');
     shim_json_write_open(&writer, '[');
     shim_json_write_close(&writer, ']');
-    shim_json_write_string(&writer, "q\"\\\n é 𝄞");
+    assert_int_equal(shim_json_write_string(&writer, "q\"\\\n é 𝄞"), 0);
     shim_json_write_close(&writer, ']');
     shim_json_write_key(&writer, "b");
     shim_json_write_number(&writer, "51.90");
@@ -163,7 +163,7 @@ test_writer(void **state)
     for (size_t index = 0; index < sizeof invalid / sizeof invalid[0]; index++) {
         shim_json_writer_init(&writer);
         shim_json_write_open(&writer, '[');
-        shim_json_write_string(&writer, invalid[index]);
+        assert_int_equal(shim_json_write_string(&writer, invalid[index]), -1);
         shim_json_write_close(&writer, ']');
         assert_null(shim_json_writer_take(&writer, &size));
     }
