@@ -242,6 +242,31 @@ struct pg_conn *bus_apply_conn(bus_apply_t *apply);
 //  writer_for_appends).
 int bus_apply_to_writer(bus_apply_t *apply);
 
+//  Inside a batch handler running on the subscriber's own connection (no
+//  stream, or writer_for_appends; not in the writer): let the batch grow.
+//  The subscriber reads the live input that has arrived since (without
+//  waiting and without applying anything), and the events of the batch's
+//  stream that follow it in order join it, up to batch_max in all: this
+//  transaction applies them and raises the checkpoints past them, exactly
+//  as if they had been in the batch from the start (the same checks: not
+//  owned, not handled, already applied are skipped). Sets *events_out to
+//  those of them the handler must apply, in seq order (valid until the
+//  next call or the handler's return), and returns how many; 0 when none
+//  arrived or the batch may not grow (in the writer, a retry one event at
+//  a time, the database failed: then the batch fails as if the handler
+//  had). For a handler that waits on something outside (a broker's
+//  confirms) and would rather apply what arrives meanwhile than hold it
+//  until the next transaction. Call it repeatedly; stop when it returns 0
+//  and the wait is over.
+size_t bus_apply_more(bus_apply_t *apply, const Ev__V1__Envelope *const **events_out);
+
+//  Inside a batch handler that grows its batch: wait until the libzmq
+//  socket `socket` (what the handler waits on) is readable, or live input
+//  has arrived for bus_apply_more, at most `timeout_ms` (-1: no limit).
+//  Returns 1 when `socket` is readable, else 0. Where the batch cannot
+//  grow, it waits on `socket` alone.
+int bus_apply_wait(bus_apply_t *apply, void *socket, int timeout_ms);
+
 //  Inside a handler: true when it runs in the stream writer's transaction
 //  (on the writer's thread, bus_apply_append available), false in the
 //  subscriber's own (its thread). With writer_for_appends a handler runs

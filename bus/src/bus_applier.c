@@ -72,14 +72,29 @@ struct bus_applier {
     bool *marked;                        //  per partition: in `touched` (owned array)
     bus_statements_t *inbox;             //  lock and advance, prepared (owned)
     svc_counter_t *rerouted;             //  bus_apply_rerouted_total, or NULL (borrowed)
+    bus_applier_more_fn *more;           //  how a batch grows (bus_apply_more), or NULL
+    bus_applier_wait_fn *wait;           //  how its handler waits (bus_apply_wait), or NULL
+    void *more_arg;                      //  its argument (borrowed)
+    uint32_t *locked;                    //  a growing batch's locked partitions (owned array)
+    size_t locked_count;                 //  how many
+    bool *locked_marked;                 //  per partition: in `locked` (owned array)
 };
 
 //  How far (in seqs) a batch may run ahead of an owned partition's known
 //  checkpoint before it raises them all (see above).
 #define BUS_APPLIER_RAISE_LAG 1024
 
+struct s_batch;
+
 //  The handler's view of the transaction.
 struct bus_apply {
+    bus_applier_t *owner;                 //  the applier (borrowed)
+    struct s_batch *batch;                //  the batch of a batch handler's call, or NULL
+    bool grow_failed;                     //  growing it failed in the database (error in the
+                                          //  batch's result): the batch fails with -2
+    size_t more_handed;                   //  events handed by bus_apply_more in this call
+    const Ev__V1__Envelope **more;        //  the last ones it handed (owned array)
+    size_t more_capacity;                 //  slots of `more`
     PGconn *conn;                         //  the transaction's connection (borrowed)
     bus_tx_t *tx;                         //  the writer's unit, NULL without a stream
     bool append_failed;                   //  a bus_apply_append was refused
@@ -98,7 +113,7 @@ typedef struct {
 } s_unit_t;
 
 //  A batch of events for s_batch_work.
-typedef struct {
+typedef struct s_batch {
     const char *stream;                //  the stream (borrowed)
     bus_checkpoints_t *checkpoints;    //  refreshed by the lock (borrowed)
     const bus_applier_event_t *events; //  the events (borrowed)
@@ -106,6 +121,10 @@ typedef struct {
     const char *park_error;            //  park instead of calling the handler, or NULL
     int attempts;                      //  attempts recorded with a park
     bus_applier_result_t *result;      //  what it did (borrowed)
+    const uint32_t *partitions;        //  the partitions its first lock took
+    size_t partition_count;            //  how many
+    bool grown;                        //  bus_apply_more added events: the partitions locked
+                                       //  (the applier's `locked`) end at its last seq
 } s_batch_t;
 
 //  A dead letter claimed for retry, for s_retry_work and s_retry_record_work.
@@ -154,6 +173,8 @@ bus_applier_new(const bus_subscriber_config_t *config)
     self->owned = zmalloc(self->partitions * sizeof *self->owned);
     self->touched = zmalloc(self->partitions * sizeof *self->touched);
     self->marked = zmalloc(self->partitions * sizeof *self->marked);
+    self->locked = zmalloc(self->partitions * sizeof *self->locked);
+    self->locked_marked = zmalloc(self->partitions * sizeof *self->locked_marked);
     self->inbox = bus_inbox_statements_new();
     for (uint32_t partition = 0; partition < self->partitions; partition++) {
         if (partition % self->replica_count == self->replica_index) {
@@ -176,6 +197,7 @@ bus_applier_new(const bus_subscriber_config_t *config)
     self->handler_arg = config->handler_arg;
     self->log = config->log;
     self->apply = zmalloc(sizeof *self->apply);
+    self->apply->owner = self;
     if (config->stream) {
         self->producer = bus_producer_new(config->stream);
         self->writer_for_appends = config->writer_for_appends;
@@ -201,12 +223,15 @@ bus_applier_destroy(bus_applier_t **self_p)
     bus_producer_destroy(&self->producer);
     freen(self->handed_index);
     freen(self->handed);
+    free((void *) self->apply->more);
     freen(self->apply);
     for (size_t index = 0; self->types && self->types[index]; index++) {
         zstr_free(&self->types[index]);
     }
     freen(self->types);
     bus_statements_destroy(&self->inbox);
+    freen(self->locked_marked);
+    freen(self->locked);
     freen(self->marked);
     freen(self->touched);
     freen(self->owned);
@@ -463,6 +488,9 @@ s_apply_open(bus_applier_t *self, PGconn *conn, bus_tx_t *tx)
     apply->append_failed = false;
     apply->unavailable = false;
     apply->error[0] = '\0';
+    apply->batch = NULL;
+    apply->grow_failed = false;
+    apply->more_handed = 0;
     return apply;
 }
 
@@ -534,9 +562,17 @@ s_call_batch_handler(
 {
     assert(self->batch_handler);
     bus_apply_t *apply = s_apply_open(self, conn, tx);
+    apply->batch = batch;
     int rc = self->batch_handler(apply, self->handed, count, self->handler_arg);
-    return s_apply_close(self, conn, batch, rc, count,
-                         count == 1 ? self->handed_index[0] : SIZE_MAX);
+    apply->batch = NULL;
+    if (apply->grow_failed) {
+        apply->conn = NULL;
+        apply->tx = NULL;
+        return -2;
+    }
+    bool grown = batch->grown;
+    return s_apply_close(self, conn, batch, rc, count + apply->more_handed,
+                         count == 1 && !grown ? self->handed_index[0] : SIZE_MAX);
 }
 
 //  --------------------------------------------------------------------------
@@ -646,7 +682,9 @@ s_batch_work(bus_applier_t *self, void *work, PGconn *conn, bus_tx_t *tx)
 {
     s_batch_t *batch = work;
     bus_applier_result_t *result = batch->result;
-    *result = (bus_applier_result_t){.failed_index = SIZE_MAX};
+    //  A batch that grew and runs again (in the writer) is a larger batch.
+    *result = (bus_applier_result_t){.failed_index = SIZE_MAX, .grown = result->grown};
+    batch->grown = false;
     char *error = NULL;
     size_t partition_count = 0;
     const uint32_t *partitions = s_batch_partitions(self, batch, &partition_count);
@@ -659,6 +697,8 @@ s_batch_work(bus_applier_t *self, void *work, PGconn *conn, bus_tx_t *tx)
         s_take_error(result->error, sizeof result->error, &error);
         return -2;
     }
+    batch->partitions = partitions;
+    batch->partition_count = partition_count;
     //  The handler is called per event as it comes; the batch handler
     //  once, after the loop, with the events that reach it, in seq order.
     s_handed_reserve(self, batch->count);
@@ -681,6 +721,18 @@ s_batch_work(bus_applier_t *self, void *work, PGconn *conn, bus_tx_t *tx)
         if (rc) {
             return rc;
         }
+    }
+    if (batch->grown) {
+        //  It grew (bus_apply_more): every partition it locked moves to its
+        //  new last seq.
+        last_seq = batch->events[batch->count - 1].envelope->seq;
+        partitions = self->locked;
+        partition_count = self->locked_count;
+        raised = false;
+        for (size_t index = 0; index < self->locked_count; index++) {
+            self->locked_marked[self->locked[index]] = false;
+        }
+        batch->grown = false;
     }
     if (partition_count > 0 && !raised &&
         bus_inbox_advance(conn, self->inbox, self->consumer, batch->stream, partitions,
@@ -984,6 +1036,122 @@ bus_applier_retry(bus_applier_t *self, bus_applier_retry_t *out)
 
 //  --------------------------------------------------------------------------
 //  The handler's API (bus_subscriber.h)
+
+void
+bus_applier_set_more(bus_applier_t *self,
+                     bus_applier_more_fn *fn,
+                     bus_applier_wait_fn *wait,
+                     void *arg)
+{
+    assert(self);
+    self->more = fn;
+    self->wait = wait;
+    self->more_arg = arg;
+}
+
+int
+bus_apply_wait(bus_apply_t *apply, void *socket, int timeout_ms)
+{
+    assert(apply);
+    assert(socket);
+    bus_applier_t *self = apply->owner;
+    if (!apply->batch || !self->wait || apply->tx || apply->grow_failed) {
+        zmq_pollitem_t item = {socket, 0, ZMQ_POLLIN, 0};
+        return zmq_poll(&item, 1, timeout_ms) > 0 && (item.revents & ZMQ_POLLIN) ? 1 : 0;
+    }
+    return self->wait(self->more_arg, socket, timeout_ms);
+}
+
+//  The batch takes what followed it (see bus_subscriber.h): lock the
+//  partitions of its new events that it had not locked (the lock reads
+//  their checkpoints; those it locked already stay as they were read),
+//  check each new event as the batch's own were checked, and at the end
+//  (s_batch_work) raise every partition it locked to its last seq.
+size_t
+bus_apply_more(bus_apply_t *apply, const Ev__V1__Envelope *const **events_out)
+{
+    assert(apply);
+    assert(events_out);
+    *events_out = NULL;
+    bus_applier_t *self = apply->owner;
+    s_batch_t *batch = apply->batch;
+    if (!batch || !self->more || apply->tx || apply->grow_failed || batch->park_error) {
+        return 0; //  not a batch handler on our own connection, or nothing to grow
+    }
+    const bus_applier_event_t *events = NULL;
+    size_t total = self->more(self->more_arg, batch->stream, batch->count, &events);
+    batch->events = events;
+    if (total <= batch->count) {
+        return 0;
+    }
+    PGconn *conn = apply->conn;
+    if (!batch->grown) {
+        //  The first growth: the partitions the batch locked so far (marks
+        //  a failed batch left are cleared first).
+        for (size_t index = 0; index < self->locked_count; index++) {
+            self->locked_marked[self->locked[index]] = false;
+        }
+        memcpy(self->locked, batch->partitions, batch->partition_count * sizeof *self->locked);
+        self->locked_count = batch->partition_count;
+        for (size_t index = 0; index < self->locked_count; index++) {
+            self->locked_marked[self->locked[index]] = true;
+        }
+        batch->grown = true;
+    }
+    //  Lock (and raise) the partitions of new events it applies that are
+    //  not locked yet. An event whose partition is outside [0, P) stops
+    //  the growth: a batch that starts with it parks it (s_batch_event).
+    size_t fresh = 0;
+    for (size_t index = batch->count; index < total; index++) {
+        const bus_applier_event_t *event = &events[index];
+        uint32_t partition = event->envelope->partition;
+        if (partition >= self->partitions) {
+            total = index;
+            break;
+        }
+        if (partition % self->replica_count == self->replica_index && !event->unknown &&
+            s_handles(self, event->envelope->type) && !self->locked_marked[partition]) {
+            self->locked_marked[partition] = true;
+            self->touched[fresh++] = partition;
+        }
+    }
+    if (total <= batch->count) {
+        return 0;
+    }
+    uint64_t last_seq = events[total - 1].envelope->seq;
+    char *error = NULL;
+    bool raised = false;
+    if (fresh > 0 &&
+        bus_inbox_lock_raise(conn, self->inbox, self->consumer, batch->stream, self->touched, fresh,
+                             last_seq, batch->checkpoints, &raised, &error) != BUS_OK) {
+        s_take_error(batch->result->error, sizeof batch->result->error, &error);
+        apply->grow_failed = true;
+        return 0;
+    }
+    memcpy(self->locked + self->locked_count, self->touched, fresh * sizeof *self->locked);
+    self->locked_count += fresh;
+    size_t from = batch->count;
+    batch->result->grown += total - from;
+    batch->count = total;
+    if (total - from > apply->more_capacity) {
+        apply->more = realloc((void *) apply->more, (total - from) * sizeof *apply->more);
+        assert(apply->more);
+        apply->more_capacity = total - from;
+    }
+    size_t handed = 0;
+    for (size_t index = from; index < total; index++) {
+        int rc = s_batch_event(self, conn, batch, index);
+        if (rc == 1) {
+            apply->more[handed++] = events[index].envelope;
+        } else if (rc != 0) {
+            apply->grow_failed = true; //  parking failed: the database
+            return 0;
+        }
+    }
+    apply->more_handed += handed;
+    *events_out = apply->more;
+    return handed;
+}
 
 PGconn *
 bus_apply_conn(bus_apply_t *apply)

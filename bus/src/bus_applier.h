@@ -64,8 +64,21 @@ typedef struct {
     size_t parked;                        //  written to the dead letters
     uint64_t parked_seq;                  //  seq of the last event parked
     size_t failed_index;                  //  the event whose handler failed, or SIZE_MAX
+    size_t grown;                         //  events the batch grew by (bus_apply_more), whatever
+                                          //  the outcome: the batch was count + grown events
     char error[BUS_SUBSCRIBER_ERROR_MAX]; //  why it failed ("" if it did not)
 } bus_applier_result_t;
+
+//  How a batch grows (bus_apply_more): the subscriber reads what arrived
+//  (without applying it), then says where the queue of `stream` holds the
+//  batch now (*events_out, its first event at index 0: reading may have
+//  moved the queue) and how many of its events, from there on, the batch
+//  may now hold: at least `count` (its events so far), more when more
+//  followed in order and growing is allowed.
+typedef size_t(bus_applier_more_fn)(void *arg,
+                                    const char *stream,
+                                    size_t count,
+                                    const bus_applier_event_t **events_out);
 
 //  What one dead-letter retry did.
 typedef struct {
@@ -85,6 +98,18 @@ bus_applier_t *bus_applier_new(const bus_subscriber_config_t *config);
 
 //  Close the connection and the producer; nulls the pointer.
 void bus_applier_destroy(bus_applier_t **self_p);
+
+//  How a growing batch's handler waits (bus_apply_wait): until `socket`
+//  or live input is readable, at most `timeout_ms`. Returns 1 if `socket`
+//  is readable, else 0.
+typedef int(bus_applier_wait_fn)(void *arg, void *socket, int timeout_ms);
+
+//  Let batch handlers grow their batch through `fn` (bus_apply_more) and
+//  wait through `wait` (bus_apply_wait).
+void bus_applier_set_more(bus_applier_t *self,
+                          bus_applier_more_fn *fn,
+                          bus_applier_wait_fn *wait,
+                          void *arg);
 
 //  Connect to the consumer's database and migrate the bus schema. Returns
 //  0, or -1 and a message in *error_out (caller owns, zstr_free).

@@ -440,6 +440,16 @@ bus_peer_owner(bus_peer_t *peer)
     return peer->peers->owner;
 }
 
+void
+bus_peers_each(bus_peers_t *self, void (*fn)(bus_peer_t *peer, void *arg), void *arg)
+{
+    assert(self);
+    assert(fn);
+    for (bus_peer_t *peer = zhashx_first(self->peers); peer; peer = zhashx_next(self->peers)) {
+        fn(peer, arg);
+    }
+}
+
 zsock_t *
 bus_peer_sub(bus_peer_t *peer)
 {

@@ -78,6 +78,9 @@ size_t bus_peers_hosts(bus_peers_t *self);
 //  peer and what it returns are borrowed until it is retired.
 void *bus_peer_owner(bus_peer_t *peer);
 zsock_t *bus_peer_sub(bus_peer_t *peer);
+
+//  Call `fn` for every peer in the loop (not the retired ones).
+void bus_peers_each(bus_peers_t *self, void (*fn)(bus_peer_t *peer, void *arg), void *arg);
 zsock_t *bus_peer_dealer(bus_peer_t *peer);
 const char *bus_peer_endpoint(bus_peer_t *peer);
 

@@ -54,6 +54,10 @@
 #include "bus_sequencer.h"
 #include "bus_subscriber.h"
 
+//  Most sockets a growing batch's handler waits on: its own and the first
+//  peers' SUBs (more peers are read anyway when it takes what arrived).
+#define BUS_SUBSCRIBER_WAIT_ITEMS 64
+
 typedef struct s_self self_t;
 
 //  One stream's state.
@@ -91,23 +95,27 @@ typedef struct {
 } s_stream_t;
 
 struct s_self {
-    zsock_t *pipe;           //  actor pipe (borrowed)
-    zloop_t *loop;           //  the one loop (owned)
-    bus_applier_t *applier;  //  the transactions (owned)
-    char *consumer;          //  consumer group (owned)
-    int batch_max;           //  events per transaction
-    int max_attempts;        //  handler attempts before parking
-    int backoff_ms;          //  first retry delay
-    int64_t ready_lag;       //  not ready beyond this lag
-    svc_log_t *log;          //  borrowed
-    svc_metrics_t *metrics;  //  borrowed
-    bus_peers_t *peers;      //  the publishers' addresses (owned)
-    bus_live_reader_t *live; //  receives every peer's live messages (owned)
-    zhashx_t *streams;       //  name -> s_stream_t (owned)
-    zhashx_t *unknown_types; //  "stream/type" -> counter (owned keys, borrowed counters)
-    int reconnect_ms;        //  next database reconnect delay
-    int reconnect_timer;     //  zloop timer id, -1 if none
-    uint64_t applied;        //  events applied since start
+    zsock_t *pipe;                 //  actor pipe (borrowed)
+    zloop_t *loop;                 //  the one loop (owned)
+    bus_applier_t *applier;        //  the transactions (owned)
+    char *consumer;                //  consumer group (owned)
+    int batch_max;                 //  events per transaction
+    int max_attempts;              //  handler attempts before parking
+    int backoff_ms;                //  first retry delay
+    int64_t ready_lag;             //  not ready beyond this lag
+    svc_log_t *log;                //  borrowed
+    svc_metrics_t *metrics;        //  borrowed
+    bus_peers_t *peers;            //  the publishers' addresses (owned)
+    bus_live_reader_t *live;       //  receives every peer's live messages (owned)
+    zhashx_t *streams;             //  name -> s_stream_t (owned)
+    zhashx_t *unknown_types;       //  "stream/type" -> counter (owned keys, borrowed counters)
+    int reconnect_ms;              //  next database reconnect delay
+    int reconnect_timer;           //  zloop timer id, -1 if none
+    uint64_t applied;              //  events applied since start
+    bool growing;                  //  reading live input inside a transaction (bus_apply_more)
+    bus_applier_batch_t *flushing; //  the batches of the flush under way (borrowed array)
+    s_stream_t **flushing_streams; //  their streams (borrowed array)
+    size_t flushing_count;         //  how many
 };
 
 static void s_self_db_lost(self_t *self, const char *why, const char *error);
@@ -325,6 +333,12 @@ static s_stream_t *
 s_self_stream(self_t *self, bus_peer_t *peer, const char *name)
 {
     s_stream_t *stream = zhashx_lookup(self->streams, name);
+    if (!stream && self->growing) {
+        //  A new stream loads its checkpoints, which cannot happen inside
+        //  the transaction under way: its next message makes it (this one
+        //  is replayed from the checkpoints then).
+        return NULL;
+    }
     if (!stream) {
         if (zhashx_size(self->streams) >= BUS_SUBSCRIBER_STREAMS_MAX) {
             bus_peer_malformed(peer, "too many streams");
@@ -496,8 +510,9 @@ s_stream_settle(self_t *self,
                 int64_t started_us)
 {
     const bus_applier_result_t *result = &batch->result;
+    size_t count = batch->count + result->grown; //  a batch may have grown (bus_apply_more)
     if (batch->rc == BUS_APPLIER_OK) {
-        s_stream_committed(self, stream, batch->count, result, started_us);
+        s_stream_committed(self, stream, count, result, started_us);
     } else if (batch->rc == BUS_APPLIER_UNAVAILABLE) {
         s_stream_unavailable(self, stream, result->error);
         return false;
@@ -506,8 +521,8 @@ s_stream_settle(self_t *self,
         return false;
     } else if (result->failed_index != SIZE_MAX && result->failed_index > 0) {
         stream->prefix = result->failed_index;
-    } else if (result->failed_index == SIZE_MAX && batch->count > 1) {
-        stream->isolate = batch->count;
+    } else if (result->failed_index == SIZE_MAX && count > 1) {
+        stream->isolate = count;
     } else if (s_stream_head_failed(self, stream, result->error)) {
         return false;
     }
@@ -525,6 +540,17 @@ s_stream_drained(self_t *self, s_stream_t *stream)
     }
 }
 
+//  The batches a flush hands the applier, while it does: a batch that
+//  grows reads live input, which may move any stream's queue, so their
+//  events are found again (s_self_more).
+static void
+s_self_flushing(self_t *self, bus_applier_batch_t *batches, s_stream_t **streams, size_t count)
+{
+    self->flushing = batches;
+    self->flushing_streams = streams;
+    self->flushing_count = count;
+}
+
 //  Apply one stream's queue in batches (its retry timer).
 static void
 s_stream_flush(self_t *self, s_stream_t *stream)
@@ -532,7 +558,9 @@ s_stream_flush(self_t *self, s_stream_t *stream)
     bus_applier_batch_t batch;
     while (s_stream_next(self, stream, &batch)) {
         int64_t started_us = zclock_usecs();
+        s_self_flushing(self, &batch, &stream, 1);
         bus_applier_apply_each(self->applier, &batch, 1);
+        s_self_flushing(self, NULL, NULL, 0);
         if (!s_stream_settle(self, stream, &batch, started_us)) {
             return;
         }
@@ -563,7 +591,9 @@ s_self_flush(self_t *self)
             break;
         }
         int64_t started_us = zclock_usecs();
+        s_self_flushing(self, batches, streams, count);
         bus_applier_apply_each(self->applier, batches, count);
+        s_self_flushing(self, NULL, NULL, 0);
         for (int pass = 0; pass < 2 && !lost; pass++) {
             for (size_t index = 0; index < count && !lost; index++) {
                 if ((batches[index].rc == BUS_APPLIER_OK) == (pass == 0)) {
@@ -760,6 +790,25 @@ s_peer_on_live(bus_peer_t *peer, bus_live_t *live, int64_t now_ms)
     }
 }
 
+//  Take what a peer's SUB holds (up to a batch), without applying it.
+static void
+s_peer_take_live(bus_peer_t *peer, void *arg)
+{
+    self_t *self = arg;
+    int64_t now_ms = zclock_mono();
+    void *sub = zsock_resolve(bus_peer_sub(peer));
+    bus_live_t live;
+    for (int count = 0;
+         count < self->batch_max && bus_live_reader_recv(self->live, sub, ZMQ_DONTWAIT, &live) == 0;
+         count++) {
+        s_peer_on_live(peer, &live, now_ms);
+    }
+}
+
+static size_t
+s_self_more(void *arg, const char *name, size_t count, const bus_applier_event_t **events_out);
+static int s_self_wait(void *arg, void *socket, int timeout_ms);
+
 static int
 s_peer_handle_sub(zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -769,16 +818,65 @@ s_peer_handle_sub(zloop_t *loop, zsock_t *reader, void *arg)
     self_t *self = bus_peer_owner(peer);
     bus_peer_heard(peer);
     //  Take what is waiting (up to a batch), then apply it together.
-    int64_t now_ms = zclock_mono();
-    void *sub = zsock_resolve(bus_peer_sub(peer));
-    bus_live_t live;
-    for (int count = 0;
-         count < self->batch_max && bus_live_reader_recv(self->live, sub, ZMQ_DONTWAIT, &live) == 0;
-         count++) {
-        s_peer_on_live(peer, &live, now_ms);
-    }
+    s_peer_take_live(peer, self);
     s_self_flush(self);
     return 0;
+}
+
+//  A batch grows (bus_apply_more, inside its transaction): read what every
+//  peer has sent, queue it, apply nothing; then point the flush's batches
+//  at their queues again and say how far the growing one may reach.
+static size_t
+s_self_more(void *arg, const char *name, size_t count, const bus_applier_event_t **events_out)
+{
+    self_t *self = arg;
+    assert(!self->growing);
+    self->growing = true;
+    bus_peers_each(self->peers, s_peer_take_live, self);
+    self->growing = false;
+    for (size_t index = 0; index < self->flushing_count; index++) {
+        s_stream_t *stream = self->flushing_streams[index];
+        self->flushing[index].events = &stream->queue[stream->head];
+    }
+    s_stream_t *stream = zhashx_lookup(self->streams, name);
+    assert(stream && stream->count >= count);
+    *events_out = &stream->queue[stream->head];
+    if (stream->isolate > 0 || stream->prefix > 0 || stream->attempts > 0) {
+        return count; //  running events one by one, or only those before a failure
+    }
+    size_t most = (size_t) self->batch_max;
+    return stream->count < most ? stream->count : most;
+}
+
+//  A growing batch's handler waits: on its socket and every peer's SUB.
+typedef struct {
+    zmq_pollitem_t *items; //  the poll set (first: the handler's socket)
+    size_t count;          //  used
+    size_t capacity;       //  slots
+} s_wait_t;
+
+static void
+s_wait_add_peer(bus_peer_t *peer, void *arg)
+{
+    s_wait_t *wait = arg;
+    if (wait->count < wait->capacity) {
+        wait->items[wait->count++] =
+            (zmq_pollitem_t){zsock_resolve(bus_peer_sub(peer)), 0, ZMQ_POLLIN, 0};
+    }
+}
+
+static int
+s_self_wait(void *arg, void *socket, int timeout_ms)
+{
+    self_t *self = arg;
+    zmq_pollitem_t items[BUS_SUBSCRIBER_WAIT_ITEMS];
+    s_wait_t wait = {items, 1, BUS_SUBSCRIBER_WAIT_ITEMS};
+    items[0] = (zmq_pollitem_t){socket, 0, ZMQ_POLLIN, 0};
+    bus_peers_each(self->peers, s_wait_add_peer, &wait);
+    if (zmq_poll(items, (int) wait.count, timeout_ms) <= 0) {
+        return 0;
+    }
+    return (items[0].revents & ZMQ_POLLIN) ? 1 : 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -1025,6 +1123,7 @@ s_self_new(zsock_t *pipe, const bus_subscriber_config_t *config)
     self->log = config->log;
     self->metrics = config->metrics;
     self->applier = bus_applier_new(config);
+    bus_applier_set_more(self->applier, s_self_more, s_self_wait, self);
     self->streams = zhashx_new();
     zhashx_set_destructor(self->streams, s_stream_free);
     self->unknown_types = zhashx_new();

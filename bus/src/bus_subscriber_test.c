@@ -54,6 +54,9 @@ typedef struct {
     atomic_bool watch_commit;        //  the batch handler counts its transactions' ...
     atomic_int commits_sync;         //  ... synchronous_commit on ...
     atomic_int commits_async;        //  ... and off
+    atomic_int grow_ms;              //  the batch handler then grows its batch this long ...
+    atomic_size_t grown;             //  ... counting the events it got so
+    atomic_int refuse_grown;         //  ... and says unavailable after growing, this often
 } handler_t;
 
 typedef struct {
@@ -336,15 +339,13 @@ s_batch_note_commit(bus_apply_t *apply, handler_t *handler)
     PQclear(result);
 }
 
+//  Insert a batch's events with one statement (poison fails it).
 static int
-s_batch_handler(bus_apply_t *apply, const Ev__V1__Envelope *const *events, size_t count, void *arg)
+s_batch_insert(bus_apply_t *apply,
+               handler_t *handler,
+               const Ev__V1__Envelope *const *events,
+               size_t count)
 {
-    handler_t *handler = arg;
-    s_batch_note(handler, events, count);
-    s_batch_note_commit(apply, handler);
-    if (s_unavailable(apply, handler)) {
-        return -1;
-    }
     for (size_t index = 0; index < count; index++) {
         if (events[index]->seq == atomic_load(&handler->poison_seq) &&
             !atomic_load(&handler->fixed)) {
@@ -372,6 +373,45 @@ s_batch_handler(bus_apply_t *apply, const Ev__V1__Envelope *const *events, size_
     freen(seqs);
     for (size_t index = 0; rc == 0 && index < count && atomic_load(&handler->append); index++) {
         rc = s_append_reserved(apply, events[index]);
+    }
+    return rc;
+}
+
+static int
+s_batch_handler(bus_apply_t *apply, const Ev__V1__Envelope *const *events, size_t count, void *arg)
+{
+    handler_t *handler = arg;
+    s_batch_note(handler, events, count);
+    s_batch_note_commit(apply, handler);
+    if (s_unavailable(apply, handler)) {
+        return -1;
+    }
+    int rc = s_batch_insert(apply, handler, events, count);
+    int grow_ms = atomic_load(&handler->grow_ms);
+    if (rc != 0 || grow_ms == 0) {
+        return rc;
+    }
+    //  As a handler waiting on a broker would: take what arrives meanwhile.
+    uint64_t last_seq = events[count - 1]->seq;
+    bool grew = false;
+    for (int64_t deadline = zclock_mono() + grow_ms; rc == 0 && zclock_mono() < deadline;) {
+        const Ev__V1__Envelope *const *more = NULL;
+        size_t taken = bus_apply_more(apply, &more);
+        if (taken == 0) {
+            zclock_sleep(1); //  the handler's own wait (a broker's confirms), not the test's
+            continue;
+        }
+        grew = true;
+        if (more[0]->seq <= last_seq) {
+            atomic_store(&handler->disordered, true);
+        }
+        last_seq = more[taken - 1]->seq;
+        atomic_fetch_add(&handler->grown, taken);
+        rc = s_batch_insert(apply, handler, more, taken);
+    }
+    if (rc == 0 && grew && atomic_fetch_sub(&handler->refuse_grown, 1) > 0) {
+        bus_apply_unavailable(apply, "the test's broker failed after the batch grew");
+        return -1;
     }
     return rc;
 }
@@ -961,6 +1001,57 @@ static void
 test_commit_sync(void **state)
 {
     s_commit_mode(*state, false);
+}
+
+//  A batch handler that waits (as on a broker's confirms) grows its batch
+//  with what arrives meanwhile (bus_apply_more): every event is applied
+//  once, in order, the checkpoints cover them, and batches did grow. With
+//  `refuse`, the first batches that grew are then unavailable: rolled back
+//  whole (the grown events too) and applied once later.
+
+static void
+s_batch_grows(fixture_t *fixture, int refuse)
+{
+    atomic_store(&fixture->handler.batched, true);
+    atomic_store(&fixture->handler.grow_ms, 5);
+    atomic_store(&fixture->handler.refuse_grown, refuse);
+    bus_subscriber_config_t config = s_config(fixture, 0, 1);
+    bus_subscriber_t *subscriber = bus_subscriber_new(&config);
+    assert_non_null(subscriber);
+    s_publish(fixture, 20); //  the subscriber has caught up and reads live events ...
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 20);
+    for (int index = 0; index < 500; index++) {
+        s_publish(fixture, 1); //  ... while these arrive one commit at a time
+    }
+    s_wait_count(fixture, "SELECT count(*) FROM applied", 520);
+    s_assert_applied_once(fixture, 520);
+    assert_int_equal(ts_pg_number(fixture->conn,
+                                  "SELECT count(*) FROM (SELECT seq, lag(seq) OVER (ORDER BY id)"
+                                  " AS previous FROM applied) t WHERE seq <> previous + 1"),
+                     0);
+    assert_false(atomic_load(&fixture->handler.disordered));
+    size_t grown = atomic_load(&fixture->handler.grown);
+    printf("grown: %zu events joined batches that had begun\n", grown);
+    assert_true(grown > 0);
+    assert_int_equal(bus_subscriber_applied(subscriber), 520);
+    assert_int_equal(s_counter(fixture, "bus_applied_total", "order-0"), 520);
+    s_assert_checkpoints_cover(fixture, 520);
+    if (refuse) {
+        assert_true(atomic_load(&fixture->handler.refuse_grown) <= 0);
+    }
+    bus_subscriber_destroy(&subscriber);
+}
+
+static void
+test_batch_grows(void **state)
+{
+    s_batch_grows(*state, 0);
+}
+
+static void
+test_batch_grows_then_unavailable(void **state)
+{
+    s_batch_grows(*state, 1);
 }
 
 //  A poison event inside batches: the batch fails as a whole, is run
@@ -1687,6 +1778,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_batch_handler, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_batch_poison, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_commit_async, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_grows, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_grows_then_unavailable, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_commit_sync, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_handler_unavailable, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_batch_handler_unavailable, s_setup, s_teardown),
