@@ -7,8 +7,12 @@
     s_self_amqp_* handlers below).
 
     One batch at a time: the handler hands chunks of messages (PUBLISH),
-    then asks for the outcome (WAIT) and blocks until it gets it. The
-    messages are queued and published as a sliding window: at most
+    asks for the outcome (WAIT) and may hand more chunks until the answer
+    comes (the batch grows while it waits); the answer says how many
+    messages it settled, so the handler asks again for chunks that came
+    after it. After a failed answer the relay drops whatever is handed
+    until the handler's DONE. The messages are queued and published as a
+    sliding window: at most
     SHIM_WINDOW unconfirmed, the next one as soon as one is confirmed
     (a broker given a whole batch at once confirms it much later than one
     kept busy at a steady depth). Confirm tags are consecutive on a
@@ -35,6 +39,7 @@
 #define S_PICTURE "sp8"
 #define S_PUBLISH "PUBLISH"
 #define S_WAIT "WAIT"
+#define S_DONE "DONE"
 
 typedef struct {
     shim_context_t *context; //  shared configuration and metrics (borrowed)
@@ -87,16 +92,36 @@ shim_relay_publish(zsock_t *batches, shim_message_t *const *messages, size_t cou
     assert(rc == 0); //  inproc to a live actor
 }
 
-int
-shim_relay_wait(zsock_t *batches, char **error_out)
+void
+shim_relay_ask(zsock_t *batches)
 {
     assert(batches);
-    assert(error_out);
     int rc = zsock_send(batches, S_PICTURE, S_WAIT, NULL, (uint64_t) 0);
     assert(rc == 0);
+}
+
+void
+shim_relay_done(zsock_t *batches)
+{
+    assert(batches);
+    int rc = zsock_send(batches, S_PICTURE, S_DONE, NULL, (uint64_t) 0);
+    assert(rc == 0);
+}
+
+int
+shim_relay_answer(zsock_t *batches, int timeout_ms, size_t *settled_out, char **error_out)
+{
+    assert(batches);
+    assert(settled_out);
+    assert(error_out);
+    zmq_pollitem_t item = {zsock_resolve(batches), 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, timeout_ms) <= 0) {
+        return 0; //  nothing yet (or interrupted: asked again by the caller's loop)
+    }
     int outcome = -1;
     char *error = NULL;
-    if (zsock_recv(batches, "is", &outcome, &error) != 0) {
+    uint64_t settled = 0;
+    if (zsock_recv(batches, "is8", &outcome, &error, &settled) != 0) {
         *error_out = strdup("rabbitmq: interrupted");
         return -1;
     }
@@ -105,7 +130,8 @@ shim_relay_wait(zsock_t *batches, char **error_out)
         return -1;
     }
     zstr_free(&error);
-    return 0;
+    *settled_out = (size_t) settled;
+    return 1;
 }
 
 //  --------------------------------------------------------------------------
@@ -152,14 +178,15 @@ s_self_settle(self_t *self)
         return;
     }
     if (self->failure) {
+        //  The failure stays until the handler's DONE: what it handed
+        //  before that is dropped, never published.
         self->republishing = self->republishing || self->published > 0;
-        zsock_send(self->batches, "is", -1, self->failure);
+        zsock_send(self->batches, "is8", -1, self->failure, (uint64_t) 0);
     } else {
         svc_counter_add(self->context->bridged_out, self->published);
         self->republishing = false;
-        zsock_send(self->batches, "is", 0, "");
+        zsock_send(self->batches, "is8", 0, "", (uint64_t) self->queued_count);
     }
-    zstr_free(&self->failure);
     self->queued_count = 0;
     self->first_tag = 0;
     self->published = 0;
@@ -326,6 +353,8 @@ s_self_handle_batches(zloop_t *loop, zsock_t *reader, void *arg)
         }
         if (streq(command, S_PUBLISH)) {
             s_self_take_chunk(self, pointer, (size_t) count);
+        } else if (streq(command, S_DONE)) {
+            zstr_free(&self->failure); //  the handler starts afresh
         } else {
             assert(streq(command, S_WAIT));
             assert(!self->waiting); //  the handler waits for the answer

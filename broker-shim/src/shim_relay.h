@@ -18,10 +18,14 @@
     The two ends talk over an inproc PAIR (the context's relay_endpoint):
 
         zsock_t *batches = shim_relay_connect(context);       //  subscriber's thread
-        shim_relay_publish(batches, messages, 64);            //  borrowed until the wait
-        shim_relay_publish(batches, messages + 64, 10);       //  published meanwhile
+        shim_relay_publish(batches, messages, 64);            //  borrowed until settled
+        shim_relay_ask(batches);
+        shim_relay_publish(batches, messages + 64, 10);       //  more while it is due
+        size_t settled = 0;
         char *error = NULL;
-        if (shim_relay_wait(batches, &error) != 0) ...        //  "rabbitmq: ..."
+        int answer = shim_relay_answer(batches, 10, &settled, &error);
+        //  1: `settled` of them confirmed (ask again for the rest), 0: not
+        //  yet, -1: failed ("rabbitmq: ..."): shim_relay_done, publish again
         zsock_destroy(&batches);
 
     and the actor itself:
@@ -57,14 +61,25 @@ void shim_relay_actor(zsock_t *pipe, void *args);
 zsock_t *shim_relay_connect(const shim_context_t *context);
 
 //  Hand `count` messages to the relay, which publishes them at once. The
-//  messages stay the caller's and must stay untouched until
-//  shim_relay_wait returned.
+//  messages stay the caller's and must stay untouched until an answer
+//  settled them, or shim_relay_done after a failure.
 void shim_relay_publish(zsock_t *batches, shim_message_t *const *messages, size_t count);
 
-//  Wait until RabbitMQ confirmed every message handed since the last
-//  wait. Returns 0, or -1 with why in *error_out (caller owns,
-//  zstr_free): then some may be stored and some not; publish them all
-//  again later.
-int shim_relay_wait(zsock_t *batches, char **error_out);
+//  Ask for the outcome of what was handed and not yet settled: the relay
+//  answers once RabbitMQ confirmed all of it (or it failed). More may be
+//  handed while waiting; they join what the answer settles, unless it was
+//  sent before they arrived.
+void shim_relay_ask(zsock_t *batches);
+
+//  The answer to shim_relay_ask, waiting at most `timeout_ms` (0: only if
+//  it is there). Returns 1 with the number of messages it settled (all
+//  confirmed) in *settled_out, 0 if no answer came in time, or -1 with why
+//  in *error_out (caller owns, zstr_free): then some may be stored and
+//  some not; publish them all again later, and call shim_relay_done.
+int shim_relay_answer(zsock_t *batches, int timeout_ms, size_t *settled_out, char **error_out);
+
+//  After a failed answer: the relay drops what was handed and is not
+//  published (nothing of it is read again) and starts afresh.
+void shim_relay_done(zsock_t *batches);
 
 #endif

@@ -329,11 +329,95 @@ shim_server_ready(bus_service_t *service, void *state, const char **reason)
 //  transaction that raises the shim's checkpoints: encode the batch
 //  (except events that came from RabbitMQ), hand it to the relay in
 //  chunks and wait until RabbitMQ confirmed all of it; only then may the
-//  checkpoints commit. RabbitMQ unavailable: the bus applies the batch
-//  again later (the same message ids). An event that does not encode is
-//  this event's failure: the bus retries it alone and dead-letters it.
-//  Messages of chunks handed before such a failure may be published:
-//  again, with the same ids, when the events are applied one by one.
+//  checkpoints commit. While it waits, the events that arrive join the
+//  batch (bus_apply_more) and are published at once, so none waits for
+//  the confirms of the events before it. RabbitMQ unavailable: the bus
+//  applies the batch again later (the same message ids). An event that
+//  does not encode is this event's failure: the bus retries it alone and
+//  dead-letters it. Messages of chunks handed before such a failure may
+//  be published: again, with the same ids, when the events are applied
+//  one by one.
+
+//  Longest wait for the relay's answer or new events in one turn.
+#define S_GROW_POLL_MS 10
+
+//  The batch's messages: encoded (`taken`), of which handed to the relay.
+//  They sit in blocks of S_CHUNK that never move: the relay copies the
+//  pointers of a chunk when it reads the command, later.
+typedef struct {
+    shim_message_t ***blocks; //  (owned array of owned blocks of owned messages)
+    size_t block_count;       //  blocks allocated
+    size_t taken;             //  encoded
+    size_t handed;            //  of them, handed to the relay
+} s_out_t;
+
+//  The slot of message `index`.
+static shim_message_t **
+s_out_slot(s_out_t *out, size_t index)
+{
+    size_t block = index / S_CHUNK;
+    if (block == out->block_count) {
+        out->blocks = realloc(out->blocks, (block + 1) * sizeof *out->blocks);
+        assert(out->blocks);
+        out->blocks[block] = zmalloc(S_CHUNK * sizeof(shim_message_t *));
+        out->block_count = block + 1;
+    }
+    return &out->blocks[block][index % S_CHUNK];
+}
+
+//  Hand what is encoded and not handed, a chunk (or its rest) at a time.
+static void
+s_out_hand(s_state_t *self, s_out_t *out)
+{
+    while (out->handed < out->taken) {
+        size_t in_block = S_CHUNK - out->handed % S_CHUNK;
+        size_t count = out->taken - out->handed < in_block ? out->taken - out->handed : in_block;
+        shim_relay_publish(self->batches, s_out_slot(out, out->handed), count);
+        out->handed += count;
+    }
+}
+
+static void
+s_out_destroy(s_out_t *out)
+{
+    for (size_t index = 0; index < out->taken; index++) {
+        shim_message_destroy(s_out_slot(out, index));
+    }
+    for (size_t block = 0; block < out->block_count; block++) {
+        freen(out->blocks[block]);
+    }
+    free(out->blocks);
+}
+
+//  Encode events onto `out`, handing each full chunk to the relay. Returns
+//  0, or -1 when an event does not encode (bus_apply_fail said why).
+static int
+s_out_encode(s_state_t *self,
+             bus_apply_t *apply,
+             const Ev__V1__Envelope *const *events,
+             size_t count,
+             s_out_t *out)
+{
+    for (size_t index = 0; index < count; index++) {
+        const Ev__V1__Envelope *event = events[index];
+        shim_error_t error;
+        shim_error_clear(&error);
+        shim_message_t **slot = s_out_slot(out, out->taken);
+        shim_rc_t encoded = shim_codec_encode(self->codec, event, slot, &error);
+        if (encoded == SHIM_OWN_MESSAGE) {
+            svc_counter_inc(self->context.own_skipped_out); //  never back to RabbitMQ
+        } else if (encoded != SHIM_OK) {
+            //  Counted and logged by the bus: retries, then the dead letter.
+            bus_apply_fail(apply, "%s %s/%" PRIu64 ": %s (%s)", event->type, event->stream,
+                           event->seq, error.reason, shim_rc_name(encoded));
+            return -1;
+        } else if (++out->taken % S_CHUNK == 0) {
+            s_out_hand(self, out);
+        }
+    }
+    s_out_hand(self, out);
+    return 0;
+}
 
 int
 shim_server_apply(bus_apply_t *apply,
@@ -350,40 +434,44 @@ shim_server_apply(bus_apply_t *apply,
         assert(self->codec); //  shim_server_start made one
         self->batches = shim_relay_connect(&self->context);
     }
-    shim_message_t **messages = zmalloc((count + 1) * sizeof *messages);
-    size_t taken = 0;
-    size_t handed = 0;
-    int rc = 0;
-    for (size_t index = 0; index < count && rc == 0; index++) {
-        const Ev__V1__Envelope *event = events[index];
-        shim_error_t error;
-        shim_error_clear(&error);
-        shim_rc_t encoded = shim_codec_encode(self->codec, event, &messages[taken], &error);
-        if (encoded == SHIM_OWN_MESSAGE) {
-            svc_counter_inc(self->context.own_skipped_out); //  never back to RabbitMQ
-        } else if (encoded != SHIM_OK) {
-            //  Counted and logged by the bus: retries, then the dead letter.
-            bus_apply_fail(apply, "%s %s/%" PRIu64 ": %s (%s)", event->type, event->stream,
-                           event->seq, error.reason, shim_rc_name(encoded));
-            rc = -1;
-        } else if (++taken - handed == S_CHUNK) {
-            shim_relay_publish(self->batches, messages + handed, taken - handed);
-            handed = taken;
+    s_out_t out = {0};
+    int rc = s_out_encode(self, apply, events, count, &out);
+    //  Until the relay settled everything handed (the messages are its to
+    //  read until then), taking what arrives while it waits.
+    size_t settled = 0;
+    bool asked = false;
+    char *error = NULL;
+    while (out.handed > settled) {
+        if (rc == 0) {
+            const Ev__V1__Envelope *const *more = NULL;
+            size_t more_count = bus_apply_more(apply, &more);
+            if (more_count > 0) {
+                rc = s_out_encode(self, apply, more, more_count, &out);
+            }
+        }
+        if (!asked) {
+            shim_relay_ask(self->batches);
+            asked = true;
+        }
+        size_t answered = 0;
+        //  Wake for the answer or for events to take, whichever comes first.
+        if (rc == 0 && bus_apply_wait(apply, zsock_resolve(self->batches), S_GROW_POLL_MS) == 0) {
+            continue;
+        }
+        int answer = shim_relay_answer(self->batches, rc == 0 ? 0 : -1, &answered, &error);
+        if (answer > 0) {
+            settled += answered;
+            asked = false;
+        } else if (answer < 0) {
+            shim_relay_done(self->batches);
+            break;
         }
     }
-    if (rc == 0 && taken > handed) {
-        shim_relay_publish(self->batches, messages + handed, taken - handed);
-        handed = taken;
-    }
-    char *error = NULL;
-    if (handed > 0 && shim_relay_wait(self->batches, &error) != 0 && rc == 0) {
+    if (error && rc == 0) {
         bus_apply_unavailable(apply, "%s", error);
         rc = -1;
     }
     zstr_free(&error);
-    for (size_t index = 0; index < taken; index++) {
-        shim_message_destroy(&messages[index]);
-    }
-    freen(messages);
+    s_out_destroy(&out);
     return rc;
 }
