@@ -399,6 +399,22 @@ s_lib(const char *dir, const char *command, const char *argument)
     return rc;
 }
 
+//  Nodes running: a test that fails leaves its node behind (cmocka leaves
+//  the test function at the failed assertion), so whatever is still here
+//  when the process exits is stopped then.
+static zlistx_t *s_nodes = NULL;
+
+static void
+s_nodes_stop(void)
+{
+    shim_ts_rabbit_t *node = s_nodes ? zlistx_first(s_nodes) : NULL;
+    while (node) {
+        shim_ts_rabbit_destroy(&node);
+        node = zlistx_first(s_nodes);
+    }
+    zlistx_destroy(&s_nodes);
+}
+
 shim_ts_rabbit_t *
 shim_ts_rabbit_new(void)
 {
@@ -425,6 +441,11 @@ shim_ts_rabbit_new(void)
     self->url = strdup(line);
     zstr_free(&url_path);
     zstr_free(&node);
+    if (!s_nodes) {
+        s_nodes = zlistx_new();
+        atexit(s_nodes_stop);
+    }
+    zlistx_add_end(s_nodes, self);
     return self;
 }
 
@@ -449,6 +470,9 @@ shim_ts_rabbit_destroy(shim_ts_rabbit_t **self_p)
     shim_ts_rabbit_t *self = *self_p;
     if (!self) {
         return;
+    }
+    if (s_nodes && zlistx_find(s_nodes, self)) {
+        zlistx_delete(s_nodes, NULL);
     }
     char *node = zsys_sprintf("%s/rabbit", self->dir);
     if (s_lib(node, "rabbit_stop", NULL) != 0) {

@@ -140,7 +140,8 @@ typedef struct {
 } shim_ts_rabbit_t;
 
 //  Start a private node in a new temporary directory (about 6 s). Fails
-//  the test if it does not start. Caller owns return value.
+//  the test if it does not start. Caller owns return value; a node not
+//  destroyed (its test failed) is stopped when the process exits.
 shim_ts_rabbit_t *shim_ts_rabbit_new(void);
 
 //  rabbitmqctl `command` ("stop_app", "start_app") on the node; fails the
