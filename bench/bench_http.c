@@ -150,29 +150,25 @@ bench_http_post_order(bench_http_t *self, const char *order_url, uint64_t number
 }
 
 //  --------------------------------------------------------------------------
-//  Sum the series of one metric: lines "<name> v" or "<name>{...} v"
-//  (those whose labels hold `label`, if one is given).
+//  Metrics: one scrape, then the sum of the series of one metric in it:
+//  lines "<name> v" or "<name>{...} v" (those whose labels hold `label`,
+//  if one is given).
 
-double
-bench_http_metric(bench_http_t *self, const char *base_url, const char *name)
-{
-    return bench_http_metric_where(self, base_url, name, NULL);
-}
-
-double
-bench_http_metric_where(bench_http_t *self,
-                        const char *base_url,
-                        const char *name,
-                        const char *label)
+int
+bench_http_scrape(bench_http_t *self, const char *base_url)
 {
     assert(self);
     assert(base_url);
-    assert(name);
     char url[S_URL_MAX];
     (void) snprintf(url, sizeof url, "%s/metrics", base_url);
-    if (bench_http_send(self, "GET", url, NULL) != 200) {
-        return -1;
-    }
+    return bench_http_send(self, "GET", url, NULL) == 200 ? 0 : -1;
+}
+
+double
+bench_http_value(const bench_http_t *self, const char *name, const char *label)
+{
+    assert(self);
+    assert(name);
     size_t length = strlen(name);
     double sum = 0;
     bool found = false;

@@ -52,16 +52,15 @@ const char *bench_http_reply(const bench_http_t *self);
 //  into `id` (BENCH_HTTP_ID_SIZE bytes) unless `id` is NULL.
 long bench_http_post_order(bench_http_t *self, const char *order_url, uint64_t number, char *id);
 
-//  The sum of every series of metric `name` (all labels; a histogram's
-//  "<name>_sum" or "<name>_count" as `name`) in the Prometheus text of
-//  `base_url`/metrics, or -1 if unreachable or absent.
-double bench_http_metric(bench_http_t *self, const char *base_url, const char *name);
+//  GET `base_url`/metrics into the client's reply, for bench_http_value
+//  (one scrape, then as many values as needed: one consistent reading).
+//  Returns 0, or -1 if unreachable.
+int bench_http_scrape(bench_http_t *self, const char *base_url);
 
-//  As bench_http_metric, but only the series whose labels include `label`
-//  (e.g. "le=\"0.0025\"", one bucket of a histogram); NULL for all.
-double bench_http_metric_where(bench_http_t *self,
-                               const char *base_url,
-                               const char *name,
-                               const char *label);
+//  The sum of every series of metric `name` (a histogram's "<name>_sum"
+//  or "<name>_count" as `name`) in the last scrape, only those whose
+//  labels include `label` (e.g. "le=\"0.0025\"", one bucket) unless it is
+//  NULL; -1 if absent.
+double bench_http_value(const bench_http_t *self, const char *name, const char *label);
 
 #endif

@@ -312,42 +312,43 @@ s_workers_join(worker_t *workers, int count)
 //  --------------------------------------------------------------------------
 //  Metrics of the services (sums over every series of a name)
 
+//  How many observations of histogram `name` (in the last scrape) were
+//  above the bucket `le`.
+static double
+s_slower(const bench_http_t *client, const char *name, const char *le)
+{
+    char count[128], bucket[128];
+    (void) snprintf(count, sizeof count, "%s_count", name);
+    (void) snprintf(bucket, sizeof bucket, "%s_bucket", name);
+    return bench_http_value(client, count, NULL) - bench_http_value(client, bucket, le);
+}
+
 static void
 s_metrics_read(const options_t *options, bench_http_t *client, metrics_t *out)
 {
     memset(out, 0, sizeof *out);
-    if (options->shim_url) {
-        out->apply_events =
-            bench_http_metric(client, options->shim_url, "bus_apply_batch_events_sum");
-        out->apply_batches =
-            bench_http_metric(client, options->shim_url, "bus_apply_batch_events_count");
-        out->apply_seconds = bench_http_metric(client, options->shim_url, "bus_apply_seconds_sum");
-        out->confirm_count =
-            bench_http_metric(client, options->shim_url, "shim_confirm_seconds_count");
-        out->confirm_sum = bench_http_metric(client, options->shim_url, "shim_confirm_seconds_sum");
-        out->lag = bench_http_metric(client, options->shim_url, "bus_lag");
-    } else {
-        out->apply_batches = -1;
+    out->apply_batches = -1; //  no --shim-url, or its metrics are not there
+    if (options->shim_url && bench_http_scrape(client, options->shim_url) == 0) {
+        out->apply_events = bench_http_value(client, "bus_apply_batch_events_sum", NULL);
+        out->apply_batches = bench_http_value(client, "bus_apply_batch_events_count", NULL);
+        out->apply_seconds = bench_http_value(client, "bus_apply_seconds_sum", NULL);
+        out->confirm_count = bench_http_value(client, "shim_confirm_seconds_count", NULL);
+        out->confirm_sum = bench_http_value(client, "shim_confirm_seconds_sum", NULL);
+        out->lag = bench_http_value(client, "bus_lag", NULL);
+        for (int k = 0; k < SHIM_BENCH_SLOW; k++) {
+            out->slow_applies[k] = s_slower(client, "bus_apply_seconds", SHIM_BENCH_SLOW_LE[k]);
+            out->slow_confirms[k] = s_slower(client, "shim_confirm_seconds", SHIM_BENCH_SLOW_LE[k]);
+        }
     }
-    for (int k = 0; k < SHIM_BENCH_SLOW && options->shim_url; k++) {
-        out->slow_applies[k] =
-            bench_http_metric(client, options->shim_url, "bus_apply_seconds_count") -
-            bench_http_metric_where(client, options->shim_url, "bus_apply_seconds_bucket",
-                                    SHIM_BENCH_SLOW_LE[k]);
-        out->slow_confirms[k] =
-            out->confirm_count - bench_http_metric_where(client, options->shim_url,
-                                                         "shim_confirm_seconds_bucket",
-                                                         SHIM_BENCH_SLOW_LE[k]);
+    if (bench_http_scrape(client, options->order_url) != 0) {
+        return;
     }
     for (int k = 0; k < SHIM_BENCH_SLOW; k++) {
-        out->slow_commits[k] =
-            bench_http_metric(client, options->order_url, "bus_commit_seconds_count") -
-            bench_http_metric_where(client, options->order_url, "bus_commit_seconds_bucket",
-                                    SHIM_BENCH_SLOW_LE[k]);
+        out->slow_commits[k] = s_slower(client, "bus_commit_seconds", SHIM_BENCH_SLOW_LE[k]);
     }
-    out->writer_units = bench_http_metric(client, options->order_url, "bus_batch_units_sum");
-    out->writer_batches = bench_http_metric(client, options->order_url, "bus_batch_units_count");
-    out->commit_seconds = bench_http_metric(client, options->order_url, "bus_commit_seconds_sum");
+    out->writer_units = bench_http_value(client, "bus_batch_units_sum", NULL);
+    out->writer_batches = bench_http_value(client, "bus_batch_units_count", NULL);
+    out->commit_seconds = bench_http_value(client, "bus_commit_seconds_sum", NULL);
 }
 
 //  Per-batch means between two readings, and the backlog at the end of
